@@ -1,0 +1,5 @@
+"""Allow ``python -m ringbreaker``."""
+
+from ringbreaker.cli import main
+
+main()

@@ -1,0 +1,59 @@
+"""The ``ringbreaker`` command: a thin layer over the stage libraries.
+
+Data goes to stdout, logs and progress to stderr. Exit codes (see README): 0 nothing found,
+1 findings/alerts/failed checks, 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ringbreaker import __version__
+from ringbreaker.cli.rules import rules
+from ringbreaker.cli.scan import scan
+from ringbreaker.errors import RingbreakerError
+
+EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="ringbreaker")
+def cli() -> None:
+    """Find, prove and break up credential-abuse rings (LLMjacking).
+
+    \b
+    Pipeline, one workspace (a DuckDB file, --workspace or RINGBREAKER_WORKSPACE):
+      scan      find leaked AI credentials in code, git history, archives, stdin
+      rules     list and check the rules (secret patterns, detections)
+
+    \b
+    Examples:
+      ringbreaker scan . --history --format sarif > leaks.sarif
+      ringbreaker scan repo/ --workspace case.duckdb
+      ringbreaker rules check
+    """
+
+
+cli.add_command(scan)
+cli.add_command(rules)
+
+
+def main() -> None:
+    """Console-script entry point: maps expected errors to exit code 2 with a clear message."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(EXIT_ERROR)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_ERROR)
+    except RingbreakerError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_ERROR)
+    except BrokenPipeError:
+        sys.exit(EXIT_OK)

@@ -1,0 +1,47 @@
+"""One exception base for everything ringbreaker raises on purpose.
+
+Hierarchy::
+
+    RingbreakerError             any expected failure; the CLI maps it to exit code 2
+    ├── UsageError               bad flags or arguments
+    ├── InputError               unreadable or malformed input; carries source/line/record
+    ├── RuleError                a rule file that fails its schema or its own examples
+    └── WorkspaceError           the DuckDB workspace cannot be opened or migrated
+
+Errors carry their source (file, line, record) so a message always says where to look.
+"""
+
+from __future__ import annotations
+
+
+class RingbreakerError(Exception):
+    """Base class: an expected failure with a message fit for the user."""
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None) -> None:
+        self.source = source
+        self.line = line
+        where = ""
+        if source is not None:
+            where = f"{source}:{line}: " if line is not None else f"{source}: "
+        super().__init__(f"{where}{message}")
+
+
+class UsageError(RingbreakerError):
+    """Bad flags or arguments."""
+
+
+class InputError(RingbreakerError):
+    """An input that cannot be read or parsed."""
+
+
+class RuleError(RingbreakerError):
+    """A rule that fails its schema, does not compile, or fails its own examples."""
+
+    def __init__(self, message: str, *, source: str | None = None, problems: list[str] | None = None) -> None:
+        self.problems = problems or []
+        detail = "".join(f"\n  - {p}" for p in self.problems)
+        super().__init__(message + detail, source=source)
+
+
+class WorkspaceError(RingbreakerError):
+    """The workspace database cannot be opened or migrated."""

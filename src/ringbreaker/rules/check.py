@@ -1,0 +1,75 @@
+"""Run every rule's own examples: what ``ringbreaker rules check`` and the parametrised test do.
+
+For each secret rule, each positive example (expanded from its template) must produce a finding of
+that rule, each negative example must not, and no other rule may claim the same credential.
+``todo_positive`` / ``todo_negative`` are known misses and known false positives: they must still
+fail, so fixing one is noticed (an expected failure, never a deleted example).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ringbreaker.rules.examples import expand, seeded
+from ringbreaker.rules.loader import SecretRule
+
+
+@dataclass(frozen=True)
+class ExampleResult:
+    rule: str
+    kind: str  # positive, negative, todo_positive, todo_negative
+    index: int
+    engine: str
+    ok: bool
+    detail: str
+
+
+def example_texts(rule: SecretRule, kind: str, salt: int = 0) -> list[str]:
+    """The concrete texts for one kind of example of ``rule``."""
+    return [expand(t, seeded(rule.id, i, salt)) for i, t in enumerate(rule.examples.get(kind, []))]
+
+
+def check_secret_rules(
+    rules: Sequence[SecretRule], engines: Sequence[str] = ("hyperscan", "re"), salt: int = 0
+) -> list[ExampleResult]:
+    """Run every example of every rule through each named engine over the full rule set."""
+    from ringbreaker.scan.matcher import HAVE_HYPERSCAN, find, make_engine
+
+    results: list[ExampleResult] = []
+    for engine_name in engines:
+        if engine_name == "hyperscan" and not HAVE_HYPERSCAN:
+            continue
+        engine = make_engine(rules, engine_name)
+        for idx, rule in enumerate(rules):
+            for kind in ("positive", "negative", "todo_positive", "todo_negative"):
+                for i, text in enumerate(example_texts(rule, kind, salt)):
+                    data = text.encode()
+                    matches = find(rules, engine, data)
+                    mine = [m for m in matches if m.rule == idx]
+                    others = [rules[m.rule].id for m in matches if m.rule != idx and any(
+                        m.start < o.end and o.start < m.end for o in mine)]
+                    should_match = kind in ("positive", "todo_negative")
+                    passes = bool(mine) == should_match and not (should_match and others)
+                    todo = kind.startswith("todo")
+                    ok = passes != todo
+                    detail = ""
+                    if not ok and todo:
+                        detail = "known failure now passes: move it to the regular examples"
+                    elif not ok and others:
+                        detail = f"also claimed by {', '.join(sorted(set(others)))}"
+                    elif not ok:
+                        detail = "expected a match, got none" if should_match else "unexpected match"
+                    results.append(ExampleResult(rule.id, kind, i, engine.name, ok, detail))
+            # The re engine skips a rule whose keywords are absent: every anchor match in a
+            # positive example must therefore contain one of them.
+            keywords = [k.lower().encode() for k in rule.keywords]
+            for i, text in enumerate(example_texts(rule, "positive", salt)):
+                bad = [
+                    m.group(0).decode(errors="replace")
+                    for m in rule.anchor_regex.finditer(text.encode())
+                    if not any(k in m.group(0).lower() for k in keywords)
+                ]
+                detail = f"anchor match without a keyword: {bad[0][:40]!r}" if bad else ""
+                results.append(ExampleResult(rule.id, "keywords", i, engine.name, not bad, detail))
+    return results

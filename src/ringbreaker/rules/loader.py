@@ -1,0 +1,171 @@
+"""Load and validate rule files.
+
+A secret rule file is YAML with a top-level ``rules:`` list (one file per provider, one entry per
+credential type). Every rule is validated against ``schema/secret-rule.schema.json`` and its
+regular expressions are compiled; all problems across all files are reported together.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from ringbreaker.errors import RuleError
+
+BUILTIN = "builtin"
+
+
+@dataclass(frozen=True)
+class SecretRule:
+    """A compiled secret rule. Patterns are compiled for ``bytes``: scanning never decodes."""
+
+    id: str
+    title: str
+    provider: str
+    pattern: str
+    keywords: tuple[str, ...]
+    entropy: float
+    confidence: str
+    references: tuple[str, ...]
+    examples: dict[str, list[str]]
+    source: str
+    description: str = ""
+    context_pattern: str | None = None
+    context_lines: int = 0
+    companion_pattern: str | None = None
+    companion_lines: int = 0
+    regex: re.Pattern[bytes] = field(init=False, repr=False, compare=False)
+    context_regex: re.Pattern[bytes] | None = field(init=False, repr=False, compare=False)
+    companion_regex: re.Pattern[bytes] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", re.compile(self.pattern.encode()))
+        object.__setattr__(
+            self, "context_regex", re.compile(self.context_pattern.encode()) if self.context_pattern else None
+        )
+        object.__setattr__(
+            self,
+            "companion_regex",
+            re.compile(self.companion_pattern.encode()) if self.companion_pattern else None,
+        )
+
+    @property
+    def anchor(self) -> str:
+        """The pattern the prefilter looks for: the context if the key has no prefix of its own."""
+        return self.context_pattern or self.pattern
+
+    @property
+    def anchor_regex(self) -> re.Pattern[bytes]:
+        return self.context_regex or self.regex
+
+    @property
+    def window_lines(self) -> int:
+        """Lines either side of an anchor hit in which the credential itself may sit."""
+        return self.context_lines if self.context_pattern else 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "provider": self.provider,
+            "title": self.title,
+            "confidence": self.confidence,
+            "context": bool(self.context_pattern),
+            "keywords": list(self.keywords),
+            "source": self.source,
+        }
+
+
+@cache
+def _schema(kind: str) -> dict[str, Any]:
+    text = resources.files("ringbreaker.rules").joinpath(f"schema/{kind}-rule.schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def builtin_dir(kind: str) -> Path:
+    return Path(str(resources.files("ringbreaker.rules").joinpath(f"{BUILTIN}/{kind}")))
+
+
+def _rule_files(paths: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted([*p.glob("*.yaml"), *p.glob("*.yml")]))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise RuleError("rule path does not exist", source=str(p))
+    return files
+
+
+def _secret_rule(raw: dict[str, Any], source: str) -> SecretRule:
+    ctx = raw.get("context") or {}
+    comp = raw.get("companion") or {}
+    return SecretRule(
+        id=raw["id"],
+        title=raw["title"],
+        provider=raw["provider"],
+        pattern=raw["pattern"],
+        keywords=tuple(raw["keywords"]),
+        entropy=float(raw["entropy"]),
+        confidence=raw["confidence"],
+        references=tuple(raw["references"]),
+        examples={k: list(v) for k, v in raw["examples"].items()},
+        source=source,
+        description=raw.get("description", ""),
+        context_pattern=ctx.get("pattern"),
+        context_lines=int(ctx.get("lines", 3)) if ctx else 0,
+        companion_pattern=comp.get("pattern"),
+        companion_lines=int(comp.get("lines", 5)) if comp else 0,
+    )
+
+
+def load_secret_rules(extra: Iterable[Path] = (), *, builtin: bool = True) -> list[SecretRule]:
+    """Load built-in secret rules plus any extra files or directories; raise one RuleError listing
+    every problem (schema violations, bad regexes, duplicate ids, capture-group count)."""
+    paths = ([builtin_dir("secrets")] if builtin else []) + [Path(p) for p in extra]
+    validator = jsonschema.Draft202012Validator(_schema("secret"))
+    problems: list[str] = []
+    rules: list[SecretRule] = []
+    seen: dict[str, str] = {}
+    for f in _rule_files(paths):
+        try:
+            doc = yaml.safe_load(f.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as e:
+            problems.append(f"{f}: cannot read YAML: {e}")
+            continue
+        entries = doc.get("rules") if isinstance(doc, dict) else None
+        if not isinstance(entries, list):
+            problems.append(f"{f}: expected a top-level 'rules:' list")
+            continue
+        for i, raw in enumerate(entries):
+            where = f"{f}: rules[{i}]" + (f" ({raw.get('id')})" if isinstance(raw, dict) else "")
+            errs = sorted(validator.iter_errors(raw), key=lambda e: list(e.path))
+            if errs:
+                problems.extend(f"{where}: {'/'.join(map(str, e.path)) or '<rule>'}: {e.message}" for e in errs)
+                continue
+            try:
+                rule = _secret_rule(raw, str(f))
+            except re.error as e:
+                problems.append(f"{where}: bad regular expression: {e}")
+                continue
+            if rule.regex.groups != 1:
+                problems.append(f"{where}: pattern must have exactly one capture group, has {rule.regex.groups}")
+                continue
+            if rule.id in seen:
+                problems.append(f"{where}: duplicate id, first defined in {seen[rule.id]}")
+                continue
+            seen[rule.id] = str(f)
+            rules.append(rule)
+    if problems:
+        raise RuleError(f"{len(problems)} problem(s) in secret rules", problems=problems)
+    return rules
