@@ -43,6 +43,7 @@ class Finding:
     author_email: str | None = None
     author_date: str | None = None
     repo: str | None = None
+    cell: int | None = None
     owned: bool = False
     paired: bool = False
     secret: str | None = None

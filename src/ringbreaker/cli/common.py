@@ -1,0 +1,35 @@
+"""Options shared by every verb."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from ringbreaker.workspace import ENV
+
+workspace_option = click.option(
+    "--workspace",
+    "workspace",
+    envvar=ENV,
+    type=click.Path(dir_okay=False),
+    default=None,
+    help=f"Workspace DuckDB file (env {ENV}; default ./ringbreaker.duckdb).",
+)
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*$", re.IGNORECASE)
+
+
+class SizeType(click.ParamType):
+    """A byte size: 1048576, 512K, 25M, 1G."""
+
+    name = "size"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        m = _SIZE.match(str(value))
+        if not m:
+            self.fail(f"{value!r} is not a size (examples: 512K, 25M, 1G)", param, ctx)
+        mult = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[m.group(2).lower()]
+        return int(float(m.group(1)) * mult)

@@ -1,0 +1,261 @@
+"""Run a scan: sources → matcher → findings, on every core.
+
+The main process enumerates work (files, git blobs, stdin) and turns matches into
+:class:`~ringbreaker.model.Finding`; worker processes read, expand and match. Each worker compiles
+the Hyperscan database once. Small scans run inline, where a pool would cost more than it saves.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ringbreaker.errors import InputError
+from ringbreaker.model import Finding, fingerprint
+from ringbreaker.rules.loader import SecretRule
+from ringbreaker.scan import git
+from ringbreaker.scan.matcher import Engine, find, make_engine
+from ringbreaker.scan.redact import preview
+from ringbreaker.scan.sources import Piece, ScanConfig, Stats, expand, read_file, walk
+
+INLINE_UNITS = 64  # below this many units a worker pool costs more than it saves
+BATCH_BYTES = 8 << 20
+BATCH_FILES = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a unit came from: leak time and, for git history, the introducing commit."""
+
+    time: str | None = None
+    commit: str | None = None
+    author: str | None = None
+    email: str | None = None
+    author_date: str | None = None
+    repo: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A confirmed match, as a worker reports it (the secret travels only between processes)."""
+
+    rule: str
+    value: str
+    path: str
+    line: int
+    column: int
+    cell: int | None
+    paired: bool
+    allowed: bool
+    origin: Origin
+
+
+# Work units: ("file", path, display, None) or ("blob", display, data, origin).
+Unit = tuple[str, object, object, Origin | None]
+
+_worker: tuple[Sequence[SecretRule], Engine, ScanConfig] | None = None
+
+
+def _init(rules: Sequence[SecretRule], cfg: ScanConfig) -> None:
+    global _worker
+    _worker = (rules, make_engine(rules, cfg.engine), cfg)
+
+
+def _match_pieces(pieces: Iterable[Piece], origin: Origin, out: list[Hit]) -> None:
+    assert _worker is not None
+    rules, engine, _ = _worker
+    for piece in pieces:
+        for m in find(rules, engine, piece.data):
+            out.append(Hit(rules[m.rule].id, m.value.decode("utf-8", "replace"), piece.path, m.line,
+                           m.column, piece.cell, m.paired, m.allowed, origin))
+
+
+def _mtime(path: Path) -> str | None:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+    except OSError:
+        return None
+
+
+def _scan_units(units: list[Unit]) -> tuple[list[Hit], Stats]:
+    assert _worker is not None
+    _, _, cfg = _worker
+    stats = Stats()
+    hits: list[Hit] = []
+    for kind, a, b, origin in units:
+        if kind == "file":
+            path = Path(str(a))
+            before = len(hits)
+            _match_pieces(read_file(path, str(b), cfg, stats), Origin(), hits)
+            if len(hits) > before:  # leak time of a plain file: its modification time
+                t = Origin(time=_mtime(path))
+                hits[before:] = [Hit(h.rule, h.value, h.path, h.line, h.column, h.cell, h.paired,
+                                     h.allowed, t) for h in hits[before:]]
+        else:
+            data = b if isinstance(b, bytes) else b""
+            stats.blobs += 1
+            stats.bytes += len(data)
+            _match_pieces(expand(str(a), data, cfg, stats, 0), origin or Origin(), hits)
+    return hits, stats
+
+
+def _batches(units: Iterable[Unit]) -> Iterator[list[Unit]]:
+    batch: list[Unit] = []
+    size = 0
+    for u in units:
+        batch.append(u)
+        size += len(u[2]) if isinstance(u[2], bytes) else 64 << 10
+        if size >= BATCH_BYTES or len(batch) >= BATCH_FILES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def run_units(
+    rules: Sequence[SecretRule],
+    cfg: ScanConfig,
+    units: Sequence[Unit],
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[list[Hit], Stats]:
+    """Scan work units on ``cfg.jobs`` processes (inline when small); bounded memory in flight."""
+    jobs = cfg.jobs or os.cpu_count() or 1
+    stats = Stats()
+    hits: list[Hit] = []
+    if jobs == 1 or len(units) < INLINE_UNITS:
+        _init(rules, cfg)
+        for batch in _batches(units):
+            h, s = _scan_units(batch)
+            hits.extend(h)
+            stats.merge(s)
+            if on_progress:
+                on_progress(len(batch))
+        return hits, stats
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    ctx = multiprocessing.get_context(method)
+    with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init, initargs=(rules, cfg)) as pool:
+        pending: dict[cf.Future[tuple[list[Hit], Stats]], int] = {}
+        batches = _batches(units)
+        for batch in batches:
+            pending[pool.submit(_scan_units, batch)] = len(batch)
+            if len(pending) >= 2 * jobs:
+                done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                for f in done:
+                    h, s = f.result()
+                    hits.extend(h)
+                    stats.merge(s)
+                    if on_progress:
+                        on_progress(pending.pop(f))
+        for f in cf.as_completed(list(pending)):
+            h, s = f.result()
+            hits.extend(h)
+            stats.merge(s)
+            if on_progress:
+                on_progress(pending.pop(f))
+    return hits, stats
+
+
+# --------------------------------------------------------------------------- unit enumeration
+
+
+def file_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> list[Unit]:
+    units: list[Unit] = []
+    for root in paths:
+        if not root.exists():
+            raise InputError("no such file or directory", source=str(root))
+        for p in walk(root, cfg, stats):
+            units.append(("file", str(p), str(p), None))
+    return units
+
+
+def history_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> Iterator[Unit]:
+    """Every blob of every commit of every ref of every repository at or under ``paths``."""
+    for root in paths:
+        if not root.exists():
+            raise InputError("no such file or directory", source=str(root))
+        repos = git.discover_repos(root)
+        if not repos:
+            raise InputError("not a git repository, and none found beneath it", source=str(root))
+        for repo in repos:
+            stats.repos += 1
+            intro = git.introductions(repo)
+            stats.commits += len({i.commit for i in intro.values()})
+            names = list(intro)
+            for name, data, size in git.read_blobs(repo, names, cfg.max_file_size):
+                i = intro[name]
+                if data is None:
+                    if size > cfg.max_file_size:
+                        stats.skipped_large += 1
+                    else:
+                        stats.error(f"{repo}@{i.commit[:12]}:{i.path}", "blob missing from the object store")
+                    continue
+                origin = Origin(i.commit_date, i.commit, i.author, i.email, i.author_date, str(repo))
+                yield ("blob", str(repo / i.path), data, origin)
+
+
+def staged_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> Iterator[Unit]:
+    """The staged (index) version of every added or modified file: what pre-commit should see."""
+    for root in paths or [Path(".")]:
+        top = git.toplevel(root)
+        names = git.staged_paths(top)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        for name, data, _ in git.read_blobs(top, [f":{n}" for n in names], cfg.max_file_size):
+            if data is None:
+                stats.skipped_large += 1
+                continue
+            display = os.path.relpath(top / name[1:])
+            yield ("blob", display, data, Origin(time=now, repo=str(top)))
+
+
+def stdin_units() -> list[Unit]:
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return [("blob", "<stdin>", sys.stdin.buffer.read(), Origin(time=now))]
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def finding_id(rule: str, fp: str, path: str) -> str:
+    """Stable across runs and edits: rule, fingerprint and path, never the line."""
+    return hashlib.sha256(f"{rule}\0{fp}\0{path}".encode("utf-8", "surrogateescape")).hexdigest()[:24]
+
+
+def to_findings(
+    rules: Sequence[SecretRule], hits: Iterable[Hit], stats: Stats, owned: frozenset[str] = frozenset()
+) -> list[Finding]:
+    """Build findings from hits: drop inline-allowed ones, keep the earliest of duplicates (the
+    introducing commit), mark the owner's keys, sort by location."""
+    by_id = {r.id: r for r in rules}
+    best: dict[str, Finding] = {}
+    for h in hits:
+        if h.allowed:
+            stats.suppressed_inline += 1
+            continue
+        rule = by_id[h.rule]
+        fp = fingerprint(h.value)
+        fid = finding_id(rule.id, fp, h.path)
+        f = Finding(
+            id=fid, rule=rule.id, provider=rule.provider, title=rule.title, fingerprint=fp,
+            preview=preview(h.value), length=len(h.value), path=h.path, line=h.line, column=h.column,
+            confidence="high" if h.paired else rule.confidence, time=h.origin.time,
+            commit=h.origin.commit, author=h.origin.author, author_email=h.origin.email,
+            author_date=h.origin.author_date, repo=h.origin.repo, cell=h.cell, owned=fp in owned,
+            paired=h.paired, secret=h.value,
+        )
+        old = best.get(fid)
+        if old is None or _earlier(f, old):
+            best[fid] = f
+    return sorted(best.values(), key=lambda f: (f.path, f.cell or 0, f.line, f.column, f.rule))
+
+
+def _earlier(a: Finding, b: Finding) -> bool:
+    if a.time and b.time and a.time != b.time:
+        return a.time < b.time
+    return (a.cell or 0, a.line, a.column) < (b.cell or 0, b.line, b.column)

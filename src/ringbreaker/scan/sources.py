@@ -1,0 +1,375 @@
+"""Where bytes come from: directory walks (.gitignore aware), files, archives, notebooks.
+
+Everything here yields *pieces* (display path, bytes, notebook cell) to the matcher and counts
+what it had to skip in :class:`Stats`, so a scan never stops on one bad input: unreadable files,
+symlink loops, binaries, oversize files, zip bombs and unsafe archive names are counted, reported
+and passed over. Archive entries are read in memory and never written to disk.
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import io
+import json
+import lzma
+import os
+import stat
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from pathlib import Path, PurePosixPath
+
+import pathspec
+
+SNIFF = 8192
+ARCHIVE_SUFFIXES = (".zip", ".whl", ".jar", ".war", ".ear", ".egg", ".nupkg", ".apk", ".tar", ".tgz",
+                    ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".gz", ".bz2", ".xz")
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Everything that shapes a scan, passed explicitly (no global settings)."""
+
+    max_file_size: int = 25 * 1024 * 1024
+    no_ignore: bool = False
+    follow_symlinks: bool = False
+    archives: bool = True
+    archive_depth: int = 3
+    archive_max_bytes: int = 100 * 1024 * 1024
+    archive_max_ratio: float = 100.0
+    engine: str = "auto"
+    jobs: int = 0  # 0: one per core
+
+
+@dataclass
+class Stats:
+    """Counters for the summary; every skip and error is counted, none is silent."""
+
+    files: int = 0
+    bytes: int = 0
+    repos: int = 0
+    commits: int = 0
+    blobs: int = 0
+    archives: int = 0
+    archive_entries: int = 0
+    decoded_utf16: int = 0
+    skipped_binary: int = 0
+    skipped_large: int = 0
+    skipped_ignored: int = 0
+    skipped_symlinks: int = 0
+    unsafe_entries: int = 0
+    suppressed_inline: int = 0
+    suppressed_baseline: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def merge(self, other: Stats) -> None:
+        for f in fields(self):
+            if f.name == "errors":
+                self.errors.extend(other.errors)
+            else:
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def error(self, where: str, message: str) -> None:
+        self.errors.append(f"{where}: {message}")
+
+    def to_dict(self) -> dict[str, object]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["error_count"] = len(self.errors)
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Bytes to scan and where they came from; ``cell`` for Jupyter notebook cells."""
+
+    path: str
+    data: bytes
+    cell: int | None = None
+
+
+# --------------------------------------------------------------------------- directory walks
+
+
+def _ignore_spec(directory: Path) -> pathspec.GitIgnoreSpec | None:
+    f = directory / ".gitignore"
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(f.read_text(encoding="utf-8", errors="replace").splitlines())
+    except OSError:
+        return None
+
+
+def walk(root: Path, cfg: ScanConfig, stats: Stats) -> Iterator[Path]:
+    """Regular files under ``root`` in a stable order, honouring .gitignore files (nested ones
+    too, deepest wins) unless ``cfg.no_ignore``; ``.git`` directories are never entered."""
+    if not root.is_dir():
+        yield root
+        return
+    seen: set[tuple[int, int]] = set()
+    stack: list[tuple[Path, list[tuple[Path, pathspec.GitIgnoreSpec]]]] = [(root, [])]
+    while stack:
+        directory, specs = stack.pop()
+        try:
+            st = directory.stat()
+        except OSError as e:
+            stats.error(str(directory), f"cannot read directory: {e.strerror or e}")
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            stats.error(str(directory), "symlink loop: directory already visited")
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        if not cfg.no_ignore:
+            spec = _ignore_spec(directory)
+            if spec is not None:
+                specs = [*specs, (directory, spec)]
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as e:
+            stats.error(str(directory), f"cannot list directory: {e.strerror or e}")
+            continue
+        subdirs: list[Path] = []
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.name == ".git":
+                continue
+            try:
+                is_link = entry.is_symlink()
+                if is_link and not cfg.follow_symlinks:
+                    stats.skipped_symlinks += 1
+                    continue
+                is_dir = entry.is_dir(follow_symlinks=True)
+                is_file = not is_dir and entry.is_file(follow_symlinks=True)
+            except OSError as e:
+                stats.error(str(path), f"cannot stat: {e.strerror or e}")
+                continue
+            if is_link and not (is_dir or is_file):
+                stats.error(str(path), "broken symlink or symlink loop")
+                continue
+            if specs and _ignored(path, is_dir, specs):
+                stats.skipped_ignored += 1
+                continue
+            if is_dir:
+                subdirs.append(path)
+            elif is_file:
+                yield path
+        stack.extend((d, specs) for d in reversed(subdirs))
+
+
+def _ignored(path: Path, is_dir: bool, specs: list[tuple[Path, pathspec.GitIgnoreSpec]]) -> bool:
+    for base, spec in reversed(specs):  # the deepest .gitignore that has an opinion wins
+        rel = path.relative_to(base).as_posix() + ("/" if is_dir else "")
+        result = spec.check_file(rel)
+        if result.include is not None:
+            return bool(result.include)
+    return False
+
+
+# --------------------------------------------------------------------------- content
+
+
+def read_file(path: Path, display: str, cfg: ScanConfig, stats: Stats) -> Iterator[Piece]:
+    """Read one file (bounded by ``max_file_size``) and expand it into pieces."""
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            stats.error(display, "not a regular file")
+            return
+        if st.st_size > cfg.max_file_size:
+            stats.skipped_large += 1
+            return
+        with path.open("rb") as fh:
+            data = fh.read(cfg.max_file_size + 1)
+    except OSError as e:
+        stats.error(display, f"cannot read: {e.strerror or e}")
+        return
+    if len(data) > cfg.max_file_size:
+        stats.skipped_large += 1
+        return
+    stats.files += 1
+    stats.bytes += len(data)
+    yield from expand(display, data, cfg, stats, depth=0)
+
+
+def expand(display: str, data: bytes, cfg: ScanConfig, stats: Stats, depth: int) -> Iterator[Piece]:
+    """Archives become their entries, notebooks their cells, UTF-16 text UTF-8; binaries drop out."""
+    lower = display.lower()
+    if cfg.archives and depth < cfg.archive_depth:
+        kind = _archive_kind(lower, data)
+        if kind:
+            stats.archives += 1
+            try:
+                yield from _archive(display, data, kind, cfg, stats, depth)
+            except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError,
+                    lzma.LZMAError, zlib.error) as e:
+                stats.error(display, f"bad {kind} archive: {e}")
+            return
+    if lower.endswith(".ipynb"):
+        cells = _notebook_cells(data)
+        if cells is not None:
+            for i, cell in enumerate(cells):
+                yield Piece(display, cell, i)
+            return
+    head = data[:SNIFF]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16le(head):
+        stats.decoded_utf16 += 1
+        enc = "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le"
+        yield Piece(display, data.decode(enc, errors="replace").encode("utf-8"))
+        return
+    if b"\0" in head:
+        stats.skipped_binary += 1
+        return
+    yield Piece(display, data)
+
+
+def _looks_utf16le(head: bytes) -> bool:
+    """ASCII text stored as UTF-16LE without a BOM: NUL at nearly every odd byte, few at even."""
+    if len(head) < 16:
+        return False
+    odd, even = head[1::2], head[0::2]
+    return odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.05 * len(even)
+
+
+def _notebook_cells(data: bytes) -> list[bytes] | None:
+    """Cell sources and text outputs of a Jupyter notebook, JSON-decoded (escapes undone)."""
+    try:
+        nb = json.loads(data)
+        cells = nb["cells"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    out: list[bytes] = []
+    for cell in cells if isinstance(cells, list) else []:
+        if not isinstance(cell, dict):
+            continue
+        parts = [_text(cell.get("source"))]
+        for o in cell.get("outputs") or []:
+            if isinstance(o, dict):
+                parts.append(_text(o.get("text")))
+                parts.extend(_text(v) for k, v in (o.get("data") or {}).items() if k.startswith("text/"))
+        out.append("\n".join(p for p in parts if p).encode("utf-8", "surrogatepass"))
+    return out
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(v for v in value if isinstance(v, str))
+    return ""
+
+
+# --------------------------------------------------------------------------- archives
+
+
+def _archive_kind(lower: str, data: bytes) -> str | None:
+    if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
+        return "zip"
+    if data.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if data.startswith(b"BZh") and lower.endswith((".bz2", ".tbz2", ".tbz")):
+        return "bzip2"
+    if data.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if len(data) > 262 and data[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+def _unsafe(name: str) -> bool:
+    p = PurePosixPath(name.replace("\\", "/"))
+    return p.is_absolute() or ".." in p.parts or (len(name) > 1 and name[1] == ":")
+
+
+def _bounded_decompress(data: bytes, kind: str, limit: int) -> bytes | None:
+    """Decompress at most ``limit`` bytes; None if the stream is longer (a bomb or just too big)."""
+    if kind == "gzip":
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out = d.decompress(data, limit + 1)
+    elif kind == "bzip2":
+        bd = bz2.BZ2Decompressor()
+        out = bd.decompress(data, max_length=limit + 1)
+    else:
+        xd = lzma.LZMADecompressor()
+        out = xd.decompress(data, max_length=limit + 1)
+    return None if len(out) > limit else out
+
+
+def _archive(display: str, data: bytes, kind: str, cfg: ScanConfig, stats: Stats, depth: int) -> Iterator[Piece]:
+    budget = min(cfg.archive_max_bytes, cfg.max_file_size)
+    if kind in ("gzip", "bzip2", "xz"):
+        inner = _bounded_decompress(data, kind, cfg.archive_max_bytes)
+        if inner is None:
+            stats.error(display, f"{kind} stream expands past {cfg.archive_max_bytes} bytes "
+                                 "(decompression bomb?); skipped")
+            return
+        if len(inner) > 1 << 20 and len(inner) > cfg.archive_max_ratio * max(len(data), 1):
+            stats.error(display, f"expansion ratio {len(inner) / max(len(data), 1):.0f}x exceeds "
+                                 f"{cfg.archive_max_ratio:.0f}x (decompression bomb?); skipped")
+            return
+        if len(inner) > 262 and inner[257:262] == b"ustar":
+            yield from _tar(display, inner, cfg, stats, depth)
+        else:
+            name = display.rsplit(".", 1)[0] if "." in display.rsplit("/", 1)[-1] else display
+            stats.archive_entries += 1
+            yield from expand(f"{display}!{name.rsplit('/', 1)[-1]}", inner, cfg, stats, depth + 1)
+        return
+    if kind == "tar":
+        yield from _tar(display, data, cfg, stats, depth)
+        return
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            where = f"{display}!{info.filename}"
+            if _unsafe(info.filename):
+                stats.unsafe_entries += 1
+                stats.error(where, "unsafe archive entry name (absolute or '..'); scanned in memory only")
+            if info.file_size > budget:
+                stats.skipped_large += 1
+                continue
+            if info.file_size > 1 << 20 and info.file_size > cfg.archive_max_ratio * max(info.compress_size, 1):
+                stats.error(where, f"expansion ratio {info.file_size / max(info.compress_size, 1):.0f}x "
+                                   "(zip bomb?); skipped")
+                continue
+            try:
+                with zf.open(info) as fh:
+                    content = fh.read(budget + 1)
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, zlib.error,
+                    EOFError) as e:
+                stats.error(where, f"cannot read entry: {e}")
+                continue
+            if len(content) > budget:
+                stats.error(where, "entry larger than declared (zip bomb?); skipped")
+                continue
+            budget -= len(content)
+            stats.archive_entries += 1
+            stats.bytes += len(content)
+            yield from expand(where, content, cfg, stats, depth + 1)
+            if budget <= 0:
+                stats.error(display, f"archive expands past {cfg.archive_max_bytes} bytes; rest skipped")
+                return
+
+
+def _tar(display: str, data: bytes, cfg: ScanConfig, stats: Stats, depth: int) -> Iterator[Piece]:
+    budget = min(cfg.archive_max_bytes, cfg.max_file_size)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
+        for member in tf:
+            if not member.isfile():
+                continue
+            where = f"{display}!{member.name}"
+            if _unsafe(member.name):
+                stats.unsafe_entries += 1
+                stats.error(where, "unsafe archive entry name (absolute or '..'); scanned in memory only")
+            if member.size > budget:
+                stats.skipped_large += 1
+                continue
+            fh = tf.extractfile(member)
+            if fh is None:
+                continue
+            with contextlib.closing(fh):
+                content = fh.read(member.size)
+            budget -= len(content)
+            stats.archive_entries += 1
+            stats.bytes += len(content)
+            yield from expand(where, content, cfg, stats, depth + 1)

@@ -1,0 +1,88 @@
+"""The workspace: one DuckDB file shared by every stage, opened and migrated here.
+
+Location: ``--workspace PATH``, else ``$RINGBREAKER_WORKSPACE``, else ``./ringbreaker.duckdb``.
+Migrations live in ``schema.sql`` as numbered blocks; each is applied in its own transaction with
+its version row, so a crash halfway leaves the file at the previous version, never in between.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from ringbreaker.errors import WorkspaceError
+
+DEFAULT = "ringbreaker.duckdb"
+ENV = "RINGBREAKER_WORKSPACE"
+_BLOCK = re.compile(r"^-- migration (\d+): (.+)$", re.MULTILINE)
+
+
+def resolve(path: str | os.PathLike[str] | None) -> Path:
+    """The workspace path the user meant: the flag, then the environment, then the default."""
+    return Path(path or os.environ.get(ENV) or DEFAULT)
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, title, sql) for every block of schema.sql, in order."""
+    text = resources.files("ringbreaker.workspace").joinpath("schema.sql").read_text(encoding="utf-8")
+    marks = list(_BLOCK.finditer(text))
+    out = []
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        out.append((int(m.group(1)), m.group(2).strip(), text[m.end():end]))
+    return out
+
+
+def latest_version() -> int:
+    return max(v for v, _, _ in migrations())
+
+
+def open_workspace(path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) and migrate the workspace; raise WorkspaceError naming the file."""
+    target = resolve(path)
+    try:
+        if target.parent and not target.parent.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(target), read_only=read_only)
+    except (duckdb.Error, OSError) as e:
+        raise WorkspaceError(f"cannot open workspace: {e}", source=str(target)) from e
+    if not read_only:
+        migrate(con, str(target))
+    return con
+
+
+def version(con: duckdb.DuckDBPyConnection) -> int:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, title VARCHAR, "
+        "applied_at TIMESTAMPTZ)"
+    )
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection, source: str = "workspace") -> int:
+    """Apply every migration newer than the file's version; return the resulting version."""
+    current = version(con)
+    newest = latest_version()
+    if current > newest:
+        raise WorkspaceError(
+            f"workspace schema version {current} is newer than this ringbreaker ({newest}); upgrade",
+            source=source,
+        )
+    for v, title, sql in migrations():
+        if v <= current:
+            continue
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [v, title, datetime.now(UTC)])
+            con.execute("COMMIT")
+        except duckdb.Error as e:
+            con.execute("ROLLBACK")
+            raise WorkspaceError(f"migration {v} ({title}) failed: {e}", source=source) from e
+    return version(con)
