@@ -11,6 +11,7 @@ import sys
 import click
 
 from ringbreaker import __version__
+from ringbreaker.cli.demo import demo
 from ringbreaker.cli.rules import rules
 from ringbreaker.cli.scan import scan
 from ringbreaker.errors import RingbreakerError
@@ -27,6 +28,7 @@ def cli() -> None:
     Pipeline, one workspace (a DuckDB file, --workspace or RINGBREAKER_WORKSPACE):
       scan      find leaked AI credentials in code, git history, archives, stdin
       rules     list and check the rules (secret patterns, detections)
+      demo      the whole job on a generated sample, out of the box
 
     \b
     Examples:
@@ -38,6 +40,7 @@ def cli() -> None:
 
 cli.add_command(scan)
 cli.add_command(rules)
+cli.add_command(demo)
 
 
 def main() -> None:

@@ -33,7 +33,8 @@ def write_json(findings: Sequence[Finding], summary: dict[str, Any], out: IO[str
 
 
 def write_table(findings: Sequence[Finding], out: IO[str], show_secrets: bool = False) -> None:
-    console = Console(file=out, width=max(100, Console(file=out).width), soft_wrap=False)
+    probe = Console(file=out)
+    console = Console(file=out, width=probe.width if probe.is_terminal else 160, soft_wrap=False)
     if not findings:
         console.print("No leaked credentials found.")
         return
@@ -45,7 +46,7 @@ def write_table(findings: Sequence[Finding], out: IO[str], show_secrets: bool = 
         if f.commit:
             where += f"\n{f.commit[:12]} {f.author or ''}"
         key = f.secret if show_secrets and f.secret else f.preview
-        t.add_row(f.rule + (" [owned]" if f.owned else ""), key, where, (f.time or "")[:19], f.confidence)
+        t.add_row(f.rule + (" [owned]" if f.owned else ""), key, where, (f.time or "")[:16].replace("T", " "), f.confidence)
     console.print(t)
 
 

@@ -247,7 +247,11 @@ def _notebook_cells(data: bytes) -> list[bytes] | None:
             if isinstance(o, dict):
                 parts.append(_text(o.get("text")))
                 parts.extend(_text(v) for k, v in (o.get("data") or {}).items() if k.startswith("text/"))
-        out.append("\n".join(p for p in parts if p).encode("utf-8", "surrogatepass"))
+        text = ""
+        for p in parts:
+            if p:
+                text += ("\n" if text and not text.endswith("\n") else "") + p
+        out.append(text.encode("utf-8", "surrogatepass"))
     return out
 
 

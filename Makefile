@@ -1,0 +1,45 @@
+# ringbreaker: the two commands a new user needs are `make demo` and `make test`.
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+CACHE  := .cache
+SARIF_SCHEMA := $(CACHE)/sarif/sarif-2.1.0-rtm.5.json
+
+.PHONY: install demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## demo: generate a sample repository with fake keys, scan it (files and history), print findings
+demo: install
+	$(VENV)/bin/ringbreaker demo --out demo-out
+
+# The OASIS SARIF 2.1.0 JSON schema, from the MIT-licensed npm package @microsoft/jest-sarif.
+$(SARIF_SCHEMA):
+	mkdir -p $(CACHE)/sarif
+	cd $(CACHE)/sarif && npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 >/dev/null \
+	  && tar -xzf microsoft-jest-sarif-1.0.0-beta.0.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json \
+	  && mv package/lib/schemas/sarif-2.1.0-rtm.5.json . && rm -rf package *.tgz
+
+## test: lint and run the test suite (a few minutes)
+test: install $(SARIF_SCHEMA)
+	$(VENV)/bin/ruff check src tests bench
+	RINGBREAKER_SARIF_SCHEMA=$(abspath $(SARIF_SCHEMA)) $(VENV)/bin/pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+## bench: scan throughput, memory and recall against gitleaks, betterleaks, Kingfisher, detect-secrets
+bench: install
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	$(PY) bench/scan.py
+
+clean:
+	rm -rf $(VENV) $(CACHE) demo-out bench/out .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,83 @@
+"""Every secret rule's own examples, on both engines: the test twin of `ringbreaker rules check`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ringbreaker.errors import RuleError
+from ringbreaker.rules.check import check_secret_rules
+from ringbreaker.rules.loader import load_secret_rules
+from ringbreaker.scan.matcher import HAVE_HYPERSCAN
+
+RULES = load_secret_rules()
+RESULTS = check_secret_rules(RULES)
+
+
+def _param(r: object) -> object:
+    marks = [pytest.mark.xfail(strict=True, reason="known miss (todo)")] if r.kind.startswith("todo") else []
+    return pytest.param(r, id=f"{r.rule}-{r.kind}-{r.index}-{r.engine}", marks=marks)
+
+
+@pytest.mark.parametrize("result", [_param(r) for r in RESULTS])
+def test_rule_example(result: object) -> None:
+    # For todo examples `ok` means "still fails as recorded"; xfail(strict) inverts it so a fixed
+    # known miss turns the suite red until it is moved to the regular examples.
+    if result.kind.startswith("todo"):
+        assert not result.ok, result.detail
+    else:
+        assert result.ok, result.detail
+
+
+def test_rule_pack_covers_the_field() -> None:
+    assert len(RULES) >= 45
+    providers = {r.provider for r in RULES}
+    for p in ("openai", "anthropic", "aws", "azure-openai", "google", "huggingface", "mistral", "cohere",
+              "deepseek", "groq", "xai", "openrouter"):
+        assert p in providers, p
+    assert len({r.id for r in RULES}) == len(RULES)
+    for r in RULES:
+        assert len(r.examples["positive"]) >= 2 and len(r.examples["negative"]) >= 2, r.id
+
+
+def test_both_engines_ran() -> None:
+    engines = {r.engine for r in RESULTS}
+    assert "re" in engines
+    assert ("hyperscan" in engines) == HAVE_HYPERSCAN
+
+
+def test_prefixless_keys_need_their_provider_named() -> None:
+    for rid in ("secret.azure.openai-key", "secret.mistral.api-key", "secret.cohere.api-key",
+                "secret.deepseek.api-key", "secret.stability.api-key"):
+        rule = next(r for r in RULES if r.id == rid)
+        assert rule.context_pattern, rid
+
+
+def test_bad_rule_file_reports_every_problem_with_its_source(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "rules:\n"
+        "  - id: secret.x.one\n    title: Xyz\n    provider: x\n    pattern: 'xx(['\n    keywords: [xx]\n"
+        "    entropy: 1\n    confidence: high\n    references: [https://example.org]\n"
+        "    examples: {positive: [a, b], negative: [c, d]}\n"
+        "  - id: Not An Id\n    title: Why\n"
+    )
+    with pytest.raises(RuleError) as e:
+        load_secret_rules([bad], builtin=False)
+    text = str(e.value)
+    assert "bad.yaml" in text
+    assert "bad regular expression" in text
+    assert "Not An Id" in text or "rules[1]" in text
+    assert len(e.value.problems) >= 2
+
+
+def test_two_capture_groups_rejected(tmp_path: Path) -> None:
+    f = tmp_path / "two.yaml"
+    f.write_text(
+        "rules:\n  - id: secret.x.two\n    title: X two\n    provider: x\n    pattern: '(a)(b)'\n"
+        "    keywords: [ab]\n    entropy: 0\n    confidence: low\n    references: [https://example.org]\n"
+        "    examples: {positive: [ab, ab], negative: [c, d]}\n"
+    )
+    with pytest.raises(RuleError, match="exactly one capture group"):
+        load_secret_rules([f], builtin=False)
