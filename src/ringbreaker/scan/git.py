@@ -79,7 +79,7 @@ def introductions(repo: Path) -> dict[str, Introduction]:
         header, _, raw = record.partition(b"\0")
         commit, author, email, at, ct = header.decode("utf-8", "replace").split("\x1f")
         adate, cdate = _utc(at), _utc(ct)
-        parts = raw.lstrip(b"\n").split(b"\0")
+        parts = raw.lstrip(b"\n\0").split(b"\0")  # merges: header then NUL NUL, others NUL LF
         for meta, path in zip(parts[0::2], parts[1::2], strict=False):
             if not meta.startswith(b":"):
                 continue
