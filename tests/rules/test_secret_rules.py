@@ -33,12 +33,25 @@ def test_rule_example(result: object) -> None:
 def test_rule_pack_covers_the_field() -> None:
     assert len(RULES) >= 45
     providers = {r.provider for r in RULES}
-    for p in ("openai", "anthropic", "aws", "azure-openai", "google", "huggingface", "mistral", "cohere",
-              "deepseek", "groq", "xai", "openrouter"):
+    for p in (
+        "openai",
+        "anthropic",
+        "aws",
+        "azure-openai",
+        "google",
+        "huggingface",
+        "mistral",
+        "cohere",
+        "deepseek",
+        "groq",
+        "xai",
+        "openrouter",
+    ):
         assert p in providers, p
     assert len({r.id for r in RULES}) == len(RULES)
     for r in RULES:
-        assert len(r.examples["positive"]) >= 2 and len(r.examples["negative"]) >= 2, r.id
+        assert len(r.examples["positive"]) >= 2, r.id
+        assert len(r.examples["negative"]) >= 2, r.id
 
 
 def test_both_engines_ran() -> None:
@@ -48,8 +61,13 @@ def test_both_engines_ran() -> None:
 
 
 def test_prefixless_keys_need_their_provider_named() -> None:
-    for rid in ("secret.azure.openai-key", "secret.mistral.api-key", "secret.cohere.api-key",
-                "secret.deepseek.api-key", "secret.stability.api-key"):
+    for rid in (
+        "secret.azure.openai-key",
+        "secret.mistral.api-key",
+        "secret.cohere.api-key",
+        "secret.deepseek.api-key",
+        "secret.stability.api-key",
+    ):
         rule = next(r for r in RULES if r.id == rid)
         assert rule.context_pattern, rid
 

@@ -18,14 +18,23 @@ from ringbreaker.scan.sources import ScanConfig, Stats
 from tests.conftest import ANTHROPIC, HF, OPENAI
 
 
-def run_git(repo: Path, *args: str, date: str = "2025-01-01T00:00:00+00:00", who: str = "Ann",
-            check: bool = True) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": who, "GIT_AUTHOR_EMAIL": f"{who.lower()}@example.org",
-           "GIT_COMMITTER_NAME": who, "GIT_COMMITTER_EMAIL": f"{who.lower()}@example.org",
-           "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date, "GIT_CONFIG_GLOBAL": os.devnull,
-           "GIT_CONFIG_NOSYSTEM": "1"}
-    return subprocess.run(["git", "-C", str(repo), *args], check=check, capture_output=True, text=True,
-                          env=env).stdout.strip()
+def run_git(
+    repo: Path, *args: str, date: str = "2025-01-01T00:00:00+00:00", who: str = "Ann", check: bool = True
+) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": who,
+        "GIT_AUTHOR_EMAIL": f"{who.lower()}@example.org",
+        "GIT_COMMITTER_NAME": who,
+        "GIT_COMMITTER_EMAIL": f"{who.lower()}@example.org",
+        "GIT_AUTHOR_DATE": date,
+        "GIT_COMMITTER_DATE": date,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=check, capture_output=True, text=True, env=env
+    ).stdout.strip()
 
 
 def history(rules: list[SecretRule], path: Path) -> tuple[list, Stats]:
@@ -64,9 +73,12 @@ def test_key_committed_then_removed_is_found_with_introducing_commit(
     f = found[0]
     assert f.fingerprint == fingerprint(key)
     assert (f.commit, f.author, f.author_email, f.line) == (leak, "Bob", "bob@example.org", 2)
-    assert f.time == "2025-02-03T08:12:00+00:00" and f.author_date == f.time
-    assert f.path == str(repo / "app.py") and f.repo == str(repo)
-    assert stats.commits == 4 and stats.blobs == 4
+    assert f.time == "2025-02-03T08:12:00+00:00"
+    assert f.author_date == f.time
+    assert f.path == str(repo / "app.py")
+    assert f.repo == str(repo)
+    assert stats.commits == 4
+    assert stats.blobs == 4
 
 
 def test_every_ref_every_blob_once(repo: Path, rules: list[SecretRule], keygen: Callable) -> None:
@@ -104,8 +116,11 @@ def test_every_ref_every_blob_once(repo: Path, rules: list[SecretRule], keygen: 
     assert set(by_fp) == {fingerprint(k_branch), fingerprint(k_merge), fingerprint(k_tag)}
     assert by_fp[fingerprint(k_merge)].commit == merge
     unique_blobs = set(run_git(repo, "rev-list", "--all", "--objects").split("\n"))
-    n_blobs = sum(1 for line in unique_blobs if " " in line and
-                  run_git(repo, "cat-file", "-t", line.split()[0]) == "blob")
+    n_blobs = sum(
+        1
+        for line in unique_blobs
+        if " " in line and run_git(repo, "cat-file", "-t", line.split()[0]) == "blob"
+    )
     assert stats.blobs == n_blobs
 
 
@@ -116,7 +131,8 @@ def test_discovers_repositories_beneath_a_directory(tmp_path: Path, rules: list[
     fps = {f.fingerprint for f in found}
     assert stats.repos == 2
     for keys in (keys_a, keys_b):
-        assert fingerprint(keys["openai"]) in fps and fingerprint(keys["aws_id"]) in fps
+        assert fingerprint(keys["openai"]) in fps
+        assert fingerprint(keys["aws_id"]) in fps
         assert fingerprint(keys["huggingface"]) not in fps  # .gitignored, never committed
 
 
@@ -127,7 +143,9 @@ def test_not_a_repository_is_an_input_error(tmp_path: Path, rules: list[SecretRu
         history(rules, tmp_path)
 
 
-def test_staged_scan_sees_the_index_not_the_worktree(repo: Path, rules: list[SecretRule], keygen: Callable) -> None:
+def test_staged_scan_sees_the_index_not_the_worktree(
+    repo: Path, rules: list[SecretRule], keygen: Callable
+) -> None:
     key = keygen(HF)
     (repo / "clean.txt").write_text("nothing\n")
     run_git(repo, "add", "-A")

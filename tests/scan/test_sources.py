@@ -26,7 +26,9 @@ def scan(rules: list[SecretRule], paths: list[Path], **cfg: object) -> tuple[lis
     return to_findings(rules, hits, stats), stats
 
 
-def test_gitignore_respected_unless_no_ignore(tmp_path: Path, rules: list[SecretRule], keygen: Callable) -> None:
+def test_gitignore_respected_unless_no_ignore(
+    tmp_path: Path, rules: list[SecretRule], keygen: Callable
+) -> None:
     key = keygen(HF)
     (tmp_path / ".gitignore").write_text("secrets/\n*.env\n!keep.env\n")
     (tmp_path / "secrets").mkdir()
@@ -44,7 +46,9 @@ def test_gitignore_respected_unless_no_ignore(tmp_path: Path, rules: list[Secret
     assert sorted(Path(f.path).name for f in found) == ["a.txt", "keep.env", "local.py", "x.env"]
 
 
-def test_binary_skipped_by_content_utf16_decoded(tmp_path: Path, rules: list[SecretRule], keygen: Callable) -> None:
+def test_binary_skipped_by_content_utf16_decoded(
+    tmp_path: Path, rules: list[SecretRule], keygen: Callable
+) -> None:
     key = keygen(HF)
     (tmp_path / "blob.dat").write_bytes(b"\x00\x01\x02" + f"HF_TOKEN={key}".encode())
     (tmp_path / "utf16.txt").write_bytes(f"line one\nHF_TOKEN={key}\n".encode("utf-16"))
@@ -52,7 +56,10 @@ def test_binary_skipped_by_content_utf16_decoded(tmp_path: Path, rules: list[Sec
     (tmp_path / "latin.txt").write_bytes(b"caf\xe9 \xff\xfe broken utf-8\n" + f"t={key}\n".encode())
     found, stats = scan(rules, [tmp_path])
     assert sorted((Path(f.path).name, f.line) for f in found) == [
-        ("latin.txt", 2), ("utf16.txt", 2), ("utf16le.txt", 1)]
+        ("latin.txt", 2),
+        ("utf16.txt", 2),
+        ("utf16le.txt", 1),
+    ]
     assert stats.skipped_binary == 1
     assert stats.decoded_utf16 == 2
 
@@ -63,11 +70,14 @@ def test_size_limit_and_huge_single_line(tmp_path: Path, rules: list[SecretRule]
     (tmp_path / "minified.js").write_text("var x=1;" * 300_000 + f"k='{key}';" + "y=2;" * 1000)
     found, stats = scan(rules, [tmp_path], max_file_size=2_500_000)
     assert [Path(f.path).name for f in found] == ["minified.js"]
-    assert found[0].line == 1 and found[0].column == 8 * 300_000 + 4
+    assert found[0].line == 1
+    assert found[0].column == 8 * 300_000 + 4
     assert stats.skipped_large == 1
 
 
-def test_symlink_loop_reported_and_scan_goes_on(tmp_path: Path, rules: list[SecretRule], keygen: Callable) -> None:
+def test_symlink_loop_reported_and_scan_goes_on(
+    tmp_path: Path, rules: list[SecretRule], keygen: Callable
+) -> None:
     key = keygen(HF)
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "loop").symlink_to(tmp_path / "d")
@@ -78,7 +88,8 @@ def test_symlink_loop_reported_and_scan_goes_on(tmp_path: Path, rules: list[Secr
     assert any("symlink loop" in e for e in stats.errors)
     assert any("dangling" in e for e in stats.errors)
     found, stats = scan(rules, [tmp_path])
-    assert len(found) == 1 and stats.skipped_symlinks == 2
+    assert len(found) == 1
+    assert stats.skipped_symlinks == 2
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:
@@ -120,36 +131,50 @@ def test_archives_nested_in_memory(tmp_path: Path, rules: list[SecretRule], keyg
     assert not any("inner.whl!" in f.path for f in found)
 
 
-def test_zip_bomb_and_unsafe_names_reported(tmp_path: Path, rules: list[SecretRule], keygen: Callable) -> None:
+def test_zip_bomb_and_unsafe_names_reported(
+    tmp_path: Path, rules: list[SecretRule], keygen: Callable
+) -> None:
     key = keygen(HF)
-    (tmp_path / "bomb.zip").write_bytes(_zip({"zeros.bin": b"\0" * (10 << 20), "ok.txt": f"t={key}".encode()}))
+    (tmp_path / "bomb.zip").write_bytes(
+        _zip({"zeros.bin": b"\0" * (10 << 20), "ok.txt": f"t={key}".encode()})
+    )
     (tmp_path / "evil.zip").write_bytes(_zip({"../../etc/cron.d/x": f"t={key}".encode()}))
     (tmp_path / "bomb.gz").write_bytes(gzip.compress(b"A" * (30 << 20)))
     found, stats = scan(rules, [tmp_path], archive_max_bytes=20 << 20)
     assert sorted(f.path.rsplit("/", 1)[-1] for f in found) == ["bomb.zip!ok.txt", "x"]
     assert stats.unsafe_entries == 1
     joined = "\n".join(stats.errors)
-    assert "zip bomb" in joined and "decompression bomb" in joined and "unsafe archive entry" in joined
+    assert "zip bomb" in joined
+    assert "decompression bomb" in joined
+    assert "unsafe archive entry" in joined
     assert not (tmp_path.parent / "etc").exists()
 
 
 def test_corrupt_archive_reported(tmp_path: Path, rules: list[SecretRule]) -> None:
     (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
     found, stats = scan(rules, [tmp_path])
-    assert found == [] and any("broken.zip" in e for e in stats.errors)
+    assert found == []
+    assert any("broken.zip" in e for e in stats.errors)
 
 
 def test_notebook_keys_inside_json_strings(tmp_path: Path, rules: list[SecretRule], keygen: Callable) -> None:
     key, hf = keygen(OPENAI), keygen(HF)
-    nb = {"cells": [
-        {"cell_type": "markdown", "source": ["# setup"]},
-        {"cell_type": "code", "source": ["import os\n", f'os.environ["OPENAI_API_KEY"] = "{key}"\n'],
-         "outputs": [{"output_type": "stream", "text": [f"{hf}\n"]}]},
-    ], "nbformat": 4}
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "source": ["# setup"]},
+            {
+                "cell_type": "code",
+                "source": ["import os\n", f'os.environ["OPENAI_API_KEY"] = "{key}"\n'],
+                "outputs": [{"output_type": "stream", "text": [f"{hf}\n"]}],
+            },
+        ],
+        "nbformat": 4,
+    }
     (tmp_path / "a.ipynb").write_text(json.dumps(nb))  # one line, escaped quotes
     found, _ = scan(rules, [tmp_path])
     assert sorted((f.fingerprint, f.cell, f.line) for f in found) == sorted(
-        [(fingerprint(key), 1, 2), (fingerprint(hf), 1, 3)])
+        [(fingerprint(key), 1, 2), (fingerprint(hf), 1, 3)]
+    )
 
 
 def test_inline_allow_comment(tmp_path: Path, rules: list[SecretRule], keygen: Callable) -> None:
@@ -161,7 +186,9 @@ def test_inline_allow_comment(tmp_path: Path, rules: list[SecretRule], keygen: C
 
 def test_parallel_equals_inline(tmp_path: Path, rules: list[SecretRule], keygen: Callable) -> None:
     for i in range(150):
-        (tmp_path / f"f{i:03}.py").write_text(f"x = 1\nHF_TOKEN = '{keygen(HF)}'\n" if i % 7 == 0 else "x = 1\n")
+        (tmp_path / f"f{i:03}.py").write_text(
+            f"x = 1\nHF_TOKEN = '{keygen(HF)}'\n" if i % 7 == 0 else "x = 1\n"
+        )
     cfg = ScanConfig(jobs=2)
     stats = Stats()
     units = file_units([tmp_path], cfg, stats)
@@ -169,4 +196,5 @@ def test_parallel_equals_inline(tmp_path: Path, rules: list[SecretRule], keygen:
     parallel = to_findings(rules, hits, s)
     inline, _ = scan(rules, [tmp_path])
     assert [f.to_dict() for f in parallel] == [f.to_dict() for f in inline]
-    assert len(inline) == 22 and s.files == 150
+    assert len(inline) == 22
+    assert s.files == 150

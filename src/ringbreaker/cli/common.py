@@ -20,7 +20,7 @@ workspace_option = click.option(
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*$", re.IGNORECASE)
 
 
-class SizeType(click.ParamType):
+class SizeType(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     """A byte size: 1048576, 512K, 25M, 1G."""
 
     name = "size"

@@ -22,8 +22,13 @@ from ringbreaker.workspace.findings import upsert_findings
 
 
 @click.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
-              show_default=True, help="Directory for the sample repository and the workspace (recreated).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-out"),
+    show_default=True,
+    help="Directory for the sample repository and the workspace (recreated).",
+)
 def demo(out: Path) -> None:
     """Run the pipeline on a generated sample: fake keys committed to a git repository, then found."""
     console = Console()
@@ -31,13 +36,17 @@ def demo(out: Path) -> None:
         shutil.rmtree(out)
     repo = out / "sample-repo"
     keys = make_sample_repo(repo)
-    console.print(f"[bold]Sample repository[/] {repo}: {len(keys)} fake credentials planted in files, "
-                  "a notebook, a zip and git history (one committed, then removed).")
+    console.print(
+        f"[bold]Sample repository[/] {repo}: {len(keys)} fake credentials planted in files, "
+        "a notebook, a zip and git history (one committed, then removed)."
+    )
     rules = load_secret_rules()
     cfg = ScanConfig()
     con = open_workspace(out / "ringbreaker.duckdb")
-    for title, units_fn in (("Working tree (.gitignore honoured)", file_units),
-                            ("Git history (every blob of every commit)", history_units)):
+    for title, units_fn in (
+        ("Working tree (.gitignore honoured)", file_units),
+        ("Git history (every blob of every commit)", history_units),
+    ):
         stats = Stats()
         hits, s = run_units(rules, cfg, list(units_fn([repo], cfg, stats)))
         stats.merge(s)
@@ -48,5 +57,7 @@ def demo(out: Path) -> None:
     total = con.execute("SELECT count(*), count(DISTINCT fingerprint) FROM findings").fetchone()
     con.close()
     assert total is not None
-    console.print(f"\nWorkspace {out / 'ringbreaker.duckdb'}: {total[0]} finding(s), {total[1]} distinct key(s).")
+    console.print(
+        f"\nWorkspace {out / 'ringbreaker.duckdb'}: {total[0]} finding(s), {total[1]} distinct key(s)."
+    )
     console.print(f"Try: ringbreaker scan --history {repo} --format sarif")

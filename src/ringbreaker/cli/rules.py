@@ -29,7 +29,9 @@ def rules() -> None:
 
 @rules.command("list")
 @extra_rules_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "jsonl"]), default="table", show_default=True
+)
 def list_rules(extra: tuple[Path, ...], fmt: str) -> None:
     """List every secret rule: id, provider, confidence, whether it needs the provider named nearby."""
     loaded = load_secret_rules(extra)
@@ -44,7 +46,9 @@ def list_rules(extra: tuple[Path, ...], fmt: str) -> None:
         for col in ("id", "provider", "title", "confidence", "context"):
             t.add_column(col)
         for row in rows:
-            t.add_row(row["id"], row["provider"], row["title"], row["confidence"], "yes" if row["context"] else "")
+            t.add_row(
+                row["id"], row["provider"], row["title"], row["confidence"], "yes" if row["context"] else ""
+            )
         Console().print(t)
 
 
@@ -60,7 +64,5 @@ def check(extra: tuple[Path, ...], verbose: bool) -> None:
     for r in results if verbose else failed:
         mark = "ok  " if r.ok else "FAIL"
         click.echo(f"{mark} {r.rule} {r.kind}[{r.index}] ({r.engine}) {r.detail}".rstrip())
-    click.echo(
-        f"{len(loaded)} rules, {len(results)} example runs, {len(failed)} failed", err=True
-    )
+    click.echo(f"{len(loaded)} rules, {len(results)} example runs, {len(failed)} failed", err=True)
     sys.exit(1 if failed else 0)

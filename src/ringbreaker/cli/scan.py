@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from contextlib import nullcontext
 from pathlib import Path
+from typing import IO
 
 import click
 from rich.console import Console
@@ -30,45 +31,114 @@ CONFIDENCE = ["low", "medium", "high"]
 
 @click.command(context_settings={"max_content_width": 100})
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, allow_dash=True))
-@click.option("--history", is_flag=True, help="Scan every blob of every commit of every ref of the git "
-              "repositories at or under PATH; each finding names the commit that introduced it.")
+@click.option(
+    "--history",
+    is_flag=True,
+    help="Scan every blob of every commit of every ref of the git "
+    "repositories at or under PATH; each finding names the commit that introduced it.",
+)
 @click.option("--staged", is_flag=True, help="Scan only what is staged in the git index (pre-commit hook).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl", "sarif"]), default="table",
-              show_default=True, help="Output format (jsonl: one finding per line, the stable contract).")
-@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-",
-              help="Write the report here instead of stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "jsonl", "sarif"]),
+    default="table",
+    show_default=True,
+    help="Output format (jsonl: one finding per line, the stable contract).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    help="Write the report here instead of stdout.",
+)
 @click.option("--show-secrets", is_flag=True, help="Reveal credential values in the output (off: redacted).")
 @workspace_option
-@click.option("--inventory", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Your own keys (or their SHA-256 fingerprints), one per line: findings of them are "
-              "marked owned. Keys are hashed on read.")
-@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
-              help="Accepted findings. If the file does not exist it is written from this scan (exit 0); "
-              "if it exists, the findings it lists are suppressed.")
+@click.option(
+    "--inventory",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Your own keys (or their SHA-256 fingerprints), one per line: findings of them are "
+    "marked owned. Keys are hashed on read.",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Accepted findings. If the file does not exist it is written from this scan (exit 0); "
+    "if it exists, the findings it lists are suppressed.",
+)
 @click.option("--update-baseline", is_flag=True, help="Rewrite --baseline from this scan.")
 @click.option("--no-ignore", is_flag=True, help="Do not honour .gitignore files.")
-@click.option("--max-file-size", type=SizeType(), default="25M", show_default=True,
-              help="Skip files (and archive entries) larger than this.")
+@click.option(
+    "--max-file-size",
+    type=SizeType(),
+    default="25M",
+    show_default=True,
+    help="Skip files (and archive entries) larger than this.",
+)
 @click.option("--no-archives", is_flag=True, help="Do not look inside zip/tar/whl/jar/gz archives.")
-@click.option("--archive-depth", type=click.IntRange(0, 10), default=3, show_default=True,
-              help="How deep to open archives inside archives.")
-@click.option("--archive-max-bytes", type=SizeType(), default="100M", show_default=True,
-              help="Stop expanding one archive after this many bytes (decompression bombs).")
+@click.option(
+    "--archive-depth",
+    type=click.IntRange(0, 10),
+    default=3,
+    show_default=True,
+    help="How deep to open archives inside archives.",
+)
+@click.option(
+    "--archive-max-bytes",
+    type=SizeType(),
+    default="100M",
+    show_default=True,
+    help="Stop expanding one archive after this many bytes (decompression bombs).",
+)
 @click.option("--follow-symlinks", is_flag=True, help="Follow symbolic links (loops are detected).")
-@click.option("--min-confidence", type=click.Choice(CONFIDENCE), default="low", show_default=True,
-              help="Report only findings at or above this confidence.")
-@click.option("--rules", "extra_rules", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Extra rule file or directory (repeatable).")
-@click.option("--engine", type=click.Choice(["auto", "hyperscan", "re"]), default="auto", show_default=True,
-              help="Matching engine: Hyperscan when installed, else Python re (same results, slower).")
-@click.option("-j", "--jobs", type=click.IntRange(0, 256), default=0, help="Worker processes (0: one per core).")
+@click.option(
+    "--min-confidence",
+    type=click.Choice(CONFIDENCE),
+    default="low",
+    show_default=True,
+    help="Report only findings at or above this confidence.",
+)
+@click.option(
+    "--rules",
+    "extra_rules",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Extra rule file or directory (repeatable).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "hyperscan", "re"]),
+    default="auto",
+    show_default=True,
+    help="Matching engine: Hyperscan when installed, else Python re (same results, slower).",
+)
+@click.option(
+    "-j", "--jobs", type=click.IntRange(0, 256), default=0, help="Worker processes (0: one per core)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")
 def scan(
-    paths: tuple[Path, ...], history: bool, staged: bool, fmt: str, output: click.utils.LazyFile,
-    show_secrets: bool, workspace: str | None, inventory: Path | None, baseline: Path | None,
-    update_baseline: bool, no_ignore: bool, max_file_size: int, no_archives: bool, archive_depth: int,
-    archive_max_bytes: int, follow_symlinks: bool, min_confidence: str, extra_rules: tuple[Path, ...],
-    engine: str, jobs: int, quiet: bool,
+    paths: tuple[Path, ...],
+    history: bool,
+    staged: bool,
+    fmt: str,
+    output: IO[str],
+    show_secrets: bool,
+    workspace: str | None,
+    inventory: Path | None,
+    baseline: Path | None,
+    update_baseline: bool,
+    no_ignore: bool,
+    max_file_size: int,
+    no_archives: bool,
+    archive_depth: int,
+    archive_max_bytes: int,
+    follow_symlinks: bool,
+    min_confidence: str,
+    extra_rules: tuple[Path, ...],
+    engine: str,
+    jobs: int,
+    quiet: bool,
 ) -> None:
     """Find leaked AI credentials in PATHS (files, directories, archives; '-' for stdin).
 
@@ -95,9 +165,14 @@ def scan(
     if not paths and not staged:
         raise UsageError("give at least one PATH ('-' for stdin), or --staged")
     cfg = ScanConfig(
-        max_file_size=max_file_size, no_ignore=no_ignore, follow_symlinks=follow_symlinks,
-        archives=not no_archives, archive_depth=archive_depth, archive_max_bytes=archive_max_bytes,
-        engine=engine, jobs=jobs,
+        max_file_size=max_file_size,
+        no_ignore=no_ignore,
+        follow_symlinks=follow_symlinks,
+        archives=not no_archives,
+        archive_depth=archive_depth,
+        archive_max_bytes=archive_max_bytes,
+        engine=engine,
+        jobs=jobs,
     )
     rules = load_secret_rules(extra_rules)
     owned = owner.read_inventory(inventory) if inventory else frozenset()
@@ -118,8 +193,14 @@ def scan(
         units.extend(file_units(file_paths, cfg, stats))
 
     if progress_on and units:
-        with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True) as bar:
+        with Progress(
+            TextColumn("scanning"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
             task = bar.add_task("scan", total=len(units))
             hits, s = run_units(rules, cfg, units, lambda n: bar.advance(task, n))
     else:
@@ -173,11 +254,19 @@ def scan(
 
 def _summary_line(s: dict[str, object]) -> str:
     parts = [f"{s['findings']} finding(s)", f"{s['files']} files", f"{s['bytes']:,} bytes"]
-    for key, label in (("repos", "repos"), ("commits", "commits"), ("blobs", "blobs"),
-                       ("archive_entries", "archive entries"), ("skipped_binary", "binary skipped"),
-                       ("skipped_large", "too large"), ("skipped_ignored", "ignored"),
-                       ("skipped_symlinks", "symlinks skipped"), ("suppressed_inline", "allowed inline"),
-                       ("suppressed_baseline", "in baseline"), ("error_count", "warnings")):
+    for key, label in (
+        ("repos", "repos"),
+        ("commits", "commits"),
+        ("blobs", "blobs"),
+        ("archive_entries", "archive entries"),
+        ("skipped_binary", "binary skipped"),
+        ("skipped_large", "too large"),
+        ("skipped_ignored", "ignored"),
+        ("skipped_symlinks", "symlinks skipped"),
+        ("suppressed_inline", "allowed inline"),
+        ("suppressed_baseline", "in baseline"),
+        ("error_count", "warnings"),
+    ):
         if s.get(key):
             parts.append(f"{s[key]} {label}")
     return "scan: " + ", ".join(parts)

@@ -47,8 +47,11 @@ def check_secret_rules(
                     data = text.encode()
                     matches = find(rules, engine, data)
                     mine = [m for m in matches if m.rule == idx]
-                    others = [rules[m.rule].id for m in matches if m.rule != idx and any(
-                        m.start < o.end and o.start < m.end for o in mine)]
+                    others = [
+                        rules[m.rule].id
+                        for m in matches
+                        if m.rule != idx and any(m.start < o.end and o.start < m.end for o in mine)
+                    ]
                     should_match = kind in ("positive", "todo_negative")
                     passes = bool(mine) == should_match and not (should_match and others)
                     todo = kind.startswith("todo")

@@ -151,7 +151,9 @@ def load_secret_rules(extra: Iterable[Path] = (), *, builtin: bool = True) -> li
             where = f"{f}: rules[{i}]" + (f" ({raw.get('id')})" if isinstance(raw, dict) else "")
             errs = sorted(validator.iter_errors(raw), key=lambda e: list(e.path))
             if errs:
-                problems.extend(f"{where}: {'/'.join(map(str, e.path)) or '<rule>'}: {e.message}" for e in errs)
+                problems.extend(
+                    f"{where}: {'/'.join(map(str, e.path)) or '<rule>'}: {e.message}" for e in errs
+                )
                 continue
             try:
                 rule = _secret_rule(raw, str(f))
@@ -159,7 +161,9 @@ def load_secret_rules(extra: Iterable[Path] = (), *, builtin: bool = True) -> li
                 problems.append(f"{where}: bad regular expression: {e}")
                 continue
             if rule.regex.groups != 1:
-                problems.append(f"{where}: pattern must have exactly one capture group, has {rule.regex.groups}")
+                problems.append(
+                    f"{where}: pattern must have exactly one capture group, has {rule.regex.groups}"
+                )
                 continue
             if rule.id in seen:
                 problems.append(f"{where}: duplicate id, first defined in {seen[rule.id]}")

@@ -40,9 +40,7 @@ def _utc(epoch: str) -> str:
 
 def _git(repo: Path, *args: str) -> bytes:
     try:
-        return subprocess.run(
-            ["git", "-C", str(repo), *args], check=True, capture_output=True
-        ).stdout
+        return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True).stdout
     except FileNotFoundError as e:
         raise InputError("git is not installed", source=str(repo)) from e
     except subprocess.CalledProcessError as e:
@@ -56,7 +54,7 @@ def is_repo(path: Path) -> bool:
 
 def discover_repos(root: Path) -> list[Path]:
     """``root`` if it is a repository (work tree or bare), else every repository beneath it."""
-    if is_repo(root) or (root / "HEAD").is_file() and (root / "objects").is_dir():
+    if is_repo(root) or ((root / "HEAD").is_file() and (root / "objects").is_dir()):
         return [root]
     found: list[Path] = []
     for dirpath, dirnames, _ in os.walk(root):
@@ -70,8 +68,18 @@ def discover_repos(root: Path) -> list[Path]:
 
 def introductions(repo: Path) -> dict[str, Introduction]:
     """Blob id -> its earliest introduction, over every ref (``--all``), oldest commit first."""
-    out = _git(repo, "log", "--all", "--reverse", "-c", "--raw", "--no-renames", "--no-abbrev", "-z",
-               f"--format={_LOG_FORMAT}")
+    out = _git(
+        repo,
+        "log",
+        "--all",
+        "--reverse",
+        "-c",
+        "--raw",
+        "--no-renames",
+        "--no-abbrev",
+        "-z",
+        f"--format={_LOG_FORMAT}",
+    )
     intro: dict[str, Introduction] = {}
     for record in out.split(b"\x1e"):
         if not record:
@@ -105,7 +113,8 @@ def read_blobs(repo: Path, names: list[str], max_size: int) -> Iterator[tuple[st
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
     stdin, stdout = proc.stdin, proc.stdout
 
     def feed() -> None:

@@ -32,7 +32,7 @@ try:  # pragma: no cover - exercised on platforms with a wheel
 
     HAVE_HYPERSCAN = True
 except ImportError:  # pragma: no cover
-    hyperscan = None
+    hyperscan = None  # type: ignore[assignment]
     HAVE_HYPERSCAN = False
 
 
@@ -146,8 +146,8 @@ def _near(data: bytes, regex: re.Pattern[bytes], start: int, end: int, lines: in
 def confirm(rules: Sequence[SecretRule], data: bytes, hits: list[tuple[int, int]]) -> list[Match]:
     """Turn anchor hits into confirmed matches (see module docstring); sorted by offset."""
     per_rule: dict[int, set[int]] = defaultdict(set)
-    for rule, end in hits:
-        per_rule[rule].add(data.rfind(b"\n", 0, max(end - 1, 0)) + 1 if end else 0)
+    for ridx, end in hits:
+        per_rule[ridx].add(data.rfind(b"\n", 0, max(end - 1, 0)) + 1 if end else 0)
     found: dict[tuple[int, int, int], Match] = {}
     for idx, line_starts in per_rule.items():
         rule = rules[idx]
@@ -185,14 +185,14 @@ def confirm(rules: Sequence[SecretRule], data: bytes, hits: list[tuple[int, int]
                     paired=paired,
                     allowed=ALLOW_MARKER in data[ls:le],
                 )
-    matches = sorted(found.values(), key=lambda m: (m.start, m.rule))
+    ordered = sorted(found.values(), key=lambda c: (c.start, c.rule))
     # Line numbers: one incremental count over the buffer, not one count per match.
     out: list[Match] = []
     line, pos = 1, 0
-    for m in matches:
-        line += data.count(b"\n", pos, m.start)
-        pos = m.start
-        out.append(replace(m, line=line))
+    for c in ordered:
+        line += data.count(b"\n", pos, c.start)
+        pos = c.start
+        out.append(replace(c, line=line))
     return out
 
 

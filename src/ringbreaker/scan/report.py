@@ -26,9 +26,14 @@ def write_jsonl(findings: Sequence[Finding], out: IO[str], show_secrets: bool = 
         out.write(json.dumps(f.to_dict(show_secret=show_secrets), ensure_ascii=False) + "\n")
 
 
-def write_json(findings: Sequence[Finding], summary: dict[str, Any], out: IO[str], show_secrets: bool = False) -> None:
-    doc = {"version": __version__, "findings": [f.to_dict(show_secret=show_secrets) for f in findings],
-           "summary": summary}
+def write_json(
+    findings: Sequence[Finding], summary: dict[str, Any], out: IO[str], show_secrets: bool = False
+) -> None:
+    doc = {
+        "version": __version__,
+        "findings": [f.to_dict(show_secret=show_secrets) for f in findings],
+        "summary": summary,
+    }
     out.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -46,7 +51,13 @@ def write_table(findings: Sequence[Finding], out: IO[str], show_secrets: bool = 
         if f.commit:
             where += f"\n{f.commit[:12]} {f.author or ''}"
         key = f.secret if show_secrets and f.secret else f.preview
-        t.add_row(f.rule + (" [owned]" if f.owned else ""), key, where, (f.time or "")[:16].replace("T", " "), f.confidence)
+        t.add_row(
+            f.rule + (" [owned]" if f.owned else ""),
+            key,
+            where,
+            (f.time or "")[:16].replace("T", " "),
+            f.confidence,
+        )
     console.print(t)
 
 
@@ -54,7 +65,9 @@ def _uri(path: str) -> str:
     return quote(path.replace("\\", "/"), safe="/!@")
 
 
-def sarif(findings: Sequence[Finding], rules: Sequence[SecretRule], show_secrets: bool = False) -> dict[str, Any]:
+def sarif(
+    findings: Sequence[Finding], rules: Sequence[SecretRule], show_secrets: bool = False
+) -> dict[str, Any]:
     """A SARIF 2.1.0 log: one run, every rule in the driver, ``partialFingerprints`` for de-dup."""
     used = sorted({f.rule for f in findings})
     index = {rid: i for i, rid in enumerate(used)}
@@ -68,7 +81,11 @@ def sarif(findings: Sequence[Finding], rules: Sequence[SecretRule], show_secrets
             "shortDescription": {"text": r.title},
             "fullDescription": {"text": r.description or f"A leaked {r.title}."},
             "defaultConfiguration": {"level": _LEVEL[r.confidence]},
-            "properties": {"provider": r.provider, "confidence": r.confidence, "tags": ["security", "secret"]},
+            "properties": {
+                "provider": r.provider,
+                "confidence": r.confidence,
+                "tags": ["security", "secret"],
+            },
         }
         if r.references:
             entry["helpUri"] = r.references[0]
@@ -76,8 +93,13 @@ def sarif(findings: Sequence[Finding], rules: Sequence[SecretRule], show_secrets
     results = []
     for f in findings:
         region: dict[str, Any] = {"startLine": max(f.line, 1), "startColumn": max(f.column, 1)}
-        props: dict[str, Any] = {"provider": f.provider, "fingerprint": f.fingerprint, "preview": f.preview,
-                                 "confidence": f.confidence, "owned": f.owned}
+        props: dict[str, Any] = {
+            "provider": f.provider,
+            "fingerprint": f.fingerprint,
+            "preview": f.preview,
+            "confidence": f.confidence,
+            "owned": f.owned,
+        }
         for k in ("time", "commit", "author", "author_date", "cell"):
             v = getattr(f, k)
             if v is not None:
@@ -87,26 +109,39 @@ def sarif(findings: Sequence[Finding], rules: Sequence[SecretRule], show_secrets
         msg = f"{f.title} leaked: {f.preview}"
         if f.commit:
             msg += f" (introduced in commit {f.commit[:12]} by {f.author})"
-        results.append({
-            "ruleId": f.rule,
-            "ruleIndex": index[f.rule],
-            "level": _LEVEL[f.confidence],
-            "message": {"text": msg},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(f.path)}, "region": region}}],
-            "partialFingerprints": {"ringbreaker/finding/v1": f.id, "secretSha256/v1": f.fingerprint},
-            "properties": props,
-        })
+        results.append(
+            {
+                "ruleId": f.rule,
+                "ruleIndex": index[f.rule],
+                "level": _LEVEL[f.confidence],
+                "message": {"text": msg},
+                "locations": [
+                    {"physicalLocation": {"artifactLocation": {"uri": _uri(f.path)}, "region": region}}
+                ],
+                "partialFingerprints": {"ringbreaker/finding/v1": f.id, "secretSha256/v1": f.fingerprint},
+                "properties": props,
+            }
+        )
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "ringbreaker", "version": __version__,
-                                "informationUri": "https://github.com/ringbreaker/ringbreaker",
-                                "rules": driver_rules}},
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "ringbreaker",
+                        "version": __version__,
+                        "informationUri": "https://github.com/ringbreaker/ringbreaker",
+                        "rules": driver_rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
     }
 
 
-def write_sarif(findings: Sequence[Finding], rules: Sequence[SecretRule], out: IO[str], show_secrets: bool = False) -> None:
+def write_sarif(
+    findings: Sequence[Finding], rules: Sequence[SecretRule], out: IO[str], show_secrets: bool = False
+) -> None:
     out.write(json.dumps(sarif(findings, rules, show_secrets), indent=2, ensure_ascii=False) + "\n")

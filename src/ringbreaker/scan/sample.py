@@ -23,11 +23,19 @@ def fake_key(template: str, seed: str) -> str:
     return expand(template, random.Random(seed))
 
 
-def _git(repo: Path, *args: str, date: str | None = None, author: str = "Dana Dev <dana@example.org>") -> None:
+def _git(
+    repo: Path, *args: str, date: str | None = None, author: str = "Dana Dev <dana@example.org>"
+) -> None:
     env = dict(os.environ)
     name, email = author[:-1].split(" <")
-    env.update(GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email, GIT_COMMITTER_NAME=name,
-               GIT_COMMITTER_EMAIL=email, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
+    env.update(
+        GIT_AUTHOR_NAME=name,
+        GIT_AUTHOR_EMAIL=email,
+        GIT_COMMITTER_NAME=name,
+        GIT_COMMITTER_EMAIL=email,
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_CONFIG_NOSYSTEM="1",
+    )
     if date:
         env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
@@ -52,29 +60,50 @@ def make_sample_repo(root: Path, seed: int = 7) -> dict[str, str]:
     _git(root, "init", "-q", "-b", "main")
     (root / "README.md").write_text("# chatbot\n\nSet OPENAI_API_KEY=sk-...your-key... before running.\n")
     (root / "app.py").write_text(
-        "from openai import OpenAI\n\n"
-        f'client = OpenAI(api_key="{keys["openai"]}")\n'
+        f'from openai import OpenAI\n\nclient = OpenAI(api_key="{keys["openai"]}")\n'
     )
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "-m", "first version", date="2025-03-01T09:12:00+00:00")
     (root / "app.py").write_text(
-        "import os\n\nfrom openai import OpenAI\n\nclient = OpenAI(api_key=os.environ[\"OPENAI_API_KEY\"])\n"
+        'import os\n\nfrom openai import OpenAI\n\nclient = OpenAI(api_key=os.environ["OPENAI_API_KEY"])\n'
     )
-    _git(root, "commit", "-q", "-am", "read the key from the environment",
-         date="2025-03-02T10:00:00+00:00")
-    nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-                     "source": ["import anthropic\n", f'client = anthropic.Anthropic(api_key="{keys["anthropic"]}")\n']}],
-          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    _git(root, "commit", "-q", "-am", "read the key from the environment", date="2025-03-02T10:00:00+00:00")
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+                "source": [
+                    "import anthropic\n",
+                    f'client = anthropic.Anthropic(api_key="{keys["anthropic"]}")\n',
+                ],
+            }
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     (root / "explore.ipynb").write_text(json.dumps(nb, indent=1))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("deploy/credentials",
-                    f"[default]\naws_access_key_id = {keys['aws_id']}\n"
-                    f"aws_secret_access_key = {keys['aws_secret']}\n")
+        zf.writestr(
+            "deploy/credentials",
+            f"[default]\naws_access_key_id = {keys['aws_id']}\n"
+            f"aws_secret_access_key = {keys['aws_secret']}\n",
+        )
     (root / "deploy.zip").write_bytes(buf.getvalue())
     (root / ".gitignore").write_text(".env\n")
     (root / ".env").write_text(f"HF_TOKEN={keys['huggingface']}\n")
     _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "notebook and deploy bundle", date="2025-03-05T16:40:00+00:00",
-         author="Sam Ops <sam@example.org>")
+    _git(
+        root,
+        "commit",
+        "-q",
+        "-m",
+        "notebook and deploy bundle",
+        date="2025-03-05T16:40:00+00:00",
+        author="Sam Ops <sam@example.org>",
+    )
     return keys

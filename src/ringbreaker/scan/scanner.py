@@ -73,8 +73,19 @@ def _match_pieces(pieces: Iterable[Piece], origin: Origin, out: list[Hit]) -> No
     rules, engine, _ = _worker
     for piece in pieces:
         for m in find(rules, engine, piece.data):
-            out.append(Hit(rules[m.rule].id, m.value.decode("utf-8", "replace"), piece.path, m.line,
-                           m.column, piece.cell, m.paired, m.allowed, origin))
+            out.append(
+                Hit(
+                    rules[m.rule].id,
+                    m.value.decode("utf-8", "replace"),
+                    piece.path,
+                    m.line,
+                    m.column,
+                    piece.cell,
+                    m.paired,
+                    m.allowed,
+                    origin,
+                )
+            )
 
 
 def _mtime(path: Path) -> str | None:
@@ -96,8 +107,10 @@ def _scan_units(units: list[Unit]) -> tuple[list[Hit], Stats]:
             _match_pieces(read_file(path, str(b), cfg, stats), Origin(), hits)
             if len(hits) > before:  # leak time of a plain file: its modification time
                 t = Origin(time=_mtime(path))
-                hits[before:] = [Hit(h.rule, h.value, h.path, h.line, h.column, h.cell, h.paired,
-                                     h.allowed, t) for h in hits[before:]]
+                hits[before:] = [
+                    Hit(h.rule, h.value, h.path, h.line, h.column, h.cell, h.paired, h.allowed, t)
+                    for h in hits[before:]
+                ]
         else:
             data = b if isinstance(b, bytes) else b""
             stats.blobs += 1
@@ -242,12 +255,27 @@ def to_findings(
         fp = fingerprint(h.value)
         fid = finding_id(rule.id, fp, h.path)
         f = Finding(
-            id=fid, rule=rule.id, provider=rule.provider, title=rule.title, fingerprint=fp,
-            preview=preview(h.value), length=len(h.value), path=h.path, line=h.line, column=h.column,
-            confidence="high" if h.paired else rule.confidence, time=h.origin.time,
-            commit=h.origin.commit, author=h.origin.author, author_email=h.origin.email,
-            author_date=h.origin.author_date, repo=h.origin.repo, cell=h.cell, owned=fp in owned,
-            paired=h.paired, secret=h.value,
+            id=fid,
+            rule=rule.id,
+            provider=rule.provider,
+            title=rule.title,
+            fingerprint=fp,
+            preview=preview(h.value),
+            length=len(h.value),
+            path=h.path,
+            line=h.line,
+            column=h.column,
+            confidence="high" if h.paired else rule.confidence,
+            time=h.origin.time,
+            commit=h.origin.commit,
+            author=h.origin.author,
+            author_email=h.origin.email,
+            author_date=h.origin.author_date,
+            repo=h.origin.repo,
+            cell=h.cell,
+            owned=fp in owned,
+            paired=h.paired,
+            secret=h.value,
         )
         old = best.get(fid)
         if old is None or _earlier(f, old):

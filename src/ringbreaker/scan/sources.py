@@ -25,8 +25,26 @@ from pathlib import Path, PurePosixPath
 import pathspec
 
 SNIFF = 8192
-ARCHIVE_SUFFIXES = (".zip", ".whl", ".jar", ".war", ".ear", ".egg", ".nupkg", ".apk", ".tar", ".tgz",
-                    ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".gz", ".bz2", ".xz")
+ARCHIVE_SUFFIXES = (
+    ".zip",
+    ".whl",
+    ".jar",
+    ".war",
+    ".ear",
+    ".egg",
+    ".nupkg",
+    ".apk",
+    ".tar",
+    ".tgz",
+    ".tar.gz",
+    ".tbz2",
+    ".tar.bz2",
+    ".txz",
+    ".tar.xz",
+    ".gz",
+    ".bz2",
+    ".xz",
+)
 
 
 @dataclass(frozen=True)
@@ -201,8 +219,15 @@ def expand(display: str, data: bytes, cfg: ScanConfig, stats: Stats, depth: int)
             stats.archives += 1
             try:
                 yield from _archive(display, data, kind, cfg, stats, depth)
-            except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError,
-                    lzma.LZMAError, zlib.error) as e:
+            except (
+                zipfile.BadZipFile,
+                tarfile.TarError,
+                OSError,
+                EOFError,
+                ValueError,
+                lzma.LZMAError,
+                zlib.error,
+            ) as e:
                 stats.error(display, f"bad {kind} archive: {e}")
             return
     if lower.endswith(".ipynb"):
@@ -299,17 +324,24 @@ def _bounded_decompress(data: bytes, kind: str, limit: int) -> bytes | None:
     return None if len(out) > limit else out
 
 
-def _archive(display: str, data: bytes, kind: str, cfg: ScanConfig, stats: Stats, depth: int) -> Iterator[Piece]:
+def _archive(
+    display: str, data: bytes, kind: str, cfg: ScanConfig, stats: Stats, depth: int
+) -> Iterator[Piece]:
     budget = min(cfg.archive_max_bytes, cfg.max_file_size)
     if kind in ("gzip", "bzip2", "xz"):
         inner = _bounded_decompress(data, kind, cfg.archive_max_bytes)
         if inner is None:
-            stats.error(display, f"{kind} stream expands past {cfg.archive_max_bytes} bytes "
-                                 "(decompression bomb?); skipped")
+            stats.error(
+                display,
+                f"{kind} stream expands past {cfg.archive_max_bytes} bytes (decompression bomb?); skipped",
+            )
             return
         if len(inner) > 1 << 20 and len(inner) > cfg.archive_max_ratio * max(len(data), 1):
-            stats.error(display, f"expansion ratio {len(inner) / max(len(data), 1):.0f}x exceeds "
-                                 f"{cfg.archive_max_ratio:.0f}x (decompression bomb?); skipped")
+            stats.error(
+                display,
+                f"expansion ratio {len(inner) / max(len(data), 1):.0f}x exceeds "
+                f"{cfg.archive_max_ratio:.0f}x (decompression bomb?); skipped",
+            )
             return
         if len(inner) > 262 and inner[257:262] == b"ustar":
             yield from _tar(display, inner, cfg, stats, depth)
@@ -332,15 +364,26 @@ def _archive(display: str, data: bytes, kind: str, cfg: ScanConfig, stats: Stats
             if info.file_size > budget:
                 stats.skipped_large += 1
                 continue
-            if info.file_size > 1 << 20 and info.file_size > cfg.archive_max_ratio * max(info.compress_size, 1):
-                stats.error(where, f"expansion ratio {info.file_size / max(info.compress_size, 1):.0f}x "
-                                   "(zip bomb?); skipped")
+            if info.file_size > 1 << 20 and info.file_size > cfg.archive_max_ratio * max(
+                info.compress_size, 1
+            ):
+                stats.error(
+                    where,
+                    f"expansion ratio {info.file_size / max(info.compress_size, 1):.0f}x "
+                    "(zip bomb?); skipped",
+                )
                 continue
             try:
                 with zf.open(info) as fh:
                     content = fh.read(budget + 1)
-            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, zlib.error,
-                    EOFError) as e:
+            except (
+                zipfile.BadZipFile,
+                NotImplementedError,
+                RuntimeError,
+                OSError,
+                zlib.error,
+                EOFError,
+            ) as e:
                 stats.error(where, f"cannot read entry: {e}")
                 continue
             if len(content) > budget:

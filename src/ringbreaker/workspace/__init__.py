@@ -34,7 +34,7 @@ def migrations() -> list[tuple[int, str, str]]:
     out = []
     for i, m in enumerate(marks):
         end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
-        out.append((int(m.group(1)), m.group(2).strip(), text[m.end():end]))
+        out.append((int(m.group(1)), m.group(2).strip(), text[m.end() : end]))
     return out
 
 
@@ -42,7 +42,9 @@ def latest_version() -> int:
     return max(v for v, _, _ in migrations())
 
 
-def open_workspace(path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def open_workspace(
+    path: str | os.PathLike[str] | None = None, *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) and migrate the workspace; raise WorkspaceError naming the file."""
     target = resolve(path)
     try:

@@ -40,12 +40,27 @@ def upsert_findings(con: duckdb.DuckDBPyConnection, findings: Sequence[Finding])
     now = datetime.now(UTC)
     rows = [
         {
-            "fingerprint": f.fingerprint, "location": location(f), "id": f.id, "rule": f.rule,
-            "provider": f.provider, "preview": f.preview, "length": f.length, "path": f.path,
-            "line": f.line, "col": f.column, "cell": f.cell, "confidence": f.confidence,
-            "leak_time": f.time, "commit_id": f.commit, "author": f.author,
-            "author_email": f.author_email, "author_date": f.author_date, "repo": f.repo,
-            "owned": f.owned, "paired": f.paired, "now": now,
+            "fingerprint": f.fingerprint,
+            "location": location(f),
+            "id": f.id,
+            "rule": f.rule,
+            "provider": f.provider,
+            "preview": f.preview,
+            "length": f.length,
+            "path": f.path,
+            "line": f.line,
+            "col": f.column,
+            "cell": f.cell,
+            "confidence": f.confidence,
+            "leak_time": f.time,
+            "commit_id": f.commit,
+            "author": f.author,
+            "author_email": f.author_email,
+            "author_date": f.author_date,
+            "repo": f.repo,
+            "owned": f.owned,
+            "paired": f.paired,
+            "now": now,
         }
         for f in findings
     ]
