@@ -99,3 +99,9 @@ def test_two_capture_groups_rejected(tmp_path: Path) -> None:
     )
     with pytest.raises(RuleError, match="exactly one capture group"):
         load_secret_rules([f], builtin=False)
+
+
+def test_every_rule_is_documented() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text()
+    missing = [r.id for r in RULES if f"`{r.id}`" not in doc]
+    assert not missing, f"add to docs/rules.md: {missing}"
