@@ -11,10 +11,13 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ringbreaker.model import fingerprint
 from ringbreaker.rules.loader import SecretRule
 from ringbreaker.scan.scanner import file_units, run_units, to_findings
-from ringbreaker.scan.sources import ScanConfig, Stats
+from ringbreaker.scan.sources import ScanConfig, Stats, expand
 from tests.conftest import ANTHROPIC, HF, OPENAI
 
 
@@ -198,3 +201,20 @@ def test_parallel_equals_inline(tmp_path: Path, rules: list[SecretRule], keygen:
     assert [f.to_dict() for f in parallel] == [f.to_dict() for f in inline]
     assert len(inline) == 22
     assert s.files == 150
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    data=st.one_of(
+        st.binary(max_size=2048),
+        st.builds(lambda b: b"PK\x03\x04" + b, st.binary(max_size=512)),
+        st.builds(lambda b: b"\x1f\x8b" + b, st.binary(max_size=512)),
+        st.builds(lambda b: b"\xff\xfe" + b, st.binary(max_size=512)),
+        st.builds(lambda b: b'{"cells": [' + b, st.binary(max_size=512)),
+    ),
+    name=st.sampled_from(["a.txt", "a.zip", "a.tar.gz", "a.ipynb", "a.bz2", "a.xz", "a.whl"]),
+)
+def test_expand_never_raises_on_arbitrary_bytes(data: bytes, name: str) -> None:
+    stats = Stats()
+    pieces = list(expand(name, data, ScanConfig(), stats, 0))
+    assert all(isinstance(p.data, bytes) for p in pieces)
