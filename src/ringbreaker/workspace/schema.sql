@@ -34,3 +34,65 @@ CREATE TABLE findings (
     PRIMARY KEY (fingerprint, location)
 );
 CREATE INDEX findings_fingerprint ON findings (fingerprint);
+
+-- migration 2: events, quarantine, ingested_files (ingest)
+-- One row per telemetry record, whatever its source format, with field names aligned to OCSF API
+-- Activity (class 6003) and its ai_operation profile, so one detection rule covers every format.
+CREATE TABLE events (
+    id              VARCHAR PRIMARY KEY,  -- stable: hash of format and the record's own id (eventID, requestId, ...), else of its raw bytes
+    time            TIMESTAMPTZ NOT NULL, -- when the call happened (UTC)
+    provider        VARCHAR NOT NULL,     -- aws | azure | openai | gateway
+    service         VARCHAR,              -- e.g. bedrock.amazonaws.com, sts.amazonaws.com, Microsoft.CognitiveServices, litellm
+    operation       VARCHAR NOT NULL,     -- e.g. InvokeModel, ChatCompletions_Create, api_key.created, acompletion
+    category        VARCHAR,              -- management | data | audit | activity
+    status          VARCHAR NOT NULL,     -- success | failure | unknown
+    error_code      VARCHAR,              -- e.g. ValidationException, AccessDenied, 429
+    actor           VARCHAR,              -- principal: ARN, caller, user or app id
+    actor_type      VARCHAR,              -- e.g. IAMUser, AssumedRole, user, api_key, service_principal
+    account         VARCHAR,              -- AWS account id, Azure subscription, OpenAI organisation, gateway team
+    resource        VARCHAR,              -- e.g. Azure resourceId, deployment, gateway api_base
+    key_id          VARCHAR,              -- the key as the source names it: AWS accessKeyId, OpenAI key id, gateway key hash
+    key_fingerprint VARCHAR,              -- SHA-256 hex of the credential string, as scan records it (AWS: of the access key id)
+    src_ip          VARCHAR,
+    src_asn         INTEGER,              -- offline enrichment (--geoip)
+    src_org         VARCHAR,
+    src_country     VARCHAR,
+    user_agent      VARCHAR,
+    model           VARCHAR,
+    region          VARCHAR,
+    api_version     VARCHAR,
+    tokens_in       BIGINT,
+    tokens_out      BIGINT,
+    end_user        VARCHAR,              -- gateway end user / proxy token
+    forwarded       BOOLEAN,              -- forwarding headers (x-forwarded-for, ...) present; NULL if the source cannot tell
+    prompt          VARCHAR,              -- prompt text where the source has it (Bedrock invocation logs, gateway logs)
+    source_format   VARCHAR NOT NULL,     -- cloudtrail | bedrock-invocation | azure-diagnostics | azure-activity | litellm-spendlogs | openai-audit
+    source_file     VARCHAR NOT NULL,
+    source_offset   BIGINT,               -- line number (JSONL, CSV) or record index within the file
+    raw             JSON                  -- the original record
+);
+CREATE INDEX events_time ON events (time);
+CREATE INDEX events_key ON events (key_fingerprint);
+
+-- Records that could not be mapped: kept with where they came from and why, never dropped.
+CREATE TABLE quarantine (
+    source_file   VARCHAR NOT NULL,
+    source_offset BIGINT,                 -- line or record index (or byte offset for truncated input)
+    source_format VARCHAR,
+    reason        VARCHAR NOT NULL,
+    raw           VARCHAR,                -- the record text as read (truncated to 64 KiB)
+    ingested_at   TIMESTAMPTZ NOT NULL
+);
+
+-- Files already ingested, for incremental runs: a file is skipped when path, size and hash match.
+CREATE TABLE ingested_files (
+    path          VARCHAR PRIMARY KEY,
+    sha256        VARCHAR NOT NULL,
+    size          BIGINT NOT NULL,
+    format        VARCHAR NOT NULL,
+    records       BIGINT NOT NULL,
+    stored        BIGINT NOT NULL,
+    duplicates    BIGINT NOT NULL,
+    quarantined   BIGINT NOT NULL,
+    finished_at   TIMESTAMPTZ NOT NULL
+);
