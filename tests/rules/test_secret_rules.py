@@ -55,7 +55,7 @@ def test_rule_pack_covers_the_field() -> None:
 
 
 def test_both_engines_ran() -> None:
-    engines = {r.engine for r in RESULTS}
+    engines = {r.engine for r in RESULTS} - {"any"}
     assert "re" in engines
     assert ("hyperscan" in engines) == HAVE_HYPERSCAN
 

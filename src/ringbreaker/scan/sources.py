@@ -346,9 +346,10 @@ def _archive(
         if len(inner) > 262 and inner[257:262] == b"ustar":
             yield from _tar(display, inner, cfg, stats, depth)
         else:
-            name = display.rsplit(".", 1)[0] if "." in display.rsplit("/", 1)[-1] else display
+            base = display.rsplit("/", 1)[-1].rsplit("!", 1)[-1]
+            name = base.rsplit(".", 1)[0] if "." in base else base
             stats.archive_entries += 1
-            yield from expand(f"{display}!{name.rsplit('/', 1)[-1]}", inner, cfg, stats, depth + 1)
+            yield from expand(f"{display}!{name}", inner, cfg, stats, depth + 1)
         return
     if kind == "tar":
         yield from _tar(display, data, cfg, stats, depth)
