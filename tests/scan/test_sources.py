@@ -218,3 +218,17 @@ def test_expand_never_raises_on_arbitrary_bytes(data: bytes, name: str) -> None:
     stats = Stats()
     pieces = list(expand(name, data, ScanConfig(), stats, 0))
     assert all(isinstance(p.data, bytes) for p in pieces)
+
+
+def test_unreadable_file_reported_and_scan_goes_on(
+    tmp_path: Path, rules: list[SecretRule], keygen: Callable
+) -> None:
+    (tmp_path / "gone.txt").write_text("x\n")
+    (tmp_path / "ok.txt").write_text(f"HF_TOKEN={keygen(HF)}\n")
+    cfg = ScanConfig(jobs=1)
+    stats = Stats()
+    units = file_units([tmp_path], cfg, stats)
+    (tmp_path / "gone.txt").unlink()  # vanishes between listing and reading, as files do
+    hits, s = run_units(rules, cfg, units)
+    assert len(to_findings(rules, hits, s)) == 1
+    assert any("gone.txt" in e and "cannot read" in e for e in s.errors)
