@@ -14,6 +14,7 @@ from ringbreaker import __version__
 from ringbreaker.cli.demo import demo
 from ringbreaker.cli.rules import rules
 from ringbreaker.cli.scan import scan
+from ringbreaker.cli.simulate import simulate
 from ringbreaker.errors import RingbreakerError
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
@@ -27,6 +28,7 @@ def cli() -> None:
     \b
     Pipeline, one workspace (a DuckDB file, --workspace or RINGBREAKER_WORKSPACE):
       scan      find leaked AI credentials in code, git history, archives, stdin
+      simulate  write a synthetic world with a planted ring, in the providers' log formats
       rules     list and check the rules (secret patterns, detections)
       demo      the whole job on a generated sample, out of the box
 
@@ -41,6 +43,7 @@ def cli() -> None:
 cli.add_command(scan)
 cli.add_command(rules)
 cli.add_command(demo)
+cli.add_command(simulate)
 
 
 def main() -> None:
