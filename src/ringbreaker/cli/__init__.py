@@ -12,6 +12,7 @@ import click
 
 from ringbreaker import __version__
 from ringbreaker.cli.demo import demo
+from ringbreaker.cli.ingest import ingest
 from ringbreaker.cli.rules import rules
 from ringbreaker.cli.scan import scan
 from ringbreaker.cli.simulate import simulate
@@ -29,6 +30,7 @@ def cli() -> None:
     Pipeline, one workspace (a DuckDB file, --workspace or RINGBREAKER_WORKSPACE):
       scan      find leaked AI credentials in code, git history, archives, stdin
       simulate  write a synthetic world with a planted ring, in the providers' log formats
+      ingest    read CloudTrail, Bedrock, Azure, LiteLLM and OpenAI audit logs into events
       rules     list and check the rules (secret patterns, detections)
       demo      the whole job on a generated sample, out of the box
 
@@ -44,6 +46,7 @@ cli.add_command(scan)
 cli.add_command(rules)
 cli.add_command(demo)
 cli.add_command(simulate)
+cli.add_command(ingest)
 
 
 def main() -> None:

@@ -1,0 +1,89 @@
+"""LiteLLM proxy SpendLogs (the LiteLLM_SpendLogs table exported as JSONL or CSV).
+
+``api_key`` is the SHA-256 hex of the virtual key, the same fingerprint ``scan`` records.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from ringbreaker.ingest.columns import Parsed
+from ringbreaker.ingest.formats import Raw, as_int, as_str, get, map_dicts, required
+from ringbreaker.ingest.formats._text import prompt_text
+
+NAME = "litellm-spendlogs"
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+FORWARDING = frozenset(
+    {
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-real-ip",
+        "forwarded",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "x-client-ip",
+        "via",
+    }
+)
+
+
+def _json(v: Any) -> Any:
+    if isinstance(v, str) and v[:1] in ("{", "["):
+        try:
+            return msgspec.json.decode(v)
+        except msgspec.DecodeError:
+            return v
+    return v
+
+
+def _headers(meta: Any, psr: Any) -> dict[str, Any] | None:
+    for h in (get(meta, "headers"), get(psr, "headers"), get(meta, "proxy_server_request", "headers")):
+        if isinstance(h, dict):
+            return h
+    return None
+
+
+def _map(r: dict[str, Any]) -> dict[str, Any]:
+    meta = _json(r.get("metadata"))
+    psr = _json(r.get("proxy_server_request"))
+    headers = _headers(meta, psr)
+    forwarded = None if headers is None else any(k.lower() in FORWARDING for k in headers)
+    key = as_str(r.get("api_key"))
+    messages = _json(r.get("messages"))
+    if not messages:
+        messages = get(psr, "body", "messages")
+    status = (as_str(r.get("status")) or "").lower()
+    user = as_str(r.get("user")) or as_str(get(meta, "user_api_key_user_id"))
+    return {
+        "rid": as_str(r.get("request_id")),
+        "time": as_str(required(r, "startTime")),
+        "provider": "gateway",
+        "service": "litellm",
+        "operation": as_str(required(r, "call_type")),
+        "category": "data",
+        "status": status if status in ("success", "failure") else "unknown",
+        "error_code": as_str(get(meta, "error_information", "error_code")),
+        "actor": user,
+        "actor_type": "user" if user else None,
+        "account": as_str(r.get("team_id")) or as_str(get(meta, "user_api_key_team_id")),
+        "resource": as_str(r.get("api_base")),
+        "key_id": key,
+        "key_fingerprint": key if key and _HEX64.match(key) else None,
+        "src_ip": as_str(r.get("requester_ip_address")) or as_str(get(meta, "requester_ip_address")),
+        "user_agent": as_str(get(headers, "user-agent")) if headers else None,
+        "model": as_str(r.get("model")) or as_str(r.get("model_group")),
+        "tokens_in": as_int(r.get("prompt_tokens")),
+        "tokens_out": as_int(r.get("completion_tokens")),
+        "end_user": as_str(r.get("end_user")) or user,
+        "forwarded": forwarded,
+        "prompt": prompt_text(messages) if messages else None,
+    }
+
+
+def parse(raws: Sequence[Raw], offsets: Sequence[int]) -> Parsed:
+    return map_dicts(raws, offsets, _map)

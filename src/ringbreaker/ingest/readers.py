@@ -1,0 +1,281 @@
+"""Bytes to records: decompression (gzip, zstd, plain by magic bytes) and container shapes.
+
+Shapes: ``records`` (an envelope object holding the list: CloudTrail ``Records``, Azure ``records``,
+OpenAI ``data``, Azure REST ``value``), ``array`` (a JSON array), ``ndjson`` (one object a line),
+``csv`` (a header line), ``object`` (one JSON document). Offsets are 1-based line numbers for
+ndjson and csv, 0-based record indexes otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ENVELOPE_KEYS = ("Records", "records", "data", "value")
+
+
+@dataclass(slots=True)
+class Decoded:
+    data: bytes
+    compression: str  # gzip | zstd | plain
+    truncated_at: int | None = None  # compressed byte offset where the stream broke off
+
+
+def decompress(blob: bytes) -> Decoded:
+    """Undo gzip (all members) or zstd (all frames); keep what was readable from a broken stream."""
+    if blob.startswith(GZIP_MAGIC):
+        return _gunzip(blob)
+    if blob.startswith(ZSTD_MAGIC):
+        return _unzstd(blob)
+    return Decoded(blob, "plain")
+
+
+def _gunzip(blob: bytes) -> Decoded:
+    out: list[bytes] = []
+    pos = 0
+    while pos < len(blob):
+        d = zlib.decompressobj(wbits=31)
+        try:
+            out.append(d.decompress(blob[pos:]))
+        except zlib.error:
+            return Decoded(b"".join(out), "gzip", pos)
+        if not d.eof:
+            return Decoded(b"".join(out), "gzip", len(blob))
+        consumed = len(blob) - pos - len(d.unused_data)
+        pos += consumed
+        rest = d.unused_data
+        if not rest.startswith(GZIP_MAGIC):  # trailing garbage or padding ends the stream
+            break
+    return Decoded(b"".join(out), "gzip")
+
+
+def _unzstd(blob: bytes) -> Decoded:
+    import zstandard
+
+    out: list[bytes] = []
+    rest = blob
+    while rest:
+        d = zstandard.ZstdDecompressor().decompressobj()
+        try:
+            out.append(d.decompress(rest))
+        except zstandard.ZstdError:
+            return Decoded(b"".join(out), "zstd", len(blob) - len(rest))
+        if not d.eof:
+            return Decoded(b"".join(out), "zstd", len(blob))
+        rest = d.unused_data
+        if not rest.startswith(ZSTD_MAGIC):
+            break
+    return Decoded(b"".join(out), "zstd")
+
+
+@dataclass(slots=True)
+class Container:
+    """The records of one file, still as raw JSON bytes, with where each came from."""
+
+    shape: str
+    raws: Sequence[bytes | memoryview | msgspec.Raw]
+    offsets: list[int]
+    notes: list[str] = field(default_factory=list)
+    broken: list[tuple[int | None, str, str]] = field(default_factory=list)  # offset, reason, text
+
+
+class _Envelope(msgspec.Struct):
+    Records: list[msgspec.Raw] | None = None
+    records: list[msgspec.Raw] | None = None
+    data: list[msgspec.Raw] | None = None
+    value: list[msgspec.Raw] | None = None
+
+
+_ENV = msgspec.json.Decoder(_Envelope)
+_RAWS = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _envelope_list(env: _Envelope) -> tuple[str, list[msgspec.Raw]] | None:
+    for key in ENVELOPE_KEYS:
+        v = getattr(env, key)
+        if v is not None:
+            return key, v
+    return None
+
+
+def split(data: bytes, *, truncated: bool = False) -> Container:
+    """Find the records in a decompressed file, whatever its shape."""
+    start = _skip_ws(data)
+    if start >= len(data):
+        return Container("empty", [], [])
+    first = data[start : start + 1]
+    if first == b"[":
+        try:
+            raws = _RAWS.decode(data)
+        except msgspec.DecodeError as e:
+            return _salvage(data, start, "array", str(e), truncated)
+        return Container("array", raws, list(range(len(raws))))
+    if first == b"{":
+        nl = data.find(b"\n", start)
+        line = data[start:] if nl < 0 else data[start:nl]
+        env: _Envelope | None = None
+        try:
+            env = _ENV.decode(line)
+        except msgspec.ValidationError:
+            env = None  # e.g. `data` is not a list: a plain record that happens to have the key
+        except msgspec.DecodeError:
+            # not a complete document on one line: a pretty-printed document (or a broken first line)
+            try:
+                env = _ENV.decode(data)
+            except msgspec.ValidationError:
+                return Container("object", [data[start:]], [0])
+            except msgspec.DecodeError as e:
+                if b"\n{" in data[start:] and _looks_ndjson(data):
+                    return _ndjson(data)
+                return _salvage(data, start, "records", str(e), truncated)
+            found = _envelope_list(env)
+            if found is None:
+                return Container("object", [data[start:]], [0])
+            return Container("records", found[1], list(range(len(found[1]))), [f"envelope {found[0]}"])
+        found = _envelope_list(env) if env is not None else None
+        if found is not None and (nl < 0 or not data[nl:].strip()):
+            return Container("records", found[1], list(range(len(found[1]))), [f"envelope {found[0]}"])
+        if found is not None:
+            return _ndjson_envelopes(data)
+        return _ndjson(data)
+    return _csv(data)
+
+
+def _skip_ws(data: bytes) -> int:
+    i = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    n = len(data)
+    while i < n and data[i] in b" \t\r\n":
+        i += 1
+    return i
+
+
+def _looks_ndjson(data: bytes) -> bool:
+    """A file whose first non-blank line fails to parse but whose later lines parse is NDJSON."""
+    for line in data.split(b"\n", 6)[1:6]:
+        if line.strip():
+            try:
+                msgspec.json.decode(line)
+            except msgspec.DecodeError:
+                continue
+            return True
+    return False
+
+
+def _ndjson(data: bytes) -> Container:
+    lines = data.split(b"\n")
+    raws: list[bytes] = []
+    offsets: list[int] = []
+    for i, line in enumerate(lines, 1):
+        if line.strip():
+            raws.append(line)
+            offsets.append(i)
+    return Container("ndjson", raws, offsets)
+
+
+def _ndjson_envelopes(data: bytes) -> Container:
+    """One envelope a line (e.g. CloudTrail Records forwarded line by line): flattened."""
+    raws: list[msgspec.Raw] = []
+    offsets: list[int] = []
+    c = Container("ndjson-records", raws, offsets)
+    for i, line in enumerate(data.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            found = _envelope_list(_ENV.decode(line))
+        except msgspec.DecodeError as e:
+            c.broken.append((i, f"not valid JSON: {e}", line.decode("utf-8", "replace")))
+            continue
+        if found is None:
+            c.broken.append((i, "line is not a records envelope", line.decode("utf-8", "replace")))
+            continue
+        raws.extend(found[1])
+        offsets.extend([i] * len(found[1]))
+    return c
+
+
+def _salvage(data: bytes, start: int, shape: str, error: str, truncated: bool) -> Container:
+    """A document that does not parse (a truncated file): keep every complete record before the break."""
+    text = data.decode("utf-8", "replace")
+    dec = json.JSONDecoder()
+    i = text.find("[", start)
+    raws: list[bytes] = []
+    offsets: list[int] = []
+    c = Container(shape, raws, offsets)
+    if i < 0:
+        c.broken.append((None, f"not valid JSON: {error}", text))
+        return c
+    i += 1
+    n = len(text)
+    while True:
+        while i < n and text[i] in " \t\r\n,":
+            i += 1
+        if i >= n or text[i] == "]":
+            break
+        try:
+            _, end = dec.raw_decode(text, i)
+        except json.JSONDecodeError as e:
+            reason = "record cut off by truncation" if truncated else f"not valid JSON: {e.msg}"
+            c.broken.append((len(raws), reason, text[i:]))
+            break
+        raws.append(text[i:end].encode("utf-8"))
+        offsets.append(len(offsets))
+        i = end
+    c.notes.append(f"document does not parse ({error}); kept {len(raws)} complete record(s)")
+    return c
+
+
+_INT_COLUMNS = frozenset({"total_tokens", "prompt_tokens", "completion_tokens"})
+_FLOAT_COLUMNS = frozenset({"spend"})
+
+
+def _csv(data: bytes) -> Container:
+    """CSV with a header line (LiteLLM SpendLogs exports): each row becomes a JSON object."""
+    text = data.decode("utf-8", "replace").lstrip("\ufeff")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames or len(reader.fieldnames) < 2:
+        return Container("unknown", [], [], ["neither JSON nor CSV with a header"])
+    raws: list[bytes] = []
+    offsets: list[int] = []
+    c = Container("csv", raws, offsets)
+    enc = msgspec.json.Encoder()
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            c.broken.append((line, "CSV row has more fields than the header", str(row)))
+            continue
+        obj: dict[str, Any] = {}
+        for k, v in row.items():
+            obj[k] = _csv_value(k, v)
+        raws.append(enc.encode(obj))
+        offsets.append(line)
+    return c
+
+
+def _csv_value(key: str, v: str | None) -> Any:
+    if v is None or v == "":
+        return None
+    if key in _INT_COLUMNS:
+        try:
+            return int(float(v))
+        except ValueError:
+            return v
+    if key in _FLOAT_COLUMNS:
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    if v[0] in "{[":
+        try:
+            return msgspec.json.decode(v)
+        except msgspec.DecodeError:
+            return v
+    return v

@@ -1,0 +1,274 @@
+"""Paths to stored events: expand inputs, skip unchanged files, fan parsing out to worker
+processes (one file per worker at a time) and write everything through one Store."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import multiprocessing as mp
+import os
+import queue
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ringbreaker.errors import InputError, UsageError
+from ringbreaker.ingest.detect import FORMATS
+from ringbreaker.ingest.pipeline import BATCH, Batch, End, Failed, Message, Start, Task, run, worker
+from ringbreaker.ingest.store import Store, Written
+
+PARALLEL_MIN_BYTES = 8 << 20  # below this, worker start-up costs more than it saves
+_GLOB = frozenset("*?[")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    """How to ingest: an optional format override, GeoIP databases, worker count, batch size."""
+
+    hint: str | None = None
+    geoip: tuple[str, ...] = ()
+    jobs: int = 0  # 0: one per core
+    force: bool = False  # read files again even when unchanged
+    batch: int = BATCH
+
+    def __post_init__(self) -> None:
+        if self.hint is not None and self.hint not in FORMATS:
+            raise UsageError(f"unknown --format-hint {self.hint!r}; one of: {', '.join(FORMATS)}")
+
+
+@dataclass(slots=True)
+class FileReport:
+    """What happened to one input. status: ingested | skipped | unknown | ignored | failed."""
+
+    path: str
+    status: str = "ingested"
+    format: str | None = None
+    why: str = ""
+    compression: str | None = None
+    shape: str | None = None
+    read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Report:
+    files: list[FileReport]
+    seconds: float
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(f, name)) for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        totals = {k: self.total(k) for k in ("read", "stored", "duplicates", "quarantined")}
+        counts: dict[str, int] = {}
+        for f in self.files:
+            counts[f.status] = counts.get(f.status, 0) + 1
+        return {
+            "files": [f.to_dict() for f in self.files],
+            "totals": {**totals, **{f"files_{k}": v for k, v in counts.items()}},
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def expand(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[Path, bool]]:
+    """(file, named explicitly) for every input: files, directories (recursively, hidden entries
+    skipped) and glob patterns. A path that matches nothing raises InputError."""
+    out: list[tuple[Path, bool]] = []
+    seen: set[Path] = set()
+
+    def add(p: Path, explicit: bool) -> None:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append((p, explicit))
+
+    missing: list[str] = []
+    for raw in paths:
+        s = os.fspath(raw)
+        p = Path(s)
+        if p.is_file():
+            add(p, True)
+        elif p.is_dir():
+            for f in _walk(p):
+                add(f, False)
+        elif _GLOB & set(s):
+            hits = sorted(glob.glob(s, recursive=True))
+            if not hits:
+                missing.append(s)
+            for h in hits:
+                hp = Path(h)
+                if hp.is_file():
+                    add(hp, True)
+                elif hp.is_dir():
+                    for f in _walk(hp):
+                        add(f, False)
+        else:
+            missing.append(s)
+    if missing:
+        raise InputError("no such file, directory or matching glob: " + ", ".join(missing))
+    return out
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+def _workspace_files(con: duckdb.DuckDBPyConnection) -> set[Path]:
+    """The workspace's own files, never read as input (a directory may hold them)."""
+    out: set[Path] = set()
+    for row in con.execute("SELECT path FROM duckdb_databases() WHERE path IS NOT NULL").fetchall():
+        f = Path(str(row[0])).resolve()
+        out.update({f, f.with_name(f.name + ".wal")})
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    paths: Sequence[str | os.PathLike[str]],
+    cfg: IngestConfig | None = None,
+    *,
+    stdin: bytes | None = None,
+    on_file: Callable[[FileReport], None] | None = None,
+) -> Report:
+    """Ingest every input into the workspace behind ``con``; report per file, in input order."""
+    cfg = cfg or IngestConfig()
+    started = time.monotonic()
+    store = Store(con)
+    own = _workspace_files(con)
+    files = [(p, named) for p, named in expand(paths) if p.resolve() not in own]
+    reports: list[FileReport] = []
+    tasks: list[Task] = []
+    explicit: dict[int, bool] = {}
+    common = {"hint": cfg.hint, "geoip": cfg.geoip, "batch": cfg.batch}
+    if stdin is not None:
+        reports.append(FileReport("-"))
+        tasks.append(Task(key=0, name="-", data=stdin, **common))  # type: ignore[arg-type]
+        explicit[0] = True
+    total_bytes = len(stdin or b"")
+    for path, named in files:
+        name = str(path.resolve())
+        rep = FileReport(name)
+        key = len(reports)
+        reports.append(rep)
+        try:
+            size = path.stat().st_size
+            known = None if cfg.force else store.known(name)
+            if (
+                known is not None
+                and known.size == size
+                and (cfg.hint is None or cfg.hint == known.format)
+                and known.sha256 == _sha256(path)
+            ):
+                rep.status, rep.format, rep.why = "skipped", known.format, "unchanged since last ingest"
+                if on_file:
+                    on_file(rep)
+                continue
+        except OSError as e:
+            rep.status, rep.why = "failed", f"cannot read: {e.strerror or e}"
+            if on_file:
+                on_file(rep)
+            continue
+        total_bytes += size
+        explicit[key] = named
+        tasks.append(Task(key=key, name=name, path=name, **common))  # type: ignore[arg-type]
+
+    jobs = cfg.jobs or os.cpu_count() or 1
+    if jobs > 1 and total_bytes >= PARALLEL_MIN_BYTES:
+        messages = _parallel(tasks, min(jobs, len(tasks)))
+    else:
+        messages = (m for t in tasks for m in run(t))
+
+    sha: dict[int, tuple[str, int]] = {}
+    written: dict[int, Written] = {}
+    for msg in messages:
+        rep = reports[msg.key]
+        if isinstance(msg, Start):
+            rep.format, rep.why, rep.compression, rep.shape = msg.format, msg.why, msg.compression, msg.shape
+            rep.notes.extend(msg.notes)
+            sha[msg.key] = (msg.sha256, msg.size)
+            written[msg.key] = Written()
+            store.begin_file(rep.path)
+            if msg.format is None:
+                rep.status = "unknown" if explicit[msg.key] else "ignored"
+                if explicit[msg.key]:
+                    store.quarantine_file(rep.path, f"unknown format: {msg.why}", msg.head)
+                    rep.quarantined += 1
+        elif isinstance(msg, Batch):
+            w = store.write(rep.format, rep.path, msg.table, msg.bad)
+            rep.read += msg.read
+            rep.stored += w.stored
+            rep.duplicates += w.duplicates
+            rep.quarantined += w.quarantined
+        elif isinstance(msg, End):
+            if rep.status == "ingested" and rep.format and rep.path != "-":
+                digest, size = sha[msg.key]
+                w = Written(rep.stored, rep.duplicates, rep.quarantined)
+                store.finish_file(rep.path, digest, size, rep.format, rep.read, w)
+            if on_file:
+                on_file(rep)
+        elif isinstance(msg, Failed):
+            rep.status, rep.why = "failed", msg.message
+            if on_file:
+                on_file(rep)
+    return Report(reports, time.monotonic() - started)
+
+
+def _parallel(tasks: list[Task], workers: int) -> Iterator[Message]:
+    """Messages from ``workers`` spawned processes, each taking whole files from a shared queue."""
+    ctx = mp.get_context("spawn")
+    todo: mp.Queue[Task | None] = ctx.Queue()
+    results: mp.Queue[Message | None] = ctx.Queue(maxsize=2 * workers + 2)
+    for t in tasks:
+        todo.put(t)
+    for _ in range(workers):
+        todo.put(None)
+    procs = [ctx.Process(target=worker, args=(todo, results), daemon=True) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    done = 0
+    open_keys: set[int] = set()
+    try:
+        while done < workers:
+            try:
+                msg = results.get(timeout=1.0)
+            except queue.Empty:
+                if all(not p.is_alive() for p in procs):
+                    break
+                continue
+            if msg is None:
+                done += 1
+                continue
+            if isinstance(msg, Start):
+                open_keys.add(msg.key)
+            elif isinstance(msg, End | Failed):
+                open_keys.discard(msg.key)
+            yield msg
+        for key in sorted(open_keys):
+            yield Failed(key, "worker process died")
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join(timeout=5)

@@ -1,0 +1,117 @@
+"""Re-ingest adds nothing; unchanged files are skipped; a killed ingest is completed by a rerun."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ringbreaker.ingest import IngestConfig, ingest
+from ringbreaker.workspace import open_workspace
+from tests.ingest.conftest import DATA, rows
+from tests.ingest.gen import record
+
+
+def test_reingest_adds_nothing(ws: duckdb.DuckDBPyConnection) -> None:
+    paths = sorted(DATA.iterdir())
+    first = ingest(ws, paths)
+    n = rows(ws, "SELECT count(*) FROM events")[0][0]
+    assert n == first.total("stored") > 0
+    again = ingest(ws, paths)
+    assert {f.status for f in again.files} == {"skipped"}
+    assert rows(ws, "SELECT count(*) FROM events") == [(n,)]
+    forced = ingest(ws, paths, IngestConfig(force=True))
+    assert forced.total("stored") == 0
+    assert forced.total("duplicates") == n
+    assert rows(ws, "SELECT count(*) FROM events") == [(n,)]
+
+
+def test_changed_file_is_read_again(ws: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    lines = (DATA / "cloudtrail.ndjson").read_text().splitlines()
+    p = tmp_path / "t.ndjson"
+    p.write_text(lines[0] + "\n")
+    ingest(ws, [p])
+    p.write_text("\n".join(lines) + "\n")  # the log grew
+    (f,) = ingest(ws, [p]).files
+    assert (f.status, f.stored, f.duplicates) == ("ingested", 2, 1)
+    assert rows(ws, "SELECT records, stored, duplicates FROM ingested_files") == [(3, 2, 1)]
+
+
+def _write_many(root: Path, files: int, per_file: int) -> int:
+    import json
+    import random
+
+    rng = random.Random(3)
+    root.mkdir()
+    for k in range(files):
+        with gzip.open(root / f"part-{k:03d}.ndjson.gz", "wt", compresslevel=1) as f:
+            for i in range(per_file):
+                f.write(json.dumps(record(rng, k * per_file + i)) + "\n")
+    return files * per_file
+
+
+def test_killed_ingest_is_consistent_and_a_rerun_completes_it(tmp_path: Path) -> None:
+    total = _write_many(tmp_path / "logs", files=12, per_file=2500)
+    wsp = tmp_path / "ws.duckdb"
+    cmd = [sys.executable, "-m", "ringbreaker.ingest", str(tmp_path / "logs"), "--workspace", str(wsp),
+           "-j", "1", "--batch-size", "500"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True)
+    assert proc.stderr is not None
+    done = 0
+    deadline = time.monotonic() + 60
+    while done < 2 and time.monotonic() < deadline:  # wait until two files are stored, then kill
+        line = proc.stderr.readline()
+        if not line:
+            break
+        done += line.startswith("ingest: ") and " stored" in line
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    assert done == 2, "the ingest finished or failed before it could be killed"
+
+    con = open_workspace(wsp)
+    try:
+        stored = rows(con, "SELECT count(*), count(DISTINCT id) FROM events")[0]
+        assert stored[0] == stored[1]
+        assert 2 * 2500 <= stored[0] < total
+        finished = rows(con, "SELECT count(*) FROM ingested_files")[0][0]
+        assert finished >= 2
+    finally:
+        con.close()
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stderr.count("skipped (unchanged") == finished
+    con = open_workspace(wsp)
+    try:
+        assert rows(con, "SELECT count(*), count(DISTINCT id) FROM events") == [(total, total)]
+        assert rows(con, "SELECT count(*) FROM quarantine") == [(0,)]
+        assert rows(con, "SELECT count(*), sum(records) FROM ingested_files") == [(12, total)]
+    finally:
+        con.close()
+
+
+def test_worker_processes_give_the_same_result(
+    ws: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ringbreaker.ingest import runner
+
+    monkeypatch.setattr(runner, "PARALLEL_MIN_BYTES", 0)
+    paths = sorted(DATA.iterdir())
+    report = ingest(ws, paths, IngestConfig(jobs=2))
+    assert [f.status for f in report.files] == ["ingested"] * len(paths)
+    serial = open_workspace(tmp_path / "serial.duckdb")
+    try:
+        ingest(serial, paths, IngestConfig(jobs=1))
+        want = rows(serial, "SELECT id, operation, source_offset FROM events ORDER BY id")
+    finally:
+        serial.close()
+    assert rows(ws, "SELECT id, operation, source_offset FROM events ORDER BY id") == want
