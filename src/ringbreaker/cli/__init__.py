@@ -6,22 +6,46 @@ Data goes to stdout, logs and progress to stderr. Exit codes (see README): 0 not
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from ringbreaker import __version__
-from ringbreaker.cli.demo import demo
-from ringbreaker.cli.ingest import ingest
-from ringbreaker.cli.rules import rules
-from ringbreaker.cli.scan import scan
-from ringbreaker.cli.simulate import simulate
 from ringbreaker.errors import RingbreakerError
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 
+# Verb -> "module:attribute". Loaded on use, so `ringbreaker scan` (and its worker processes)
+# never import the heavy libraries of other stages (pyarrow, numpy, duckdb).
+COMMANDS = {
+    "scan": "ringbreaker.cli.scan:scan",
+    "simulate": "ringbreaker.cli.simulate:simulate",
+    "ingest": "ringbreaker.cli.ingest:ingest",
+    "rules": "ringbreaker.cli.rules:rules",
+    "demo": "ringbreaker.cli.demo:demo",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A click group that imports a verb's module only when that verb is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, prog_name="ringbreaker")
 def cli() -> None:
     """Find, prove and break up credential-abuse rings (LLMjacking).
@@ -40,13 +64,6 @@ def cli() -> None:
       ringbreaker scan repo/ --workspace case.duckdb
       ringbreaker rules check
     """
-
-
-cli.add_command(scan)
-cli.add_command(rules)
-cli.add_command(demo)
-cli.add_command(simulate)
-cli.add_command(ingest)
 
 
 def main() -> None:

@@ -153,6 +153,9 @@ def run_units(
         return hits, stats
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     ctx = multiprocessing.get_context(method)
+    if isinstance(ctx, multiprocessing.context.ForkServerContext):
+        # Workers fork from a server that has imported only the scanner, not the CLI's __main__.
+        ctx.set_forkserver_preload(["ringbreaker.scan.scanner"])
     with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init, initargs=(rules, cfg)) as pool:
         pending: dict[cf.Future[tuple[list[Hit], Stats]], int] = {}
         batches = _batches(units)

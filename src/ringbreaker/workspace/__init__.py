@@ -12,10 +12,12 @@ import re
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from ringbreaker.errors import WorkspaceError
+
+if TYPE_CHECKING:  # duckdb is imported on use: `scan` without a workspace never loads it
+    import duckdb
 
 DEFAULT = "ringbreaker.duckdb"
 ENV = "RINGBREAKER_WORKSPACE"
@@ -46,6 +48,8 @@ def open_workspace(
     path: str | os.PathLike[str] | None = None, *, read_only: bool = False
 ) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) and migrate the workspace; raise WorkspaceError naming the file."""
+    import duckdb
+
     target = resolve(path)
     try:
         if target.parent and not target.parent.exists():
@@ -69,6 +73,8 @@ def version(con: duckdb.DuckDBPyConnection) -> int:
 
 def migrate(con: duckdb.DuckDBPyConnection, source: str = "workspace") -> int:
     """Apply every migration newer than the file's version; return the resulting version."""
+    import duckdb
+
     current = version(con)
     newest = latest_version()
     if current > newest:
