@@ -115,3 +115,23 @@ def test_worker_processes_give_the_same_result(
     finally:
         serial.close()
     assert rows(ws, "SELECT id, operation, source_offset FROM events ORDER BY id") == want
+
+
+def test_files_sharing_records_in_one_transaction(ws: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    """Small files are written together; a record repeated across them (or within one) is stored once
+    and counted as a duplicate of the later file, and the connection's memory limit is restored."""
+    before = rows(ws, "SELECT current_setting('memory_limit')")
+    text = (DATA / "cloudtrail.ndjson").read_text()
+    lines = text.splitlines()
+    (tmp_path / "a.ndjson").write_text(text)
+    (tmp_path / "b.ndjson").write_text(text)
+    (tmp_path / "c.ndjson").write_text("\n".join([lines[0], lines[0]]) + "\n")
+    report = ingest(ws, [tmp_path / "a.ndjson", tmp_path / "b.ndjson", tmp_path / "c.ndjson"])
+    got = [(f.read, f.stored, f.duplicates) for f in report.files]
+    assert got == [(3, 3, 0), (3, 0, 3), (2, 0, 2)]
+    assert rows(ws, "SELECT count(*), count(DISTINCT id) FROM events") == [(3, 3)]
+    assert rows(ws, "SELECT path, records, stored, duplicates FROM ingested_files ORDER BY path") == [
+        (str((tmp_path / n).resolve()), r, s, d)
+        for n, (r, s, d) in zip(("a.ndjson", "b.ndjson", "c.ndjson"), got, strict=True)
+    ]
+    assert rows(ws, "SELECT current_setting('memory_limit')") == before

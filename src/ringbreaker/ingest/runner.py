@@ -19,8 +19,9 @@ import duckdb
 from ringbreaker.errors import InputError, UsageError
 from ringbreaker.ingest.detect import FORMATS
 from ringbreaker.ingest.pipeline import BATCH, Batch, End, Failed, Message, Start, Task, run, worker
-from ringbreaker.ingest.store import Store, Written
+from ringbreaker.ingest.store import Store
 
+GROUP_BATCHES = 2  # a transaction holds up to this many batches of records (of one or many files)
 PARALLEL_MIN_BYTES = 8 << 20  # below this, worker start-up costs more than it saves
 _GLOB = frozenset("*?[")
 
@@ -81,7 +82,7 @@ class Report:
 
 
 def expand(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[Path, bool]]:
-    """(file, named explicitly) for every input: files, directories (recursively, hidden entries
+    """(resolved file, named explicitly) for every input: files, directories (recursively, hidden entries
     skipped) and glob patterns. A path that matches nothing raises InputError."""
     out: list[tuple[Path, bool]] = []
     seen: set[Path] = set()
@@ -90,7 +91,7 @@ def expand(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[Path, bool]]:
         key = p.resolve()
         if key not in seen:
             seen.add(key)
-            out.append((p, explicit))
+            out.append((key, explicit))
 
     missing: list[str] = []
     for raw in paths:
@@ -154,10 +155,24 @@ def ingest(
 ) -> Report:
     """Ingest every input into the workspace behind ``con``; report per file, in input order."""
     cfg = cfg or IngestConfig()
+    store = Store(con, rows=GROUP_BATCHES * cfg.batch)
+    try:
+        return _ingest(con, store, paths, cfg, stdin, on_file)
+    finally:
+        store.close()
+
+
+def _ingest(
+    con: duckdb.DuckDBPyConnection,
+    store: Store,
+    paths: Sequence[str | os.PathLike[str]],
+    cfg: IngestConfig,
+    stdin: bytes | None,
+    on_file: Callable[[FileReport], None] | None,
+) -> Report:
     started = time.monotonic()
-    store = Store(con)
     own = _workspace_files(con)
-    files = [(p, named) for p, named in expand(paths) if p.resolve() not in own]
+    files = [(p, named) for p, named in expand(paths) if p not in own]
     reports: list[FileReport] = []
     tasks: list[Task] = []
     explicit: dict[int, bool] = {}
@@ -167,14 +182,15 @@ def ingest(
         tasks.append(Task(key=0, name="-", data=stdin, **common))  # type: ignore[arg-type]
         explicit[0] = True
     total_bytes = len(stdin or b"")
+    known_files = {} if cfg.force else store.known_all()
     for path, named in files:
-        name = str(path.resolve())
+        name = str(path)
         rep = FileReport(name)
         key = len(reports)
         reports.append(rep)
         try:
             size = path.stat().st_size
-            known = None if cfg.force else store.known(name)
+            known = known_files.get(name)
             if (
                 known is not None
                 and known.size == size
@@ -201,37 +217,35 @@ def ingest(
         messages = (m for t in tasks for m in run(t))
 
     sha: dict[int, tuple[str, int]] = {}
-    written: dict[int, Written] = {}
+
+    def done(rep: FileReport) -> Callable[[], None]:
+        return lambda: on_file(rep) if on_file else None
+
     for msg in messages:
         rep = reports[msg.key]
         if isinstance(msg, Start):
             rep.format, rep.why, rep.compression, rep.shape = msg.format, msg.why, msg.compression, msg.shape
             rep.notes.extend(msg.notes)
             sha[msg.key] = (msg.sha256, msg.size)
-            written[msg.key] = Written()
             store.begin_file(rep.path)
             if msg.format is None:
                 rep.status = "unknown" if explicit[msg.key] else "ignored"
                 if explicit[msg.key]:
-                    store.quarantine_file(rep.path, f"unknown format: {msg.why}", msg.head)
-                    rep.quarantined += 1
+                    store.quarantine_file(rep.path, f"unknown format: {msg.why}", msg.head, rep)
         elif isinstance(msg, Batch):
-            w = store.write(rep.format, rep.path, msg.table, msg.bad)
             rep.read += msg.read
-            rep.stored += w.stored
-            rep.duplicates += w.duplicates
-            rep.quarantined += w.quarantined
+            store.write(rep.format, rep.path, msg.table, msg.bad, rep)
         elif isinstance(msg, End):
             if rep.status == "ingested" and rep.format and rep.path != "-":
                 digest, size = sha[msg.key]
-                w = Written(rep.stored, rep.duplicates, rep.quarantined)
-                store.finish_file(rep.path, digest, size, rep.format, rep.read, w)
+                store.finish_file(rep.path, digest, size, rep.format, rep)
             if on_file:
-                on_file(rep)
+                store.after(done(rep))
         elif isinstance(msg, Failed):
             rep.status, rep.why = "failed", msg.message
             if on_file:
-                on_file(rep)
+                store.after(done(rep))
+    store.flush()
     return Report(reports, time.monotonic() - started)
 
 
@@ -239,7 +253,7 @@ def _parallel(tasks: list[Task], workers: int) -> Iterator[Message]:
     """Messages from ``workers`` spawned processes, each taking whole files from a shared queue."""
     ctx = mp.get_context("spawn")
     todo: mp.Queue[Task | None] = ctx.Queue()
-    results: mp.Queue[Message | None] = ctx.Queue(maxsize=2 * workers + 2)
+    results: mp.Queue[Message | None] = ctx.Queue(maxsize=workers + 1)  # bounds batches in flight
     for t in tasks:
         todo.put(t)
     for _ in range(workers):

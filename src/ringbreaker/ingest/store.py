@@ -1,19 +1,29 @@
 """The single writer: batches into ``events`` and ``quarantine``, files into ``ingested_files``.
 
-Every batch is one transaction (its events and its quarantine rows together), so a process killed
-mid-ingest leaves whole batches only; a file is recorded in ``ingested_files`` after its last batch,
-so a rerun reads it again and ``ON CONFLICT DO NOTHING`` on the stable ids drops what is already
-stored. A file's quarantine rows are replaced, not added to, each time it is read.
+Writes are grouped: the rows of many small files (or one chunk of a big one) accumulate until about
+one batch of records is pending, then go in one transaction together with their quarantine rows,
+the deletion of the files' earlier quarantine rows and the ``ingested_files`` rows of the files whose
+last records are in it. A process killed mid-ingest therefore leaves whole groups only, and a file
+is recorded as ingested in the same transaction as its last records, so a rerun reads the unfinished
+ones again and the duplicate check drops what is already stored.
+
+``events`` has no primary key (see migration 2): each transaction keeps the first row of every id
+that is neither repeated earlier in its batch nor already in ``events`` (an anti-join on ``id``),
+which is correct because this is the table's only writer and DuckDB lets one process at a time open
+the workspace for writing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ringbreaker.ingest.columns import Bad
 
@@ -22,16 +32,25 @@ _COLUMNS = (
     "key_id, src_ip, src_asn, src_org, src_country, user_agent, model, region, api_version, tokens_in, "
     "tokens_out, end_user, forwarded, prompt, source_offset"
 )
+# rows to keep: the first of each id among the rows with a valid time, minus the ids already stored
+_KEEP = """
+SELECT k.i, k.id FROM (
+    SELECT min(i) AS i, id FROM (
+        SELECT b.i, md5(f.fmt || chr(31) || b.rid) AS id
+        FROM __ingest_batch b JOIN __ingest_files f USING (fk)
+        WHERE TRY_CAST(b.time AS TIMESTAMPTZ) IS NOT NULL
+    ) GROUP BY id
+) k ANTI JOIN events e ON e.id = k.id
+ORDER BY k.i
+"""
 _INSERT = f"""
 INSERT INTO events (id, time, key_fingerprint, source_format, source_file, raw, {_COLUMNS})
-SELECT md5($fmt || chr(31) || rid), t,
-       coalesce(key_fingerprint, sha256(key_src)), $fmt, $file, raw, {_COLUMNS}
-FROM (SELECT *, TRY_CAST(time AS TIMESTAMPTZ) AS t FROM __ingest_batch)
-WHERE t IS NOT NULL
-ON CONFLICT DO NOTHING
+SELECT k.id, TRY_CAST(b.time AS TIMESTAMPTZ), coalesce(b.key_fingerprint, sha256(b.key_src)),
+       f.fmt, f.file, b.raw, {", ".join("b." + c.strip() for c in _COLUMNS.split(","))}
+FROM __ingest_batch b JOIN __ingest_keep k USING (i) JOIN __ingest_files f USING (fk)
 """
 _BAD_TIME = """
-SELECT source_offset, time, raw FROM __ingest_batch WHERE TRY_CAST(time AS TIMESTAMPTZ) IS NULL
+SELECT fk, source_offset, time, raw FROM __ingest_batch WHERE TRY_CAST(time AS TIMESTAMPTZ) IS NULL
 """
 _QUARANTINE = pa.schema(
     [
@@ -42,6 +61,33 @@ _QUARANTINE = pa.schema(
         ("raw", pa.string()),
     ]
 )
+_FILES = pa.schema([("fk", pa.int32()), ("fmt", pa.string()), ("file", pa.string())])
+_FINISHED = pa.schema(
+    [
+        ("path", pa.string()),
+        ("sha256", pa.string()),
+        ("size", pa.int64()),
+        ("format", pa.string()),
+        ("records", pa.int64()),
+        ("stored", pa.int64()),
+        ("duplicates", pa.int64()),
+        ("quarantined", pa.int64()),
+        ("finished_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+MAX_FILES = 4096  # files finished in one transaction at most
+MEMORY_LIMIT = 512 << 20  # DuckDB's buffer pool while ingesting: written blocks need not stay cached
+_UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+          "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}  # fmt: skip
+
+
+class Counts(Protocol):
+    """Where a file's totals go (a FileReport): updated when its rows are committed."""
+
+    read: int
+    stored: int
+    duplicates: int
+    quarantined: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,96 +98,224 @@ class Known:
 
 
 @dataclass(slots=True)
-class Written:
-    stored: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
+class _Group:
+    tables: list[pa.Table] = field(default_factory=list)
+    rows: int = 0
+    files: dict[tuple[str | None, str], int] = field(default_factory=dict)  # (format, file) -> fk
+    counts: list[Counts] = field(default_factory=list)  # by fk
+    bad: list[tuple[int, Bad]] = field(default_factory=list)  # (fk, record)
+    forget: list[str] = field(default_factory=list)
+    finished: list[tuple[str, str, int, str, Counts]] = field(default_factory=list)
+    after: list[Callable[[], None]] = field(default_factory=list)
 
 
 class Store:
-    """Writes to an open, migrated workspace connection."""
+    """Writes to an open, migrated workspace connection, one transaction per group of rows."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, rows: int = 65_536, files: int = MAX_FILES) -> None:
         self.con = con
+        self.max_rows = rows
+        self.max_files = files
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
+        self._g = _Group()
+        self._quarantined: set[str] | None = None
+        self._memory_limit: str | None = None
+        limit = self._setting("memory_limit")
+        if _bytes(limit) > MEMORY_LIMIT:
+            con.execute("RESET memory_limit")
+            self._memory_limit = "" if self._setting("memory_limit") == limit else limit  # "": the default
+            con.execute(f"SET memory_limit = '{MEMORY_LIMIT >> 20}MiB'")
 
-    def known(self, path: str) -> Known | None:
-        row = self.con.execute(
-            "SELECT sha256, size, format FROM ingested_files WHERE path = ?", [path]
-        ).fetchone()
-        return Known(str(row[0]), int(row[1]), str(row[2])) if row else None
+    def _setting(self, name: str) -> str:
+        row = self.con.execute("SELECT current_setting(?)", [name]).fetchone()
+        return str(row[0]) if row else ""
+
+    def close(self) -> None:
+        """Commit what is queued and give the connection its memory limit back."""
+        try:
+            self.flush()
+        finally:
+            if self._memory_limit == "":
+                self.con.execute("RESET memory_limit")
+            elif self._memory_limit is not None:
+                self.con.execute(f"SET memory_limit = '{self._memory_limit}'")
+                self._memory_limit = None
+
+    def known_all(self) -> dict[str, Known]:
+        """Every file recorded as ingested, by path (one query)."""
+        got = self.con.execute("SELECT path, sha256, size, format FROM ingested_files").fetchall()
+        return {str(p): Known(str(s), int(n), str(f)) for p, s, n, f in got}
 
     def begin_file(self, name: str) -> None:
-        """Forget the quarantine rows of an earlier read of this file (it is being read again)."""
-        if not self.con.execute("SELECT 1 FROM quarantine WHERE source_file = ? LIMIT 1", [name]).fetchone():
-            return  # nothing to forget: no write, no commit
-        self._tx(lambda: self.con.execute("DELETE FROM quarantine WHERE source_file = ?", [name]))
+        """Forget the quarantine rows of an earlier read of this file (it is being read again), in the
+        transaction that writes the file's first rows."""
+        if self._quarantined is None:
+            got = self.con.execute("SELECT DISTINCT source_file FROM quarantine").fetchall()
+            self._quarantined = {str(r[0]) for r in got}
+        if name in self._quarantined:
+            self._quarantined.discard(name)
+            self._g.forget.append(name)
 
-    def write(self, fmt: str | None, name: str, table: pa.Table | None, bad: list[Bad]) -> Written:
-        """Store one batch and its quarantined records atomically."""
-        out = Written()
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            bad = list(bad)
-            if table is not None and table.num_rows:
-                self.con.register("__ingest_batch", table)
-                try:
-                    bad_time = self.con.execute(_BAD_TIME).fetchall()
-                    for off, t, raw in bad_time:
-                        reason = "missing time" if t is None else f"unparseable time {str(t)[:64]!r}"
-                        bad.append(Bad(off, reason, raw or ""))
-                    row = self.con.execute(_INSERT, {"fmt": fmt, "file": name}).fetchone()
-                finally:
-                    self.con.unregister("__ingest_batch")
-                out.stored = int(row[0]) if row else 0
-                out.duplicates = max(table.num_rows - len(bad_time) - out.stored, 0)
-            if bad:
-                self._quarantine(name, fmt, bad)
-            out.quarantined = len(bad)
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        return out
+    def write(
+        self, fmt: str | None, name: str, table: pa.Table | None, bad: list[Bad], counts: Counts
+    ) -> None:
+        """Queue one batch and its quarantined records; ``counts`` is updated once they are committed."""
+        g = self._g
+        fk = g.files.get((fmt, name))
+        if fk is None:
+            fk = g.files[(fmt, name)] = len(g.counts)
+            g.counts.append(counts)
+        g.bad.extend((fk, b) for b in bad)
+        if table is not None and table.num_rows:
+            n = table.num_rows
+            table = table.append_column("fk", pa.array(np.full(n, fk, dtype=np.int32)))
+            table = table.append_column("i", pa.array(np.arange(g.rows, g.rows + n, dtype=np.int64)))
+            g.tables.append(table)
+            g.rows += n
+        if g.rows >= self.max_rows:
+            self.flush()
 
-    def quarantine_file(self, name: str, reason: str, head: str) -> None:
+    def quarantine_file(self, name: str, reason: str, head: str, counts: Counts) -> None:
         """A whole file that could not be read as any format: one row, offset NULL."""
-        self._tx(lambda: self._quarantine(name, None, [Bad(None, reason, head)]))
+        self.write(None, name, None, [Bad(None, reason, head)], counts)
 
-    def finish_file(self, path: str, sha256: str, size: int, fmt: str, read: int, w: Written) -> None:
-        self._tx(
-            lambda: self.con.execute(
-                "INSERT OR REPLACE INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [path, sha256, size, fmt, read, w.stored, w.duplicates, w.quarantined, datetime.now(UTC)],
+    def finish_file(self, path: str, sha256: str, size: int, fmt: str, counts: Counts) -> None:
+        """Record a file as ingested, in the transaction of its last rows."""
+        self._g.finished.append((path, sha256, size, fmt, counts))
+        if len(self._g.finished) >= self.max_files:
+            self.flush()
+
+    def after(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once everything queued so far is committed."""
+        self._g.after.append(fn)
+
+    def flush(self) -> None:
+        """Commit everything queued, in one transaction, then run the ``after`` callbacks."""
+        g, self._g = self._g, _Group()
+        if not (g.tables or g.bad or g.forget or g.finished):
+            for fn in g.after:
+                fn()
+            return
+        stored = np.zeros(len(g.counts), dtype=np.int64)
+        total = np.zeros(len(g.counts), dtype=np.int64)
+        bad = list(g.bad)
+        names = {fk: key for key, fk in g.files.items()}
+        self._exec("BEGIN TRANSACTION")
+        try:
+            if g.forget:
+                self._with("__ingest_forget", pa.table({"file": g.forget}), lambda: self._exec(
+                    "DELETE FROM quarantine WHERE source_file IN (SELECT file FROM __ingest_forget)"
+                ))  # fmt: skip
+            if g.tables:
+                stored, total, bad_time = self._events(g, len(g.counts))
+                bad.extend(bad_time)
+            if bad:
+                self._quarantine(bad, names)
+            quarantined = np.bincount(
+                np.array([fk for fk, _ in bad], dtype=np.int64), minlength=len(g.counts)
             )
-        )
+            for fk, c in enumerate(g.counts):
+                c.stored += int(stored[fk])
+                c.quarantined += int(quarantined[fk])
+                c.duplicates += max(int(total[fk]) - int(stored[fk]), 0)
+            if g.finished:
+                now = datetime.now(UTC)
+                t = pa.Table.from_pylist(
+                    [
+                        {
+                            "path": p,
+                            "sha256": s,
+                            "size": n,
+                            "format": f,
+                            "records": c.read,
+                            "stored": c.stored,
+                            "duplicates": c.duplicates,
+                            "quarantined": c.quarantined,
+                            "finished_at": now,
+                        }
+                        for p, s, n, f, c in g.finished
+                    ],
+                    schema=_FINISHED,
+                )
+                self._with("__ingest_done", t, lambda: self._exec(
+                    "INSERT OR REPLACE INTO ingested_files SELECT * FROM __ingest_done"
+                ))  # fmt: skip
+            self._exec("COMMIT")
+        except BaseException:
+            self._exec("ROLLBACK")
+            raise
+        for fn in g.after:
+            fn()
 
-    def _quarantine(self, name: str, fmt: str | None, bad: list[Bad]) -> None:
+    def _events(self, g: _Group, nfiles: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, Bad]]]:
+        """Insert the group's rows; (stored per file, rows with a valid time per file, bad-time rows)."""
+        batch = pa.concat_tables(g.tables)
+        files = pa.table(
+            [
+                pa.array(list(g.files.values()), pa.int32()),
+                pa.array([k[0] for k in g.files], pa.string()),
+                pa.array([k[1] for k in g.files], pa.string()),
+            ],
+            schema=_FILES,
+        )
+        con = self.con
+        con.register("__ingest_batch", batch)
+        con.register("__ingest_files", files)
+        try:
+            bad_time: list[tuple[int, Bad]] = []
+            for fk, off, t, raw in con.execute(_BAD_TIME).fetchall():
+                reason = "missing time" if t is None else f"unparseable time {str(t)[:64]!r}"
+                bad_time.append((int(fk), Bad(off, reason, raw or "")))
+            keep = con.sql(_KEEP).to_arrow_table()
+            if keep.num_rows:
+                con.register("__ingest_keep", keep)
+                try:
+                    self._exec(_INSERT)
+                finally:
+                    con.unregister("__ingest_keep")
+        finally:
+            con.unregister("__ingest_files")
+            con.unregister("__ingest_batch")
+        fks = batch.column("fk").combine_chunks().to_numpy()
+        total = np.bincount(fks, minlength=nfiles)
+        for fk, _ in bad_time:
+            total[fk] -= 1
+        kept = pc.take(batch.column("fk"), keep.column("i")).to_numpy() if keep.num_rows else fks[:0]
+        stored = np.bincount(kept, minlength=nfiles)
+        return stored, total, bad_time
+
+    def _quarantine(self, bad: list[tuple[int, Bad]], names: dict[int, tuple[str | None, str]]) -> None:
         t = pa.Table.from_pydict(
             {
-                "source_file": [name] * len(bad),
-                "source_offset": [b.offset for b in bad],
-                "source_format": [fmt] * len(bad),
-                "reason": [b.reason for b in bad],
-                "raw": [b.raw for b in bad],
+                "source_file": [names[fk][1] for fk, _ in bad],
+                "source_offset": [b.offset for _, b in bad],
+                "source_format": [names[fk][0] for fk, _ in bad],
+                "reason": [b.reason for _, b in bad],
+                "raw": [b.raw for _, b in bad],
             },
             schema=_QUARANTINE,
         )
-        self.con.register("__ingest_bad", t)
-        try:
-            self.con.execute(
-                "INSERT INTO quarantine SELECT source_file, source_offset, source_format, reason, raw, "
-                "now() FROM __ingest_bad"
-            )
-        finally:
-            self.con.unregister("__ingest_bad")
+        self._with("__ingest_bad", t, lambda: self._exec(
+            "INSERT INTO quarantine SELECT source_file, source_offset, source_format, reason, raw, "
+            "now() FROM __ingest_bad"
+        ))  # fmt: skip
 
-    def _tx(self, fn: Callable[[], object]) -> None:
-        self.con.execute("BEGIN TRANSACTION")
+    def _exec(self, sql: str) -> None:
+        self.con.execute(sql).fetchall()
+
+    def _with(self, name: str, table: pa.Table, fn: Callable[[], object]) -> None:
+        self.con.register(name, table)
         try:
             fn()
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
+        finally:
+            self.con.unregister(name)
+
+
+def _bytes(setting: str) -> float:
+    """'18.8 GiB' -> bytes; an unreadable value counts as unlimited."""
+    num, _, unit = setting.strip().partition(" ")
+    try:
+        return float(num) * _UNITS.get(unit, 1)
+    except ValueError:
+        return float("inf")

@@ -76,7 +76,7 @@ def map_dicts(
         keys.update(row)
     cols: dict[str, list[Any]] = {k: [row.get(k) for row in rows] for k in keys}
     cols["source_offset"] = kept_off
-    cols["raw"] = [bytes(r) for r in kept_raw]
+    cols["raw"] = kept_raw
     n = len(rows)
     return Parsed(cols, n, bad)
 

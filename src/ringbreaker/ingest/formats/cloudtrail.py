@@ -85,6 +85,6 @@ def parse(raws: Sequence[Raw], offsets: Sequence[int]) -> Parsed:
         "model": [p.modelId for p in params],
         "region": [r.awsRegion for r in recs],
         "source_offset": offs,
-        "raw": [bytes(r) for r in rws],
+        "raw": rws,
     }
     return Parsed(cols, n, bad)
