@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-## demo: generate a sample repository with fake keys, scan it (files and history), print findings
+## demo: simulate a world with a planted ring, scan its public code, ingest its logs, join leaks to use
 demo: install
 	$(VENV)/bin/ringbreaker demo --out demo-out
 
