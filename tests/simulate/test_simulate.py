@@ -318,3 +318,229 @@ def test_cli_refuses_non_empty_out(tmp_path: Path) -> None:
     result = CliRunner().invoke(simulate_cmd, [str(tmp_path), "--scale", "0.05"])
     assert result.exit_code != 0
     assert (tmp_path / "x").read_text() == "keep me"
+
+
+def test_same_bytes_with_any_number_of_workers(tmp_path: Path) -> None:
+    """Each organisation draws from its own streams, so splitting them over processes changes nothing."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    simulate(SimConfig(out=one, seed=3, scale=0.5, days=2, workers=1))
+    simulate(SimConfig(out=two, seed=3, scale=0.5, days=2, workers=2))
+    assert _tree(one) == _tree(two)
+
+
+def _times(fmt: str, rec: dict[str, Any]) -> int:
+    field = {
+        "cloudtrail": "eventTime",
+        "bedrock-invocation": "timestamp",
+        "azure-diagnostics": "time",
+        "azure-activity": "time",
+        "litellm-spendlogs": "startTime",
+        "openai-audit": "effective_at",
+    }[fmt]
+    return ts(rec[field])
+
+
+def test_invariants_hold_at_larger_scale(tmp_path: Path) -> None:
+    """At a scale where the batch paths and several workers carry the volume: every file parses,
+    sits in the partition of its records' time, is sorted by time, and truth.json still agrees."""
+    out = tmp_path / "big"
+    simulate(SimConfig(out=out, seed=21, scale=6, days=1, workers=2))
+    truth = json.loads((out / "truth.json").read_text())
+    recs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+
+    def check(fmt: str, rows: list[dict[str, Any]], lo: int | None = None, hi: int | None = None) -> None:
+        times = [_times(fmt, r) for r in rows]
+        assert times == sorted(times), fmt
+        if lo is not None and hi is not None:
+            assert all(lo <= t < hi for t in times), (fmt, lo, hi)
+        recs[fmt] += rows
+
+    for p in (out / "aws" / "AWSLogs").rglob("*.json.gz"):
+        end = ts(datetime.strptime(p.name.split("_")[3], "%Y%m%dT%H%MZ").strftime("%Y-%m-%dT%H:%M:00+00:00"))
+        check("cloudtrail", json.loads(gzip.decompress(p.read_bytes()))["Records"], end - 900, end)
+    for p in (out / "aws" / "bedrock-invocation").rglob("*.json.gz"):
+        rows = [json.loads(x) for x in gzip.decompress(p.read_bytes()).splitlines()]
+        h0 = ts(datetime.strptime(p.name[:16], "%Y%m%dT%H%M%SZ").strftime("%Y-%m-%dT%H:%M:%S+00:00"))
+        check("bedrock-invocation", rows, h0, h0 + 3600)
+    for fmt, sub in (("azure-diagnostics", "diagnostics"), ("azure-activity", "activity")):
+        for p in (out / "azure" / sub).rglob("PT1H.json"):
+            parts: dict[str, str] = {}
+            for x in p.parent.parts:  # y=, m= (month), d=, h=, then m= (minute) again
+                k, _, val = x.partition("=")
+                if val and len(x) < 8:
+                    parts.setdefault(k, val)
+            h0 = ts(f"{parts['y']}-{parts['m']}-{parts['d']}T{parts['h']}:00:00+00:00")
+            check(fmt, [json.loads(x) for x in p.read_text().splitlines()], h0, h0 + 3600)
+    for fmt, rel in (
+        ("litellm-spendlogs", "gateway/litellm_spendlogs.jsonl"),
+        ("openai-audit", "openai/audit_log.jsonl"),
+    ):
+        check(fmt, [json.loads(x) for x in (out / rel).read_text().splitlines()])
+    assert truth["counts"] == {k: len(v) for k, v in sorted(recs.items())}
+    assert sum(truth["counts"].values()) > 50_000
+    for r in recs["azure-diagnostics"]:
+        if isinstance(r["properties"], str):
+            r["properties"] = json.loads(r["properties"])
+    times = _ring_times(truth, recs)
+    for key in (k for k in truth["keys"] if k["compromised"] and k["provider"] != "openai"):
+        if times[key["key_id"]]:
+            assert min(times[key["key_id"]]) == ts(key["first_abuse_time"]), key
+
+
+def test_templates_write_what_the_dict_path_writes() -> None:
+    """The batch path fills templates built from the same record functions as the one-off path."""
+    from ringbreaker.simulate import azure_diag, bedrock_logs, cloudtrail, litellm
+    from ringbreaker.simulate.sink import encode
+    from ringbreaker.simulate.world import Org
+
+    ident = {"type": "IAMUser", "arn": "arn:aws:iam::1:user/u", "accountId": "1", "accessKeyId": "AKIA1"}
+    got = cloudtrail.runtime_template(ident).fill(
+        {
+            "time": [b"2025-03-03T09:00:01"],
+            "name": [b"Converse"],
+            "region": [b"eu-west-3"],
+            "ip": [b"198.18.0.9"],
+            "ua": [b"ua/1 100%"],
+            "model": [b"m.x-v1:0"],
+            "rid": [b"r"],
+            "eid": [b"e"],
+        }
+    )
+    want = cloudtrail.record(
+        "2025-03-03T09:00:01Z",
+        ident,
+        "bedrock.amazonaws.com",
+        "Converse",
+        "eu-west-3",
+        "198.18.0.9",
+        "ua/1 100%",
+        "r",
+        "e",
+        params={"modelId": "m.x-v1:0"},
+    )
+    assert got == [encode(want)]
+
+    got = bedrock_logs.template("1", "arn", "us-east-1").fill(
+        {
+            "time": [b"2025-03-03T09:00:01"],
+            "model": [b"m"],
+            "short": [b"s"],
+            "prompt": [encode('say "hi"')],
+            "reply": [encode("ok")],
+            "tin": [3],
+            "tout": [4],
+            "op": [b"InvokeModel"],
+            "max": [512],
+            "rid": [b"r"],
+            "mid": [b"m1"],
+        }
+    )
+    want = bedrock_logs.record(
+        "2025-03-03T09:00:01Z",
+        "1",
+        "arn",
+        "us-east-1",
+        "m",
+        "s",
+        'say "hi"',
+        "ok",
+        3,
+        4,
+        "InvokeModel",
+        512,
+        "r",
+        "m1",
+    )
+    assert got == [encode(want)]
+
+    for as_string in (False, True):
+        org = Org(
+            "azure-x",
+            "azure",
+            "X",
+            "x.example",
+            0,
+            [],
+            region="eastus",
+            subscription="s",
+            resource_group="rg",
+            account_name="a",
+            props_as_string=as_string,
+        )
+        got = azure_diag.request_template(org).fill(
+            {
+                "time": [b"2025-03-03T09:00:01"],
+                "frac": [42],
+                "ip": [b"198.18.0.***"],
+                "op": [b"Op"],
+                "corr": [b"c"],
+                "dur": [5],
+                "dep": [b"d"],
+                "model": [b"mo"],
+                "version": [b"v"],
+                "api": [b"1"],
+                "reqt": [7],
+                "reqlen": [8],
+                "respt": [9],
+                "resplen": [10],
+                "obj": [b""],
+            }
+        )
+        want = azure_diag.request_record(
+            "2025-03-03T09:00:01.0000042Z",
+            org,
+            "198.18.0.***",
+            "Op",
+            ("d", "mo", "v"),
+            "1",
+            7,
+            8,
+            9,
+            10,
+            5,
+            "",
+            "c",
+        )
+        assert got == [encode(want)]
+
+    model = ("gpt-4o", "openai", "https://api.openai.com/v1")
+    for prompts in (False, True):
+        cols: dict[str, Any] = {
+            "rid": [b"r"],
+            "ip": [b"198.18.0.9"],
+            "ua": [b"ua"],
+            "user": [b"u"],
+            "respid": [b"x"],
+            "tin": [1],
+            "tout": [2],
+            "total": [3],
+            "spend": [1.5e-05],
+            "start": [b"2025-03-03T09:00:01"],
+            "smicro": [7],
+            "end": [b"2025-03-03T09:00:02"],
+            "emicro": [8],
+            "sid": [b"s"],
+        }
+        if prompts:
+            cols["prompt"] = [encode("p\n")]
+        got = litellm.template("k", "team", model, False, prompts).fill(cols)
+        want = litellm.record(
+            "r",
+            "k",
+            "team",
+            model,
+            "198.18.0.9",
+            "ua",
+            "u",
+            False,
+            "p\n" if prompts else None,
+            "x",
+            1,
+            2,
+            3,
+            1.5e-05,
+            "2025-03-03T09:00:01.000007+00:00",
+            "2025-03-03T09:00:02.000008+00:00",
+            "s",
+        )
+        assert json.loads(got[0]) == json.loads(encode(want))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+TICKS_AT_EPOCH = 62135596800  # seconds from 0001-01-01 to 1970-01-01
+
 
 def iso(t: int) -> str:
     """CloudTrail / Bedrock style: ``2025-03-03T09:12:00Z``."""
@@ -27,7 +29,7 @@ def iso_micro(t: int, micro: int = 0) -> str:
 
 def dotnet_ticks(t: int, frac: int = 0) -> int:
     """.NET ticks (100 ns since 0001-01-01), as Azure puts in requestTime/responseTime."""
-    return (t + 62135596800) * 10_000_000 + frac
+    return (t + TICKS_AT_EPOCH) * 10_000_000 + frac
 
 
 def parse(value: str) -> int:

@@ -19,6 +19,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ringbreaker.rules.examples import expand
 
 # (ASN, organisation) pairs; first four are hosting/VPS, the rest enterprise and broadband.
@@ -154,6 +156,7 @@ class Org:
     region: str = ""  # AWS home region / Azure location
     logging: bool = False  # Bedrock invocation logging on in the home region
     logging_off_at: int | None = None  # when the ring deleted it
+    image_from: int | None = None  # when the ring deployed DALL-E 3 on this Azure resource
     subscription: str = ""
     resource_group: str = ""
     account_name: str = ""
@@ -176,6 +179,14 @@ class Org:
             and region == self.region
             and (self.logging_off_at is None or t < self.logging_off_at)
         )
+
+    def logging_mask(self, region: str, t: np.ndarray) -> np.ndarray | None:
+        """``logging_on`` for a batch of times: None when nothing in ``region`` is logged."""
+        if not self.logging or region != self.region:
+            return None
+        if self.logging_off_at is None:
+            return np.ones(len(t), dtype=bool)
+        return t < self.logging_off_at
 
 
 def sha256(text: str) -> str:
