@@ -22,7 +22,7 @@ from ringbreaker.simulate.prompts import builtin, load
     type=float,
     default=1.0,
     show_default=True,
-    help="Event volume factor: 1 is about 30k events; 300 is about 10M.",
+    help="Event volume factor: 1 is about 35k events; 150 is about 12M.",
 )
 @click.option(
     "--prompts",
@@ -53,7 +53,7 @@ def simulate(
     \b
     Examples:
       ringbreaker simulate /tmp/world
-      ringbreaker simulate /tmp/big --scale 300 --days 14 --seed 7
+      ringbreaker simulate /tmp/big --scale 150 --seed 7
     """
     try:
         corpus = load(prompts_file) if prompts_file else builtin()
