@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from ringbreaker.errors import UsageError
 from ringbreaker.rules.loader import SecretRule
 from ringbreaker.scan.filters import placeholder_reason, shannon_entropy
 
@@ -84,7 +85,7 @@ class HyperscanEngine:
 
     def __init__(self, rules: Sequence[SecretRule]) -> None:
         if not HAVE_HYPERSCAN:
-            raise RuntimeError("hyperscan is not installed")
+            raise UsageError("--engine hyperscan: the hyperscan package is not installed; use auto or re")
         self.rules = rules
         self.prefiltered: list[str] = []
         flags: list[int] = []
