@@ -1,0 +1,234 @@
+"""Benchmark ``ringbreaker simulate`` and ``ringbreaker ingest`` on a simulated world.
+
+1. ``simulate`` writes a world at ``--scale`` (150 is about 12M events): events/s, peak RSS.
+2. ``ingest`` reads it into a fresh workspace, CloudTrail alone and then every other format:
+   events/s (median of ``--runs``), peak RSS of the whole process tree.
+3. The anchor: a bare DuckDB ``read_json`` of the same files (count only, no mapping, no storage;
+   CloudTrail with an explicit three-field STRUCT schema, as auto-detection runs out of memory),
+   run in the same session, so the ratio says what ringbreaker's mapping and storage cost.
+
+Results go to ``bench/out/ingest.json`` and the ``## ingest`` section of ``docs/benchmarks.md``.
+
+Usage::
+
+    .venv/bin/python bench/ingest.py               # scale 30 (~2M events), 3 ingest runs
+    .venv/bin/python bench/ingest.py --scale 150   # ~12M events (the issue's 10M target)
+    .venv/bin/python bench/ingest.py --quick       # scale 2, 1 run: smoke-test this script
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scan import CACHE, DOCS, OUT, VENV_BIN, machine, measure  # the shared harness
+
+RB = str(VENV_BIN / "ringbreaker")
+PY = sys.executable
+MB = 1_000_000
+
+DUCKDB_CLOUDTRAIL = """
+import duckdb, sys
+con = duckdb.connect()
+q = ("SELECT count(*) FROM (SELECT unnest(Records) FROM read_json(?, columns={'Records': "
+     "'STRUCT(eventID VARCHAR, eventTime VARCHAR, eventName VARCHAR)[]'}, maximum_object_size=268435456))")
+n = con.execute(q, [sys.argv[1]]).fetchone()[0]
+print(n)
+"""
+DUCKDB_NDJSON = """
+import duckdb, sys
+con = duckdb.connect()
+files = open(sys.argv[1]).read().splitlines()
+print(con.execute("SELECT count(*) FROM read_ndjson_objects(?)", [files]).fetchone()[0])
+"""
+
+
+def count_events(workspace: Path) -> int:
+    import duckdb
+
+    con = duckdb.connect(str(workspace), read_only=True)
+    try:
+        row = con.execute("SELECT count(*) FROM events").fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        con.close()
+
+
+def tree_bytes(*roots: Path) -> int:
+    return sum(p.stat().st_size for r in roots for p in r.rglob("*") if p.is_file())
+
+
+def run(
+    argv: list[str], work: Path, label: str, timeout: float, ok: tuple[int, ...] = (0, 1)
+) -> dict[str, Any]:
+    m = measure(argv, work, work / f"{label}.out", work / f"{label}.err", timeout)
+    if m.returncode not in ok:
+        err = (work / f"{label}.err").read_text(errors="replace")[-2000:]
+        raise SystemExit(f"{label} failed ({m.returncode}): {err}")
+    return {
+        "wall_s": m.wall_s,
+        "cpu_s": m.cpu_s,
+        "peak_rss_mb": m.peak_rss_bytes / MB,
+        "stdout": (work / f"{label}.out").read_text(errors="replace"),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", type=float, default=30.0)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--timeout", type=float, default=3600)
+    args = ap.parse_args()
+    if args.quick:
+        args.scale, args.runs = 2.0, 1
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="ingest-", dir=CACHE))
+    world = work / "world"
+    try:
+        sim = run(
+            [RB, "simulate", str(world), "--seed", str(args.seed), "--scale", str(args.scale), "-q"],
+            work,
+            "simulate",
+            args.timeout,
+        )
+        truth = json.loads((world / "truth.json").read_text())
+        counts: dict[str, int] = truth["counts"]
+        total = sum(counts.values())
+        sim["events"] = total
+        sim["events_per_s"] = total / sim["wall_s"]
+
+        groups = {
+            "cloudtrail": ([world / "aws" / "AWSLogs"], counts.get("cloudtrail", 0)),
+            "other formats": (
+                [world / "aws" / "bedrock-invocation", world / "azure", world / "gateway", world / "openai"],
+                total - counts.get("cloudtrail", 0),
+            ),
+        }
+        results: dict[str, Any] = {}
+        for name, (candidates, expected) in groups.items():
+            paths = [p for p in candidates if p.exists()]
+            runs = []
+            for i in range(args.runs):
+                ws = work / f"ws-{i}.duckdb"
+                ws.unlink(missing_ok=True)
+                r = run(
+                    [RB, "ingest", *map(str, paths), "--workspace", str(ws), "-q"],
+                    work,
+                    f"ingest-{name.replace(' ', '-')}-{i}",
+                    args.timeout,
+                )
+                r["stored"] = count_events(ws)
+                runs.append(r)
+                ws.unlink(missing_ok=True)
+            if name == "cloudtrail":
+                anchor = run(
+                    [PY, "-c", DUCKDB_CLOUDTRAIL, str(paths[0]) + "/**/*.json.gz"],
+                    work,
+                    "duckdb-cloudtrail",
+                    args.timeout,
+                )
+            else:
+                listing = work / "other-files.txt"
+                listing.write_text(
+                    "\n".join(str(f) for p in paths for f in sorted(p.rglob("*")) if f.is_file())
+                )
+                anchor = run(
+                    [PY, "-c", DUCKDB_NDJSON, str(listing)], work, "duckdb-other", args.timeout, ok=(0,)
+                )
+            wall = statistics.median(r["wall_s"] for r in runs)
+            results[name] = {
+                "expected_events": expected,
+                "stored": runs[0]["stored"],
+                "mb": tree_bytes(*paths) / MB,
+                "wall_s_median": wall,
+                "events_per_s": runs[0]["stored"] / wall,
+                "cpu_us_per_event": statistics.median(r["cpu_s"] for r in runs)
+                / max(runs[0]["stored"], 1)
+                * 1e6,
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+                "duckdb_read_json": {
+                    "wall_s": anchor["wall_s"],
+                    "rows": int(anchor["stdout"].split()[-1]),
+                    "events_per_s": int(anchor["stdout"].split()[-1]) / anchor["wall_s"],
+                },
+                "runs": [{k: v for k, v in r.items() if k != "stdout"} for r in runs],
+            }
+        sim.pop("stdout", None)
+        doc = {
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="minutes"),
+            "machine": machine(),
+            "scale": args.scale,
+            "seed": args.seed,
+            "simulate": sim,
+            "ingest": results,
+        }
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "ingest.json").write_text(json.dumps(doc, indent=2))
+        section = render(doc)
+        print(section)
+        update_docs(section)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def render(doc: dict[str, Any]) -> str:
+    sim, m = doc["simulate"], doc["machine"]
+    lines = [
+        "## ingest",
+        "",
+        f"Generated by `bench/ingest.py` on {doc['date']} UTC, scale {doc['scale']:g}, seed {doc['seed']}. "
+        f"Machine: {m.get('nproc', '?')} cores ({m.get('cpu_model', '?')}), Python {m.get('python', '?')}.",
+        "",
+        f"`ringbreaker simulate`: {sim['events']:,} events in {sim['wall_s']:.1f} s = "
+        f"**{sim['events_per_s']:,.0f} events/s** (target ≥ 200k), peak RSS {sim['peak_rss_mb']:.0f} MB.",
+        "",
+        "| input | events | MB on disk | ringbreaker ingest, events/s (median) | CPU µs/event "
+        "| peak RSS (MB) | bare DuckDB read_json, events/s | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in doc["ingest"].items():
+        a = r["duckdb_read_json"]
+        lines.append(
+            f"| {name} | {r['stored']:,} (of {r['expected_events']:,}) | {r['mb']:.0f} "
+            f"| {r['events_per_s']:,.0f} "
+            f"| {r['cpu_us_per_event']:.1f} | {r['peak_rss_mb']:.0f} | {a['events_per_s']:,.0f} "
+            f"| {r['events_per_s'] / a['events_per_s']:.2f} |"
+        )
+    lines += [
+        "",
+        "Ingest stores every record with all mapped columns and the raw record; the anchor only counts "
+        "records (DuckDB's reader on the same files, no mapping, no storage). Target: ≥ 300k CloudTrail "
+        "events/s, peak RSS ≤ 1.5 GB at 10M events. Peak RSS is the summed RSS of the process tree, "
+        "sampled every 50 ms.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def update_docs(section: str) -> None:
+    """Replace (or add) the ``## ingest`` section of docs/benchmarks.md, keeping other sections."""
+    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
+    pattern = re.compile(r"^## ingest\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    text = (
+        pattern.sub(lambda _: section, text, count=1)
+        if pattern.search(text)
+        else (text.rstrip("\n") + "\n\n" + section)
+    )
+    DOCS.write_text(text.rstrip("\n") + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
