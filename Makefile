@@ -36,10 +36,11 @@ lint: install
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
-## bench: scan throughput, memory and recall against gitleaks, betterleaks, Kingfisher, detect-secrets
+## bench: scan vs gitleaks, betterleaks, Kingfisher, detect-secrets; simulate and ingest vs DuckDB read_json
 bench: install
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	$(PY) bench/scan.py
+	$(PY) bench/ingest.py
 
 clean:
 	rm -rf $(VENV) $(CACHE) demo-out bench/out .pytest_cache .ruff_cache .mypy_cache
