@@ -7,14 +7,11 @@ Data goes to stdout, logs and progress to stderr. Exit codes (see README): 0 not
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
 from ringbreaker import __version__
-from ringbreaker.errors import RingbreakerError
-
-EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+from ringbreaker.cli.common import run
 
 # Verb -> "module:attribute". Loaded on use, so `ringbreaker scan` (and its worker processes)
 # never import the heavy libraries of other stages (pyarrow, numpy, duckdb).
@@ -67,19 +64,5 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: maps expected errors to exit code 2 with a clear message."""
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(EXIT_ERROR)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(EXIT_ERROR)
-    except RingbreakerError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(EXIT_ERROR)
-    except BrokenPipeError:
-        sys.exit(EXIT_OK)
+    """Console-script entry point."""
+    run(cli)

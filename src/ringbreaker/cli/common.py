@@ -3,10 +3,34 @@
 from __future__ import annotations
 
 import re
+import sys
 
 import click
 
+from ringbreaker.errors import RingbreakerError
 from ringbreaker.workspace import ENV
+
+EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+
+
+def run(command: click.Command) -> None:
+    """Run a click command as a program: expected errors become exit code 2 with a clear message
+    (never a traceback), a closed pipe is not an error."""
+    try:
+        command.main(standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(EXIT_ERROR)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_ERROR)
+    except RingbreakerError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_ERROR)
+    except BrokenPipeError:
+        sys.exit(EXIT_OK)
 
 workspace_option = click.option(
     "--workspace",

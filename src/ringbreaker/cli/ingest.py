@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ringbreaker.cli.common import workspace_option
+from ringbreaker.cli.common import run, workspace_option
 from ringbreaker.errors import RingbreakerError, UsageError
 from ringbreaker.ingest import FORMATS, FileReport, IngestConfig
 from ringbreaker.ingest import ingest as run_ingest
@@ -135,13 +135,4 @@ def ingest(
 
 def main() -> None:
     """Entry point for ``python -m ringbreaker.ingest`` (the same command outside the group)."""
-    try:
-        ingest.main(standalone_mode=False)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(EXIT_ERROR)
-    except RingbreakerError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(EXIT_ERROR)
+    run(ingest)
