@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import functools
 import io
 import json
 import lzma
@@ -18,9 +19,10 @@ import stat
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 import pathspec
 
@@ -327,7 +329,6 @@ def _bounded_decompress(data: bytes, kind: str, limit: int) -> bytes | None:
 def _archive(
     display: str, data: bytes, kind: str, cfg: ScanConfig, stats: Stats, depth: int
 ) -> Iterator[Piece]:
-    budget = min(cfg.archive_max_bytes, cfg.max_file_size)
     if kind in ("gzip", "bzip2", "xz"):
         inner = _bounded_decompress(data, kind, cfg.archive_max_bytes)
         if inner is None:
@@ -355,69 +356,67 @@ def _archive(
         yield from _tar(display, data, cfg, stats, depth)
         return
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        for info in zf.infolist():
-            if info.is_dir():
-                continue
-            where = f"{display}!{info.filename}"
-            if _unsafe(info.filename):
-                stats.unsafe_entries += 1
-                stats.error(where, "unsafe archive entry name (absolute or '..'); scanned in memory only")
-            if info.file_size > budget:
-                stats.skipped_large += 1
-                continue
-            if info.file_size > 1 << 20 and info.file_size > cfg.archive_max_ratio * max(
-                info.compress_size, 1
-            ):
-                stats.error(
-                    where,
-                    f"expansion ratio {info.file_size / max(info.compress_size, 1):.0f}x "
-                    "(zip bomb?); skipped",
-                )
-                continue
-            try:
-                with zf.open(info) as fh:
-                    content = fh.read(budget + 1)
-            except (
-                zipfile.BadZipFile,
-                NotImplementedError,
-                RuntimeError,
-                OSError,
-                zlib.error,
-                EOFError,
-            ) as e:
-                stats.error(where, f"cannot read entry: {e}")
-                continue
-            if len(content) > budget:
-                stats.error(where, "entry larger than declared (zip bomb?); skipped")
-                continue
-            budget -= len(content)
-            stats.archive_entries += 1
-            stats.bytes += len(content)
-            yield from expand(where, content, cfg, stats, depth + 1)
-            if budget <= 0:
-                stats.error(display, f"archive expands past {cfg.archive_max_bytes} bytes; rest skipped")
-                return
+        entries = (
+            (info.filename, info.file_size, info.compress_size, functools.partial(zf.open, info))
+            for info in zf.infolist()
+            if not info.is_dir()
+        )
+        yield from _entries(display, entries, cfg, stats, depth)
 
 
 def _tar(display: str, data: bytes, cfg: ScanConfig, stats: Stats, depth: int) -> Iterator[Piece]:
-    budget = min(cfg.archive_max_bytes, cfg.max_file_size)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
-        for member in tf:
-            if not member.isfile():
-                continue
-            where = f"{display}!{member.name}"
-            if _unsafe(member.name):
-                stats.unsafe_entries += 1
-                stats.error(where, "unsafe archive entry name (absolute or '..'); scanned in memory only")
-            if member.size > budget:
-                stats.skipped_large += 1
-                continue
-            fh = tf.extractfile(member)
+        entries = ((m.name, m.size, None, functools.partial(tf.extractfile, m)) for m in tf if m.isfile())
+        yield from _entries(display, entries, cfg, stats, depth)
+
+
+Entry = tuple[str, int, int | None, Callable[[], IO[bytes] | None]]
+
+
+def _entries(
+    display: str, entries: Iterable[Entry], cfg: ScanConfig, stats: Stats, depth: int
+) -> Iterator[Piece]:
+    """Expand archive entries in memory: each bounded by ``max_file_size``, the whole archive by
+    ``archive_max_bytes``, a zip entry also by its expansion ratio; unsafe names are reported."""
+    budget = cfg.archive_max_bytes
+    for name, size, compressed, opener in entries:
+        where = f"{display}!{name}"
+        if _unsafe(name):
+            stats.unsafe_entries += 1
+            stats.error(where, "unsafe archive entry name (absolute or '..'); scanned in memory only")
+        if size > cfg.max_file_size:
+            stats.skipped_large += 1
+            continue
+        if compressed is not None and size > 1 << 20 and size > cfg.archive_max_ratio * max(compressed, 1):
+            stats.error(where, f"expansion ratio {size / max(compressed, 1):.0f}x (zip bomb?); skipped")
+            continue
+        limit = min(cfg.max_file_size, budget)
+        try:
+            fh = opener()
             if fh is None:
                 continue
             with contextlib.closing(fh):
-                content = fh.read(member.size)
-            budget -= len(content)
-            stats.archive_entries += 1
-            stats.bytes += len(content)
-            yield from expand(where, content, cfg, stats, depth + 1)
+                content = fh.read(limit + 1)
+        except (
+            zipfile.BadZipFile,
+            tarfile.TarError,
+            NotImplementedError,
+            RuntimeError,
+            OSError,
+            zlib.error,
+            EOFError,
+        ) as e:
+            stats.error(where, f"cannot read entry: {e}")
+            continue
+        if len(content) > limit:
+            stats.error(where, "entry larger than declared or than the archive's budget (bomb?); skipped")
+            if len(content) > budget:
+                return
+            continue
+        budget -= len(content)
+        stats.archive_entries += 1
+        stats.bytes += len(content)
+        yield from expand(where, content, cfg, stats, depth + 1)
+        if budget <= 0:
+            stats.error(display, f"archive expands past {cfg.archive_max_bytes} bytes; rest skipped")
+            return
