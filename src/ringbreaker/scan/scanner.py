@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,8 +57,13 @@ class Hit:
     origin: Origin
 
 
-# Work units: ("file", path, display, None) or ("blob", display, data, origin).
-Unit = tuple[str, object, object, Origin | None]
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One piece of work: a file to read in the worker, or bytes already read (git blob, stdin)."""
+
+    path: str
+    data: bytes | None = None  # None: read ``path`` from disk
+    origin: Origin = Origin()
 
 _worker: tuple[Sequence[SecretRule], Engine, ScanConfig] | None = None
 
@@ -100,22 +105,18 @@ def _scan_units(units: list[Unit]) -> tuple[list[Hit], Stats]:
     _, _, cfg = _worker
     stats = Stats()
     hits: list[Hit] = []
-    for kind, a, b, origin in units:
-        if kind == "file":
-            path = Path(str(a))
+    for unit in units:
+        if unit.data is None:
+            path = Path(unit.path)
             before = len(hits)
-            _match_pieces(read_file(path, str(b), cfg, stats), Origin(), hits)
+            _match_pieces(read_file(path, unit.path, cfg, stats), unit.origin, hits)
             if len(hits) > before:  # leak time of a plain file: its modification time
                 t = Origin(time=_mtime(path))
-                hits[before:] = [
-                    Hit(h.rule, h.value, h.path, h.line, h.column, h.cell, h.paired, h.allowed, t)
-                    for h in hits[before:]
-                ]
+                hits[before:] = [replace(h, origin=t) for h in hits[before:]]
         else:
-            data = b if isinstance(b, bytes) else b""
             stats.blobs += 1
-            stats.bytes += len(data)
-            _match_pieces(expand(str(a), data, cfg, stats, 0), origin or Origin(), hits)
+            stats.bytes += len(unit.data)
+            _match_pieces(expand(unit.path, unit.data, cfg, stats, 0), unit.origin, hits)
     return hits, stats
 
 
@@ -124,7 +125,7 @@ def _batches(units: Iterable[Unit]) -> Iterator[list[Unit]]:
     size = 0
     for u in units:
         batch.append(u)
-        size += len(u[2]) if isinstance(u[2], bytes) else 64 << 10
+        size += len(u.data) if u.data is not None else 64 << 10
         if size >= BATCH_BYTES or len(batch) >= BATCH_FILES:
             yield batch
             batch, size = [], 0
@@ -187,7 +188,7 @@ def file_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> list[Uni
         if not root.exists():
             raise InputError("no such file or directory", source=str(root))
         for p in walk(root, cfg, stats):
-            units.append(("file", str(p), str(p), None))
+            units.append(Unit(str(p)))
     return units
 
 
@@ -213,7 +214,7 @@ def history_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> Itera
                         stats.error(f"{repo}@{i.commit[:12]}:{i.path}", "blob missing from the object store")
                     continue
                 origin = Origin(i.commit_date, i.commit, i.author, i.email, i.author_date, str(repo))
-                yield ("blob", str(repo / i.path), data, origin)
+                yield Unit(str(repo / i.path), data, origin)
 
 
 def staged_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> Iterator[Unit]:
@@ -227,12 +228,12 @@ def staged_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> Iterat
                 stats.skipped_large += 1
                 continue
             display = os.path.relpath(top / name[1:])
-            yield ("blob", display, data, Origin(time=now, repo=str(top)))
+            yield Unit(display, data, Origin(time=now, repo=str(top)))
 
 
 def stdin_units() -> list[Unit]:
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    return [("blob", "<stdin>", sys.stdin.buffer.read(), Origin(time=now))]
+    return [Unit("<stdin>", sys.stdin.buffer.read(), Origin(time=now))]
 
 
 # --------------------------------------------------------------------------- findings
