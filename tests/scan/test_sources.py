@@ -188,19 +188,21 @@ def test_inline_allow_comment(tmp_path: Path, rules: list[SecretRule], keygen: C
 
 
 def test_parallel_equals_inline(tmp_path: Path, rules: list[SecretRule], keygen: Callable) -> None:
-    for i in range(150):
-        (tmp_path / f"f{i:03}.py").write_text(
-            f"x = 1\nHF_TOKEN = '{keygen(HF)}'\n" if i % 7 == 0 else "x = 1\n"
-        )
+    # more batches than the in-flight limit (2 per worker), so back-pressure and collection run
+    for i in range(1300):
+        text = f"x = 1\nHF_TOKEN = '{keygen(HF)}'\n" if i % 50 == 0 else "x = 1\n"
+        (tmp_path / f"f{i:04}.py").write_text(text)
     cfg = ScanConfig(jobs=2)
     stats = Stats()
     units = file_units([tmp_path], cfg, stats)
     hits, s = run_units(rules, cfg, units)
     parallel = to_findings(rules, hits, s)
-    inline, _ = scan(rules, [tmp_path])
+    inline, inline_stats = scan(rules, [tmp_path])
     assert [f.to_dict() for f in parallel] == [f.to_dict() for f in inline]
-    assert len(inline) == 22
-    assert s.files == 150
+    assert len(inline) == 26
+    assert len(hits) == 26  # every batch collected exactly once
+    assert s.files == inline_stats.files == 1300
+    assert s.bytes == inline_stats.bytes
 
 
 @settings(max_examples=150, deadline=None)

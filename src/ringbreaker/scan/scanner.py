@@ -159,23 +159,24 @@ def run_units(
         ctx.set_forkserver_preload(["ringbreaker.scan.scanner"])
     with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init, initargs=(rules, cfg)) as pool:
         pending: dict[cf.Future[tuple[list[Hit], Stats]], int] = {}
+
+        def collect(f: cf.Future[tuple[list[Hit], Stats]]) -> None:
+            n = pending.pop(f)  # always: a finished batch must leave the in-flight set exactly once
+            h, s = f.result()
+            hits.extend(h)
+            stats.merge(s)
+            if on_progress:
+                on_progress(n)
+
         batches = _batches(units)
         for batch in batches:
             pending[pool.submit(_scan_units, batch)] = len(batch)
             if len(pending) >= 2 * jobs:
                 done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                 for f in done:
-                    h, s = f.result()
-                    hits.extend(h)
-                    stats.merge(s)
-                    if on_progress:
-                        on_progress(pending.pop(f))
+                    collect(f)
         for f in cf.as_completed(list(pending)):
-            h, s = f.result()
-            hits.extend(h)
-            stats.merge(s)
-            if on_progress:
-                on_progress(pending.pop(f))
+            collect(f)
     return hits, stats
 
 
