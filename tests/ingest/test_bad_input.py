@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from pathlib import Path
 
 import duckdb
 
 from ringbreaker.ingest import ingest
 from tests.ingest.conftest import DATA, rows
+from tests.ingest.gen import record
 
 
 def _lines() -> list[str]:
@@ -103,3 +105,18 @@ def test_a_non_object_record_in_an_array(ws: duckdb.DuckDBPyConnection, tmp_path
     (f,) = ingest(ws, [p]).files
     assert (f.stored, f.quarantined) == (3, 1)
     assert rows(ws, "SELECT source_offset FROM quarantine") == [(1,)]
+
+
+def test_bad_record_deep_in_a_big_records_file(ws: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    """Records are decoded in slices of one buffer, a few thousand per call: a bad record far in
+    quarantines only itself, with its index, in whichever slice it falls."""
+    rng = random.Random(1)
+    recs: list[object] = [record(rng, i) for i in range(20_000)]
+    recs[12_345] = {"eventSource": "bedrock.amazonaws.com", "eventName": "InvokeModel"}  # no time
+    recs[17_000] = [1, 2]
+    p = tmp_path / "big.json.gz"
+    p.write_bytes(gzip.compress(json.dumps({"Records": recs}, separators=(",", ":")).encode()))
+    (f,) = ingest(ws, [p]).files
+    assert (f.read, f.stored, f.quarantined) == (20_000, 19_998, 2)
+    assert rows(ws, "SELECT source_offset FROM quarantine ORDER BY 1") == [(12_345,), (17_000,)]
+    assert rows(ws, "SELECT min(source_offset), max(source_offset) FROM events") == [(0, 19_999)]

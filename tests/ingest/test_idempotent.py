@@ -99,12 +99,14 @@ def test_killed_ingest_is_consistent_and_a_rerun_completes_it(tmp_path: Path) ->
         con.close()
 
 
+@pytest.mark.parametrize("file_bytes", [0, 1500])  # every file to the workers; the small ones kept here
 def test_worker_processes_give_the_same_result(
-    ws: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ws: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_bytes: int
 ) -> None:
     from ringbreaker.ingest import runner
 
     monkeypatch.setattr(runner, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(runner, "PARALLEL_FILE_BYTES", file_bytes)
     paths = sorted(DATA.iterdir())
     report = ingest(ws, paths, IngestConfig(jobs=2))
     assert [f.status for f in report.files] == ["ingested"] * len(paths)
@@ -135,3 +137,21 @@ def test_files_sharing_records_in_one_transaction(ws: duckdb.DuckDBPyConnection,
         for n, (r, s, d) in zip(("a.ndjson", "b.ndjson", "c.ndjson"), got, strict=True)
     ]
     assert rows(ws, "SELECT current_setting('memory_limit')") == before
+
+
+def test_a_spilled_batch_comes_back_whole(tmp_path: Path) -> None:
+    """Workers hand big batches to the writer as Arrow files: the table round-trips and the file goes."""
+    import pyarrow as pa
+
+    from ringbreaker.ingest.columns import Bad
+    from ringbreaker.ingest.pipeline import Batch, spill, unspill
+
+    table = pa.table({"raw": pa.array(["{}", '{"a":1}'], pa.large_string()), "n": [1, 2]})
+    sent = spill(Batch(3, table, [Bad(7, "why", "x")], 3), str(tmp_path), 1)
+    assert sent.table is None
+    assert sent.spilled is not None
+    got = unspill(sent)
+    assert not list(tmp_path.iterdir())
+    assert got.table is not None
+    assert got.table.equals(table)
+    assert (got.key, got.read, got.bad, got.spilled) == (3, 3, [Bad(7, "why", "x")], None)

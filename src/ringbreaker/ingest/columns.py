@@ -67,12 +67,12 @@ class Bad:
 class Parsed:
     """What a format parser returns for one chunk of records."""
 
-    columns: dict[str, list[Any]]
+    columns: dict[str, Any]  # column name -> list/tuple of values, or an Arrow array already built
     count: int
     bad: list[Bad] = field(default_factory=list)
 
 
-def to_table(columns: dict[str, list[Any]], n: int) -> pa.Table:
+def to_table(columns: dict[str, Any], n: int) -> pa.Table:
     """An Arrow table with every column of SCHEMA; the ones a parser did not fill are NULL."""
     unknown = set(columns) - NAMES
     if unknown:
@@ -82,6 +82,8 @@ def to_table(columns: dict[str, list[Any]], n: int) -> pa.Table:
         values = columns.get(f.name)
         if values is None:
             arrays.append(pa.nulls(n, f.type))
+        elif isinstance(values, pa.Array):
+            arrays.append(values if values.type == f.type else values.cast(f.type))
         elif f.name == "raw" and values and not isinstance(values[0], str):
             arrays.append(_raw_array(values))
         else:

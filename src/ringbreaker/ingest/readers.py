@@ -86,6 +86,7 @@ class Container:
     offsets: list[int]
     notes: list[str] = field(default_factory=list)
     broken: list[tuple[int | None, str, str]] = field(default_factory=list)  # offset, reason, text
+    buffer: bytes | None = None  # what ``raws`` (msgspec.Raw, in order) view, when one decode made them
 
 
 class _Envelope(msgspec.Struct):
@@ -118,10 +119,11 @@ def split(data: bytes, *, truncated: bool = False) -> Container:
             raws = _RAWS.decode(data)
         except msgspec.DecodeError as e:
             return _salvage(data, start, "array", str(e), truncated)
-        return Container("array", raws, list(range(len(raws))))
+        return Container("array", raws, list(range(len(raws))), buffer=data)
     if first == b"{":
         nl = data.find(b"\n", start)
-        line = data[start:] if nl < 0 else data[start:nl]
+        view = memoryview(data)  # the first line without a copy (it may be the whole file)
+        line = view[start:] if nl < 0 else view[start:nl]
         env: _Envelope | None = None
         try:
             env = _ENV.decode(line)
@@ -140,10 +142,14 @@ def split(data: bytes, *, truncated: bool = False) -> Container:
             found = _envelope_list(env)
             if found is None:
                 return Container("object", [data[start:]], [0])
-            return Container("records", found[1], list(range(len(found[1]))), [f"envelope {found[0]}"])
+            return Container(
+                "records", found[1], list(range(len(found[1]))), [f"envelope {found[0]}"], buffer=data
+            )
         found = _envelope_list(env) if env is not None else None
         if found is not None and (nl < 0 or not data[nl:].strip()):
-            return Container("records", found[1], list(range(len(found[1]))), [f"envelope {found[0]}"])
+            return Container(
+                "records", found[1], list(range(len(found[1]))), [f"envelope {found[0]}"], buffer=data
+            )
         if found is not None:
             return _ndjson_envelopes(data)
         return _ndjson(data)

@@ -45,9 +45,9 @@ ORDER BY k.i
 """
 _INSERT = f"""
 INSERT INTO events (id, time, key_fingerprint, source_format, source_file, raw, {_COLUMNS})
-SELECT k.id, TRY_CAST(b.time AS TIMESTAMPTZ), coalesce(b.key_fingerprint, sha256(b.key_src)),
+SELECT b.id, TRY_CAST(b.time AS TIMESTAMPTZ), coalesce(b.key_fingerprint, sha256(b.key_src)),
        f.fmt, f.file, b.raw, {", ".join("b." + c.strip() for c in _COLUMNS.split(","))}
-FROM __ingest_batch b JOIN __ingest_keep k USING (i) JOIN __ingest_files f USING (fk)
+FROM __ingest_keep b JOIN __ingest_files f USING (fk)
 """
 _BAD_TIME = """
 SELECT fk, source_offset, time, raw FROM __ingest_batch WHERE TRY_CAST(time AS TIMESTAMPTZ) IS NULL
@@ -269,7 +269,11 @@ class Store:
                 bad_time.append((int(fk), Bad(off, reason, raw or "")))
             keep = con.sql(_KEEP).to_arrow_table()
             if keep.num_rows:
-                con.register("__ingest_keep", keep)
+                # the rows to insert, with their ids: the batch itself when every row is kept (the
+                # usual case: `i` is the row number, so keep is 0..n-1 in order), else the kept rows
+                rows = batch if keep.num_rows == batch.num_rows else batch.take(keep.column("i"))
+                rows = rows.append_column("id", keep.column("id"))
+                con.register("__ingest_keep", rows)
                 try:
                     self._exec(_INSERT)
                 finally:
