@@ -32,6 +32,7 @@ def run(command: click.Command) -> None:
     except BrokenPipeError:
         sys.exit(EXIT_OK)
 
+
 workspace_option = click.option(
     "--workspace",
     "workspace",

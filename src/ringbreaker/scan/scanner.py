@@ -65,6 +65,7 @@ class Unit:
     data: bytes | None = None  # None: read ``path`` from disk
     origin: Origin = Origin()
 
+
 _worker: tuple[Sequence[SecretRule], Engine, ScanConfig] | None = None
 
 
