@@ -830,6 +830,11 @@ def render_markdown(results: dict[str, Any]) -> str:
         "- The planted keys are ringbreaker's own rule examples, so its recall checks that the scanner "
         "finds in real files what its rules promise; the other tools' recall shows how much of "
         "ringbreaker's provider coverage they share. The unplanted column compares noise.",
+        f"- The rule sets differ: ringbreaker has {results['planted']['rules']} secret rules, all for AI "
+        "providers and clouds; the others are general-purpose scanners (gitleaks, betterleaks and "
+        "Kingfisher have hundreds of rules, Kingfisher loads about 490; detect-secrets has 27 plugins) "
+        "with generic keyword and entropy rules, which explains much of their noise and part of the "
+        "speed difference.",
         f"- The 1-minute load average before the timed runs ranged {lo:.1f} to {hi:.1f} on "
         f"{m['nproc']} cores: other work on the machine slows whichever tool runs at that moment.",
         "- Commands (run from the repository root REPO; TREE = the corpus root, REPORT = a report file):",
@@ -934,7 +939,10 @@ def summarize(
 
 
 def merge_previous(results: dict[str, Any], raw_out: Path, order: list[str]) -> None:
-    """With ``--tools``, keep the other tools' entries of the previous results on the same plants."""
+    """With ``--tools``, keep the other tools' entries of the previous results on the same plants.
+
+    Used to re-measure one tool (after a change, or after a failed run) without re-running the rest.
+    """
     if not raw_out.exists():
         return
     previous = json.loads(raw_out.read_text())
@@ -943,11 +951,11 @@ def merge_previous(results: dict[str, Any], raw_out: Path, order: list[str]) -> 
         return
     ran = {t["name"] for t in results["tools"]}
     kept = [t for t in previous["tools"] if t["name"] not in ran]
-    for t in results["tools"]:
-        t["note"] += f" Measured in a separate run on the same trees ({t['date']})."
+    for t in kept:
+        if "earlier run" not in t.get("note", ""):
+            when = t.get("date", previous["date"])
+            t["note"] = t.get("note", "") + f" Measured in an earlier run on the same trees ({when})."
     results["tools"] = sorted(kept + results["tools"], key=lambda t: order.index(t["name"]))
-    results["date"] = previous["date"]
-    results["runs"] = previous["runs"]
     log(f"merged with the other tools' results in {raw_out.relative_to(ROOT)}")
 
 
