@@ -102,3 +102,88 @@ CREATE TABLE ingested_files (
     quarantined   BIGINT NOT NULL,
     finished_at   TIMESTAMPTZ NOT NULL
 );
+
+-- migration 3: verdicts (classify)
+-- One row per event with prompt text: the prompt model's four calibrated scores and the derived
+-- severity. `classify --workspace` scores only events without a verdict from the current model
+-- version, so re-runs are incremental and a new model re-scores everything once.
+CREATE TABLE verdicts (
+    event_id      VARCHAR PRIMARY KEY,   -- events.id
+    bypass        DOUBLE NOT NULL,       -- jailbreak, injection, "no rules" framing, obfuscation
+    sexual        DOUBLE NOT NULL,       -- sexual or nude content (text or image prompts)
+    real_person   DOUBLE NOT NULL,       -- names or identifies a real person
+    minor         DOUBLE NOT NULL,       -- refers to a child or teen
+    severity      VARCHAR NOT NULL,      -- critical | high | medium | low | none
+    labels        VARCHAR[] NOT NULL,    -- labels whose score is at or above its threshold
+    model_version VARCHAR NOT NULL,
+    scored_at     TIMESTAMPTZ NOT NULL
+);
+
+-- migration 4: alerts (detect)
+-- One row per (detection rule, entity group). The id is a hash of the rule id and the group key, so
+-- re-running detect updates an alert (count, last_time, evidence) instead of raising it again.
+CREATE TABLE alerts (
+    id               VARCHAR PRIMARY KEY,
+    rule             VARCHAR NOT NULL,     -- detection rule id, e.g. det.leaked-key.use
+    severity         VARCHAR NOT NULL,     -- info | low | medium | high | critical
+    title            VARCHAR NOT NULL,
+    summary          VARCHAR NOT NULL,     -- one line, no secrets
+    first_time       TIMESTAMPTZ NOT NULL, -- earliest evidence event
+    last_time        TIMESTAMPTZ NOT NULL, -- latest evidence event
+    count            BIGINT NOT NULL,      -- rule hits grouped into this alert
+    key_fingerprints VARCHAR[] NOT NULL,
+    principals       VARCHAR[] NOT NULL,
+    src_ips          VARCHAR[] NOT NULL,
+    accounts         VARCHAR[] NOT NULL,
+    proxy_hosts      VARCHAR[] NOT NULL,
+    end_users        VARCHAR[] NOT NULL,
+    event_ids        VARCHAR[] NOT NULL,   -- evidence: events.id
+    details          VARCHAR,              -- JSON object of rule-specific values, e.g. minutes_from_leak
+    first_detected   TIMESTAMPTZ NOT NULL, -- first detect run that raised it
+    last_detected    TIMESTAMPTZ NOT NULL
+);
+
+-- migration 5: crews, crew_members, crew_keys, timeline (attribute)
+-- Written whole by each `attribute` run (inside one transaction): crews found by community detection
+-- on the abuse subgraph, their members with a role and the evidence for it, the stolen keys each crew
+-- used (their owners are victims, never members) and a leak-to-abuse timeline.
+CREATE TABLE crews (
+    id          VARCHAR PRIMARY KEY,    -- stable: hash of the crew's keys and infrastructure
+    name        VARCHAR NOT NULL,       -- human label, e.g. the tool or proxy host it is known by
+    first_time  TIMESTAMPTZ,
+    last_time   TIMESTAMPTZ,
+    summary     VARCHAR NOT NULL
+);
+CREATE TABLE crew_members (
+    crew_id      VARCHAR NOT NULL,
+    kind         VARCHAR NOT NULL,      -- person | tool | user_agent | ip | proxy_host | account | end_user
+    entity       VARCHAR NOT NULL,
+    role         VARCHAR NOT NULL,      -- creator | provider | user
+    confidence   DOUBLE NOT NULL,       -- 0..1
+    evidence     VARCHAR NOT NULL,      -- why this role, one line
+    evidence_ids VARCHAR[] NOT NULL,    -- alerts.id, events.id and findings.id backing it
+    PRIMARY KEY (crew_id, kind, entity)
+);
+CREATE TABLE crew_keys (
+    crew_id          VARCHAR NOT NULL,
+    key_fingerprint  VARCHAR NOT NULL,
+    victim           VARCHAR,           -- owning account / tenant / subscription
+    provider         VARCHAR,
+    preview          VARCHAR,           -- redacted, from findings
+    leak_time        TIMESTAMPTZ,
+    leak_location    VARCHAR,           -- repository/path of the earliest leak
+    first_abuse      TIMESTAMPTZ,
+    minutes_to_abuse DOUBLE,
+    events           BIGINT NOT NULL,   -- abusive events on the key
+    tokens_in        BIGINT,
+    tokens_out       BIGINT,
+    PRIMARY KEY (crew_id, key_fingerprint)
+);
+CREATE TABLE timeline (
+    crew_id         VARCHAR NOT NULL,
+    time            TIMESTAMPTZ NOT NULL,
+    stage           VARCHAR NOT NULL,   -- leak | key-check | model-enablement | abuse | guardrail-tampering | prohibited-content
+    key_fingerprint VARCHAR,
+    description     VARCHAR NOT NULL,
+    evidence_ids    VARCHAR[] NOT NULL
+);
