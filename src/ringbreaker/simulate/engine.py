@@ -140,11 +140,10 @@ def simulate(cfg: SimConfig, progress: Callable[[int, int], None] | None = None)
         leaks.tooling_repo(
             code,
             crew.tool,
-            crew.creators[0],
-            crew.providers[0],
+            crew.creators,
+            list(zip(crew.providers, crew.hosts, strict=True)),
             crew.tool_ua,
             crew.proxy_ua,
-            crew.hosts[0],
             start - 20 * 86_400,
         )
 

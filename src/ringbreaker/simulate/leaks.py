@@ -92,9 +92,20 @@ def leak_repo(root: Path, name: str, key: Key, org: Org, t: int, *, remove_after
 
 
 def tooling_repo(
-    root: Path, tool: str, creator: str, provider: str, tool_ua: str, proxy_ua: str, host: str, t: int
+    root: Path,
+    tool: str,
+    creators: list[str],
+    providers: list[tuple[str, str]],
+    tool_ua: str,
+    proxy_ua: str,
+    t: int,
 ) -> None:
-    """A creator's reverse-proxy/key-checker repository; the provider adds their deployment config."""
+    """A crew's reverse-proxy/key-checker repository, as the attribution stage will find it.
+
+    Every creator commits code (the first writes the proxy, later ones add the key checker's
+    settings), so each is visible in the history; every provider then commits the deployment
+    config of their own public proxy host, which is how a host is tied to a person.
+    """
     repo = root / tool
     repo.mkdir(parents=True)
     _git(repo, "init", "-q", "-b", "main")
@@ -107,35 +118,42 @@ def tooling_repo(
         "(comma separated).\n"
     )
     (repo / "src").mkdir()
-    (repo / "src" / "config.ts").write_text(
-        f'export const USER_AGENT = "{tool_ua}";\n'
-        f'export const PROXY_USER_AGENT = "{proxy_ua}";\n'
-        "export const AWS_CHECK_INTERVAL_MIN = 90;\n"
-        "export const AZURE_CHECK_INTERVAL_MIN = 60;\n"
-        'export const AZURE_CHECK_API_VERSION = "2023-09-01-preview";\n'
+    lines = [
+        f'export const USER_AGENT = "{tool_ua}";\n',
+        f'export const PROXY_USER_AGENT = "{proxy_ua}";\n',
+        "export const AWS_CHECK_INTERVAL_MIN = 90;\n",
+        "export const AZURE_CHECK_INTERVAL_MIN = 60;\n",
+        'export const AZURE_CHECK_API_VERSION = "2023-09-01-preview";\n',
         'export const STRIP_HEADERS = ["origin", "referer", "x-forwarded-for", "x-real-ip", '
-        '"forwarded", "true-client-ip", "cf-connecting-ip"];\n'
-    )
-    _git(repo, "add", "-A")
-    _git(
-        repo,
-        "commit",
-        "-q",
-        "-m",
-        f"{tool} v1",
-        date=iso(t),
-        author=f"{creator} <{creator}@users.noreply.example>",
-    )
-    (repo / "deploy.env.example").write_text(
-        f"PUBLIC_HOST={host}\nGATEKEEPER=user_token\nALLOW_NSFW=true\nAZURE_CREDENTIALS=\nAWS_CREDENTIALS=\n"
-    )
-    _git(repo, "add", "-A")
-    _git(
-        repo,
-        "commit",
-        "-q",
-        "-m",
-        "deployment example",
-        date=iso(t + 3 * 86_400),
-        author=f"{provider} <{provider}@users.noreply.example>",
-    )
+        '"forwarded", "true-client-ip", "cf-connecting-ip"];\n',
+    ]
+    split = 2 if len(creators) > 1 else len(lines)
+    for i, creator in enumerate(creators):
+        part = lines[:split] if i == 0 else lines[split:] if i == 1 else []
+        with (repo / "src" / "config.ts").open("a") as f:
+            f.write("".join(part) if part else f"// maintained by {creator}\n")
+        _git(repo, "add", "-A")
+        _git(
+            repo,
+            "commit",
+            "-q",
+            "-m",
+            f"{tool} v1" if i == 0 else "key checker settings",
+            date=iso(t + i * 86_400),
+            author=f"{creator} <{creator}@users.noreply.example>",
+        )
+    for i, (provider, host) in enumerate(providers):
+        name = "deploy.env.example" if i == 0 else f"deploy-{provider}.env.example"
+        (repo / name).write_text(
+            f"PUBLIC_HOST={host}\nGATEKEEPER=user_token\nALLOW_NSFW=true\nAZURE_CREDENTIALS=\nAWS_CREDENTIALS=\n"
+        )
+        _git(repo, "add", "-A")
+        _git(
+            repo,
+            "commit",
+            "-q",
+            "-m",
+            "deployment example",
+            date=iso(t + (3 + i) * 86_400),
+            author=f"{provider} <{provider}@users.noreply.example>",
+        )
