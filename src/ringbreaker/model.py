@@ -46,6 +46,7 @@ class Finding:
     cell: int | None = None
     owned: bool = False
     paired: bool = False
+    resource: str | None = None  # where the key is used, named near it (Azure resource name)
     secret: str | None = None
 
     def to_dict(self, *, show_secret: bool = False) -> dict[str, Any]:

@@ -23,7 +23,7 @@ def engines(rules: list[SecretRule]) -> tuple[object, object]:
 
 
 def _key(m: object) -> tuple[object, ...]:
-    return (m.rule, m.start, m.end, m.line, m.column, m.paired, m.allowed)
+    return (m.rule, m.start, m.end, m.line, m.column, m.paired, m.allowed, m.resource)
 
 
 def _corpus(rules: list[SecretRule], n_files: int = 150) -> bytes:
@@ -69,3 +69,18 @@ def test_engines_agree_on_keys_in_noise(
     hs = find(rules, engines[0], blob)
     py = find(rules, engines[1], blob)
     assert [_key(m) for m in hs] == [_key(m) for m in py]
+
+
+@pytest.mark.parametrize("engine", ["hyperscan", "re"])
+def test_azure_key_records_the_resource_named_next_to_it(rules: list[SecretRule], engine: str) -> None:
+    """Azure logs name the resource, not the key: the finding must carry the endpoint's resource."""
+    key = random.Random(7).randbytes(16).hex()
+    text = (
+        'client = AzureOpenAI(\n    azure_endpoint="https://Contoso-EUS.openai.azure.com/",\n'
+        f'    api_key="{key}",\n)\n# other: https://fabrikam.openai.azure.com/ far below\n\n\n\n\n\n\n\n'
+    ).encode()
+    azure = [r for r in rules if r.id == "secret.azure.openai-key"]
+    found = find(azure, make_engine(azure, engine), text)
+    assert [(m.value.decode(), m.resource) for m in found] == [(key, "contoso-eus")]
+    no_endpoint = f'AZURE_OPENAI_API_KEY="{key}"\n'.encode()
+    assert [m.resource for m in find(azure, make_engine(azure, engine), no_endpoint)] == [None]

@@ -43,9 +43,12 @@ class SecretRule:
     context_lines: int = 0
     companion_pattern: str | None = None
     companion_lines: int = 0
+    resource_pattern: str | None = None
+    resource_lines: int = 0
     regex: re.Pattern[bytes] = field(init=False, repr=False, compare=False)
     context_regex: re.Pattern[bytes] | None = field(init=False, repr=False, compare=False)
     companion_regex: re.Pattern[bytes] | None = field(init=False, repr=False, compare=False)
+    resource_regex: re.Pattern[bytes] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regex", re.compile(self.pattern.encode()))
@@ -56,6 +59,11 @@ class SecretRule:
             self,
             "companion_regex",
             re.compile(self.companion_pattern.encode()) if self.companion_pattern else None,
+        )
+        object.__setattr__(
+            self,
+            "resource_regex",
+            re.compile(self.resource_pattern.encode()) if self.resource_pattern else None,
         )
 
     @property
@@ -110,6 +118,7 @@ def _rule_files(paths: Iterable[Path]) -> list[Path]:
 def _secret_rule(raw: dict[str, Any], source: str) -> SecretRule:
     ctx = raw.get("context") or {}
     comp = raw.get("companion") or {}
+    res = raw.get("resource") or {}
     return SecretRule(
         id=raw["id"],
         title=raw["title"],
@@ -126,6 +135,8 @@ def _secret_rule(raw: dict[str, Any], source: str) -> SecretRule:
         context_lines=int(ctx.get("lines", 3)) if ctx else 0,
         companion_pattern=comp.get("pattern"),
         companion_lines=int(comp.get("lines", 5)) if comp else 0,
+        resource_pattern=res.get("pattern"),
+        resource_lines=int(res.get("lines", 5)) if res else 0,
     )
 
 

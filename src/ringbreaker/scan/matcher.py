@@ -49,6 +49,7 @@ class Match:
     column: int
     paired: bool
     allowed: bool
+    resource: str | None = None  # e.g. the Azure resource named near the key (rule ``resource``)
 
 
 class Engine(Protocol):
@@ -144,6 +145,17 @@ def _near(data: bytes, regex: re.Pattern[bytes], start: int, end: int, lines: in
     return regex.search(data, ws, we) is not None
 
 
+def _resource(data: bytes, regex: re.Pattern[bytes], start: int, lines: int) -> str | None:
+    """The nearest ``resource`` capture around a key (closest to it wins), lower-cased."""
+    ws, we = _expand(data, *_line_bounds(data, start), lines)
+    best: tuple[int, str] | None = None
+    for m in regex.finditer(data, ws, we):
+        d = abs(m.start(1) - start)
+        if best is None or d < best[0]:
+            best = (d, m.group(1).decode("utf-8", "replace").lower())
+    return best[1] if best else None
+
+
 def confirm(rules: Sequence[SecretRule], data: bytes, hits: list[tuple[int, int]]) -> list[Match]:
     """Turn anchor hits into confirmed matches (see module docstring); sorted by offset."""
     per_rule: dict[int, set[int]] = defaultdict(set)
@@ -185,6 +197,9 @@ def confirm(rules: Sequence[SecretRule], data: bytes, hits: list[tuple[int, int]
                     column=len(data[ls:start].decode("utf-8", "replace")) + 1,
                     paired=paired,
                     allowed=ALLOW_MARKER in data[ls:le],
+                    resource=None
+                    if rule.resource_regex is None
+                    else _resource(data, rule.resource_regex, start, rule.resource_lines),
                 )
     ordered = sorted(found.values(), key=lambda c: (c.start, c.rule))
     # Line numbers: one incremental count over the buffer, not one count per match.

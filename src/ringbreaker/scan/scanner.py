@@ -55,6 +55,7 @@ class Hit:
     paired: bool
     allowed: bool
     origin: Origin
+    resource: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ def _match_pieces(pieces: Iterable[Piece], origin: Origin, out: list[Hit]) -> No
                     m.paired,
                     m.allowed,
                     origin,
+                    m.resource,
                 )
             )
 
@@ -281,6 +283,7 @@ def to_findings(
             cell=h.cell,
             owned=fp in owned,
             paired=h.paired,
+            resource=h.resource,
             secret=h.value,
         )
         old = best.get(fid)

@@ -12,12 +12,12 @@ from ringbreaker.model import Finding
 _UPSERT = """
 INSERT INTO findings VALUES ($fingerprint, $location, $id, $rule, $provider, $preview, $length, $path,
     $line, $col, $cell, $confidence, $leak_time, $commit_id, $author, $author_email, $author_date, $repo,
-    $owned, $paired, $now, $now)
+    $owned, $paired, $now, $now, $resource)  -- resource: added by migration 6, so last
 ON CONFLICT (fingerprint, location) DO UPDATE SET
     id = EXCLUDED.id, rule = EXCLUDED.rule, provider = EXCLUDED.provider, preview = EXCLUDED.preview,
     length = EXCLUDED.length, line = EXCLUDED.line, col = EXCLUDED.col, cell = EXCLUDED.cell,
     confidence = EXCLUDED.confidence, owned = EXCLUDED.owned, paired = EXCLUDED.paired,
-    last_seen = EXCLUDED.last_seen,
+    last_seen = EXCLUDED.last_seen, resource = coalesce(EXCLUDED.resource, findings.resource),
     -- keep the earliest known leak (the introducing commit) across rescans
     commit_id = CASE WHEN findings.leak_time IS NULL OR EXCLUDED.leak_time < findings.leak_time
                      THEN EXCLUDED.commit_id ELSE findings.commit_id END,
@@ -60,6 +60,7 @@ def upsert_findings(con: duckdb.DuckDBPyConnection, findings: Sequence[Finding])
             "repo": f.repo,
             "owned": f.owned,
             "paired": f.paired,
+            "resource": f.resource,
             "now": now,
         }
         for f in findings

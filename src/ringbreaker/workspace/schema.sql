@@ -187,3 +187,9 @@ CREATE TABLE timeline (
     description     VARCHAR NOT NULL,
     evidence_ids    VARCHAR[] NOT NULL
 );
+
+-- migration 6: findings.resource (scan)
+-- Where a leaked key can be used, when the leak names it: the Azure OpenAI resource of an endpoint
+-- next to the key (lower-case account name). Azure diagnostic logs name the resource, never the key,
+-- so this is what joins a leaked Azure key to its use.
+ALTER TABLE findings ADD COLUMN resource VARCHAR;
