@@ -1,0 +1,105 @@
+"""``ringbreaker attribute``: crews, their members' roles, the keys they stole, and a timeline."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from ringbreaker.cli.common import workspace_option
+
+
+@click.command(context_settings={"max_content_width": 100})
+@workspace_option
+@click.option(
+    "--code",
+    "code",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory of public git repositories (the crew's tooling, the leaks); repeatable. Without it "
+    "crews are still found, but creators, providers' hosts and published tools cannot be named.",
+)
+@click.option(
+    "--min-severity",
+    type=click.Choice(["low", "medium", "high", "critical"]),
+    default="high",
+    show_default=True,
+    help="Alerts at or above this severity seed the abuse subgraph.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: the crews, members (role, confidence, evidence), keys and timeline as one document.",
+)
+def attribute(workspace: str | None, code: tuple[Path, ...], min_severity: str, fmt: str) -> None:
+    """Link alerts, keys, proxies, tools and end users into crews and name their roles.
+
+    \b
+    Reads alerts (run `detect` first), events, findings and verdicts; writes the workspace tables
+    crews, crew_members (kind, entity, role creator|provider|user, confidence, evidence and the
+    alert/event/commit ids behind it), crew_keys (each stolen key, its victim, leak and first abuse)
+    and timeline (leak -> key check -> model enablement -> abuse -> guardrail tampering ->
+    prohibited content). Victims own the stolen keys and are never crew members. Each run replaces
+    the previous attribution in one transaction.
+
+    \b
+    Examples:
+      ringbreaker attribute --workspace case.duckdb --code world/public-code
+      ringbreaker attribute --format json | jq '.crews[].members[] | select(.role == "creator")'
+    """
+    from ringbreaker.attribute import AttributeConfig
+    from ringbreaker.attribute import attribute as run_attribute
+    from ringbreaker.attribute.engine import to_json
+    from ringbreaker.workspace import open_workspace
+
+    con = open_workspace(workspace)
+    try:
+        result = run_attribute(con, AttributeConfig(code=code, min_severity=min_severity))
+    finally:
+        con.close()
+    if fmt == "json":
+        click.echo(json.dumps(to_json(result), indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="crews", title_justify="left")
+    for col in (
+        "crew",
+        "name",
+        "keys",
+        "victims",
+        "creators",
+        "providers",
+        "users",
+        "first seen",
+        "last seen",
+    ):
+        table.add_column(col, no_wrap=True)
+    for c in result.crews:
+        roles = Counter(m.role for m in c.members)
+        table.add_row(
+            c.id,
+            c.name,
+            str(len(c.keys)),
+            str(len({k["victim"] for k in c.keys if k["victim"]})),
+            str(roles["creator"]),
+            str(roles["provider"]),
+            str(roles["user"]),
+            c.first_time or "",
+            c.last_time or "",
+        )
+    console = Console(width=None if Console().is_terminal else 160)
+    console.print(table)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(
+        f"attribute: {len(result.crews)} crew(s) from {result.seeds} seed address(es), "
+        f"{result.abuse_events:,} abuse event(s), graph of {result.nodes} node(s) and {result.edges} edge(s)",
+        err=True,
+    )
