@@ -230,5 +230,6 @@ def test_alerted_key_no_crew_explains_gets_a_case_of_its_own(world: World, works
     result = attribute(con, AttributeConfig(code=(out / "public-code",)))
     assert result.crews[-1].id == "unattributed"
     assert [k["key_fingerprint"] for k in result.crews[-1].keys] == [lone]
-    assert con.execute("SELECT count(*) FROM crew_keys WHERE key_fingerprint = ?", [lone]).fetchall()[0][0] == 1
+    rows = con.execute("SELECT crew_id FROM crew_keys WHERE key_fingerprint = ?", [lone]).fetchall()
+    assert rows == [("unattributed",)]
     con.close()
