@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -171,13 +170,14 @@ def _abuse_table(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str]) 
     return int(_one(con, "SELECT count(*) FROM abuse")[0])
 
 
-def _leiden(nodes: list[str], edges: dict[tuple[str, str], float], resolution: float, seed: int) -> list[int]:
+def _leiden(
+    n: int, src: list[int], dst: list[int], weights: list[float], resolution: float, seed: int
+) -> list[int]:
     import igraph as ig
     import leidenalg
 
-    index_of = {n: i for i, n in enumerate(nodes)}
-    g = ig.Graph(n=len(nodes), edges=[(index_of[a], index_of[b]) for a, b in edges], directed=False)
-    g.es["weight"] = list(edges.values())
+    g = ig.Graph(n=n, edges=list(zip(src, dst, strict=True)), directed=False)
+    g.es["weight"] = weights
     part = leidenalg.find_partition(
         g,
         leidenalg.CPMVertexPartition,
@@ -193,11 +193,58 @@ def _ua_in_code(ua: str, text: str) -> bool:
     return len(ua) >= 6 and (f'"{ua}"' in text or f"'{ua}'" in text or f"`{ua}`" in text)
 
 
+_IPV4 = r"'^(\d+\.\d+\.\d+)\.\d+$'"
+
+
+def _graph(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig) -> tuple[int, int]:
+    """Build the abuse graph in SQL, run Leiden, and leave TEMP TABLE ``abuse_c`` (abuse + crew)."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE g_edges AS
+        SELECT 'ip:' || node AS a, 'key:' || key_fp AS b, 1 + log10(count(*)) AS w
+        FROM abuse WHERE key_fp IS NOT NULL GROUP BY ALL
+        UNION ALL
+        SELECT 'ip:' || node, 'principal:' || actor, 1 + log10(count(*))
+        FROM abuse WHERE source_format = 'azure-activity' AND actor IS NOT NULL GROUP BY ALL
+        UNION ALL  -- entity resolution: an address and the masked /24 it belongs to
+        SELECT DISTINCT 'ip:' || node, 'ip:' || regexp_replace(node, {_IPV4}, '\\1.0/24'), 2.0
+        FROM abuse
+        WHERE regexp_matches(node, {_IPV4})
+          AND regexp_replace(node, {_IPV4}, '\\1.0/24') IN (SELECT node FROM abuse WHERE node LIKE '%/24')
+        """
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE g_nodes AS "
+        "SELECT name, (row_number() OVER (ORDER BY name) - 1)::INTEGER "
+        "AS idx FROM (SELECT a AS name FROM g_edges UNION SELECT b FROM g_edges)"
+    )
+    e = con.sql(
+        "SELECT na.idx AS s, nb.idx AS d, g.w FROM g_edges g JOIN g_nodes na ON na.name = g.a "
+        "JOIN g_nodes nb ON nb.name = g.b"
+    ).to_arrow_table()
+    n = int(_one(con, "SELECT count(*) FROM g_nodes")[0])
+    membership = _leiden(
+        n, e["s"].to_pylist(), e["d"].to_pylist(), e["w"].to_pylist(), cfg.resolution, cfg.seed
+    )
+    import pyarrow as pa
+
+    g_comm = pa.table({"idx": list(range(n)), "crew": membership})  # noqa: F841 (read by DuckDB)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE g_comm AS SELECT idx::INTEGER AS idx, crew::INTEGER AS crew FROM g_comm"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE abuse_c AS SELECT a.*, c.crew FROM abuse a "
+        "JOIN g_nodes n ON n.name = 'ip:' || a.node JOIN g_comm c ON c.idx = n.idx"
+    )
+    return n, e.num_rows
+
+
 def attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig = AttributeConfig()) -> Result:
     """Find crews in the workspace and write crews, crew_members, crew_keys and timeline.
 
-    The tables are replaced as a whole inside one transaction: a failed run leaves the previous
-    attribution intact.
+    Every step is a grouped query over the abuse events (no per-crew round trips), so the cost
+    grows with the events scanned once, not with the number of crews. The tables are replaced as
+    a whole inside one transaction: a failed run leaves the previous attribution intact.
     """
     if cfg.min_severity not in SEVERITIES:
         raise UsageError(f"unknown severity {cfg.min_severity!r}; one of {', '.join(SEVERITIES)}")
@@ -211,91 +258,50 @@ def attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig = AttributeCo
             if not alerts_by_ip
             else "alerts name addresses, but no events came from them"
         )
-        _store(con, [])
+        orphan = _unattributed(con, cfg.min_severity, set())
+        _store(con, [orphan] if orphan else [])
+        result.crews = [orphan] if orphan else []
         return result
+    result.nodes, result.edges = _graph(con, cfg)
 
-    # -- the graph ------------------------------------------------------------------------------
-    edges: dict[tuple[str, str], float] = {}
-    ip_key = con.sql(
-        "SELECT node, key_fp, count(*) FROM abuse WHERE key_fp IS NOT NULL GROUP BY ALL"
+    # Tool fingerprints: user agents the crew's addresses send and customers never do.
+    uas = con.sql(
+        "SELECT user_agent, arg_max(crew, n), sum(n) FROM "
+        "(SELECT user_agent, crew, count(*) AS n FROM abuse_c "
+        "WHERE user_agent IS NOT NULL GROUP BY ALL) GROUP BY user_agent"
     ).fetchall()
-    for node, key, n in ip_key:
-        edges[(f"ip:{node}", f"key:{key}")] = 1.0 + math.log10(n)
-    for node, actor, n in con.sql(
-        "SELECT node, actor, count(*) FROM abuse "
-        "WHERE source_format = 'azure-activity' AND actor IS NOT NULL "
-        "GROUP BY ALL"
-    ).fetchall():
-        edges[(f"ip:{node}", f"principal:{actor}")] = 1.0 + math.log10(n)
-    node_names = {a for a, _ in edges} | {b for _, b in edges}
-    for node in [n for n in node_names if n.startswith("ip:")]:
-        net = _net(node[3:])
-        if net and f"ip:{net}" != node and f"ip:{net}" in node_names:
-            edges[(node, f"ip:{net}")] = 2.0  # entity resolution: same /24 as a masked caller
-    nodes = sorted({a for a, _ in edges} | {b for _, b in edges})
-    membership = _leiden(nodes, edges, cfg.resolution, cfg.seed) if nodes else []
-    result.nodes, result.edges = len(nodes), len(edges)
-    community: dict[str, int] = dict(zip(nodes, membership, strict=True))
-
-    # -- attach tools, end users and code ---------------------------------------------------------
-    def majority(rows: list[tuple[str, str, int]]) -> dict[str, tuple[int, int]]:
-        votes: dict[str, Counter[int]] = defaultdict(Counter)
-        for value, node, n in rows:
-            c = community.get(f"ip:{node}")
-            if c is not None:
-                votes[value][c] += n
-        return {v: (cnt.most_common(1)[0][0], sum(cnt.values())) for v, cnt in votes.items()}
-
-    ua_rows = con.sql(
-        "SELECT user_agent, node, count(*) FROM abuse WHERE user_agent IS NOT NULL GROUP BY ALL"
-    )
-    ua_crew = majority(ua_rows.fetchall())
-    # A user agent is a tool fingerprint only if customers do not send it too.
     common = {
         ua
         for (ua,) in con.execute(
             "SELECT DISTINCT user_agent FROM events WHERE user_agent IN (SELECT unnest(?::VARCHAR[])) "
             "AND src_ip NOT IN (SELECT ip FROM seed_ip) AND NOT regexp_matches(coalesce(src_ip, ''), '\\*')",
-            [sorted(ua_crew)],
+            [sorted(u for u, _, _ in uas)],
         ).fetchall()
     }
-    eu_crew = majority(
-        con.sql(
-            "SELECT end_user, node, count(*) FROM abuse WHERE end_user IS NOT NULL GROUP BY ALL"
-        ).fetchall()
-    )
-
-    groups: dict[int, set[str]] = defaultdict(set)
-    for n, c in community.items():
-        groups[c].add(n)
+    ua_crew = {ua: int(c) for ua, c, _ in uas if ua not in common}
     repo_crew: dict[str, int] = {}
     for repo in repos:
         text = repo.added_text()
-        votes = Counter(c for ua, (c, _) in ua_crew.items() if ua not in common and _ua_in_code(ua, text))
+        votes = Counter(c for ua, c in ua_crew.items() if _ua_in_code(ua, text))
         if votes:
             repo_crew[repo.name] = votes.most_common(1)[0][0]
 
-    def victims_of(keys: list[str]) -> int:
-        return int(
-            _one(
-                con,
-                "SELECT count(DISTINCT victim) FROM abuse WHERE key_fp IN (SELECT unnest(?::VARCHAR[]))",
-                [keys],
-            )[0]
-        )
-
+    victims = dict(
+        con.sql(
+            "SELECT crew, count(DISTINCT victim) FROM abuse_c WHERE key_fp IS NOT NULL GROUP BY crew"
+        ).fetchall()
+    )
     crews: list[CrewResult] = []
-    for c, members in sorted(groups.items()):
-        keys = sorted(m[4:] for m in members if m.startswith("key:"))
+    parts = _parts(con, alerts_by_ip)
+    for c in sorted(set(victims) | set(repo_crew.values())):
         tools = [r for r in repos if repo_crew.get(r.name) == c]
-        victims = victims_of(keys)
-        if victims < cfg.min_victims and not tools:
+        if victims.get(c, 0) < cfg.min_victims and not tools:
             result.notes.append(
-                f"community of {len(members)} node(s) using keys of {victims} victim(s) and no published "
-                "tool: not a crew (a reseller pools several victims' keys)"
+                f"community {c} uses keys of {victims.get(c, 0)} victim(s) and runs no published tool: "
+                "not a crew (a reseller pools several victims' keys)"
             )
             continue
-        crews.append(_crew(con, c, members, keys, tools, ua_crew, common, eu_crew, alerts_by_ip))
+        crews.append(_crew(c, parts, tools, ua_crew))
     crews.sort(key=lambda x: (x.first_time or "", x.id))
     orphan = _unattributed(con, cfg.min_severity, {k["key_fingerprint"] for c in crews for k in c.keys})
     if orphan is not None:
@@ -305,35 +311,33 @@ def attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig = AttributeCo
     return result
 
 
-def _crew(
-    con: duckdb.DuckDBPyConnection,
-    c: int,
-    nodes: set[str],
-    keys: list[str],
-    tools: list[Repo],
-    ua_crew: dict[str, tuple[int, int]],
-    common: set[str],
-    eu_crew: dict[str, tuple[int, int]],
-    alerts_by_ip: dict[str, list[str]],
-) -> CrewResult:
-    addresses = sorted(n[3:] for n in nodes if n.startswith("ip:"))
-    full_ips = [a for a in addresses if not a.endswith("/24")]
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE crew_abuse AS "
-        "SELECT * FROM abuse WHERE node IN (SELECT unnest(?::VARCHAR[]))",
-        [addresses],
-    )
-    members: list[Member] = []
-    ev = con.sql(
-        "SELECT node, count(*), count(DISTINCT key_fp), count(DISTINCT victim), "
-        "list(id ORDER BY time)[:50], list(DISTINCT user_agent) FILTER (WHERE user_agent IS NOT NULL) "
-        "FROM crew_abuse GROUP BY node"
-    ).fetchall()
-    for node, n, nkeys, nvictims, ids, _uas in ev:
+@dataclass
+class _Parts:
+    """Per-crew rows of every grouped query, keyed by community number."""
+
+    ips: dict[int, list[Member]] = field(default_factory=lambda: defaultdict(list))
+    accounts: dict[int, list[Member]] = field(default_factory=lambda: defaultdict(list))
+    uas: dict[int, dict[str, tuple[int, list[str]]]] = field(default_factory=lambda: defaultdict(dict))
+    users: dict[int, list[Member]] = field(default_factory=lambda: defaultdict(list))
+    keys: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    timeline: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    span: dict[int, tuple[str, str]] = field(default_factory=dict)
+    merged: dict[int, dict[str, list[str]]] = field(default_factory=lambda: defaultdict(dict))
+
+
+def _parts(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -> _Parts:
+    p = _Parts()
+    n_ev = MAX_EVIDENCE
+    for c, node, n, nkeys, nvictims, ids in con.sql(
+        "SELECT crew, node, count(*), count(DISTINCT key_fp), count(DISTINCT victim), "
+        f"arg_min(id, time, {n_ev}) "
+        "FROM abuse_c GROUP BY crew, node ORDER BY crew, node"
+    ).fetchall():
         if node.endswith("/24"):
-            continue  # a masked /24 is evidence of a member address, not a member itself
+            p.merged[c][node] = []
+            continue  # a masked /24 is evidence for the crew's addresses in it, not a member itself
         alert_ids = alerts_by_ip.get(node, [])
-        members.append(
+        p.ips[c].append(
             Member(
                 "ip",
                 node,
@@ -341,112 +345,46 @@ def _crew(
                 min(1.0, 0.5 + 0.1 * nkeys + 0.1 * nvictims + (0.2 if alert_ids else 0)),
                 f"sent {n:,} requests with {nkeys} stolen key(s) of {nvictims} victim(s)"
                 + (f"; named by {len(alert_ids)} alert(s)" if alert_ids else ""),
-                (alert_ids + list(ids))[:MAX_EVIDENCE],
+                (alert_ids + list(ids))[:n_ev],
             )
         )
-    for node in sorted(n for n in nodes if n.startswith("ip:") and n.endswith("/24")):
-        merged = [a for a in full_ips if _net(a) == node[3:]]
-        if merged:
-            members_note = (
-                f"masked Azure callers from {node[3:]} resolved to crew address(es) {', '.join(merged)}"
-            )
-            for m in members:
-                if m.entity in merged:
-                    m.evidence += f"; {members_note}"
-    for principal in sorted(n[10:] for n in nodes if n.startswith("principal:")):
-        rows = _one(
-            con,
-            "SELECT list(id ORDER BY time)[:50], list(DISTINCT operation) FROM crew_abuse WHERE actor = ? "
-            "AND source_format = 'azure-activity'",
-            [principal],
-        )
-        ids, ops = rows or ([], [])
-        members.append(
+    for c, members in p.ips.items():
+        for m in members:
+            net = _net(m.entity)
+            if net in p.merged[c]:
+                m.evidence += f"; masked Azure callers from {net} resolved to this address's /24"
+    for c, actor, ids, ops in con.sql(
+        f"SELECT crew, actor, arg_min(id, time, {n_ev}), list(DISTINCT operation ORDER BY operation) "
+        "FROM abuse_c "
+        "WHERE source_format = 'azure-activity' AND actor IS NOT NULL GROUP BY ALL ORDER BY ALL"
+    ).fetchall():
+        p.accounts[c].append(
             Member(
                 "account",
-                principal,
+                actor,
                 "provider",
                 0.8,
-                f"signed in from crew addresses for control-plane changes: {', '.join(sorted(ops or []))}",
-                list(ids or []),
+                f"signed in from crew addresses for control-plane changes: {', '.join(ops)}",
+                list(ids),
             )
         )
-    crew_uas = sorted(ua for ua, (cc, _) in ua_crew.items() if cc == c and ua not in common)
-    code_text = "\n".join(r.added_text() for r in tools)
-    for ua in crew_uas:
-        in_code = _ua_in_code(ua, code_text)
-        repo_names = [r.name for r in tools if _ua_in_code(ua, r.added_text())]
-        rows = _one(
-            con, "SELECT count(*), list(id ORDER BY time)[:20] FROM crew_abuse WHERE user_agent = ?", [ua]
-        )
-        n, ids = rows or (0, [])
-        members.append(
-            Member(
-                "tool",
-                ua,
-                "creator",
-                0.95 if in_code else 0.6,
-                f"client fingerprint of {n:,} crew requests, never sent by customers"
-                + (f"; hard-coded in {', '.join(repo_names)}" if in_code else ""),
-                [*(f"repo:{r}" for r in repo_names), *(ids or [])],
-            )
-        )
-    for repo in tools:
-        first = repo.commits[0] if repo.commits else None
-        members.append(
-            Member(
-                "tool",
-                repo.name,
-                "creator",
-                0.9,
-                f"published tooling ({repo.path}) whose code sends the crew's client fingerprint",
-                [f"commit:{x.sha}" for x in repo.commits][:MAX_EVIDENCE],
-            )
-        )
-        people: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"code": [], "deploy": [], "hosts": []})
-        for commit in repo.commits:
-            hosts = commit.hosts()
-            p = people[commit.author]
-            if hosts:
-                p["deploy"].append(commit)
-                p["hosts"].extend(hosts)
-            else:
-                p["code"].append(commit)
-        for person, what in sorted(people.items()):
-            if what["code"]:
-                role, why, cs = (
-                    "creator",
-                    f"authored {len(what['code'])} code commit(s) of {repo.name}",
-                    what["code"],
-                )
-                conf = 0.9 if first is not None and first.author == person else 0.8
-            else:
-                role, why, cs = "provider", f"committed the deployment config of {repo.name}", what["deploy"]
-                conf = 0.8
-            members.append(Member("person", person, role, conf, why, [f"commit:{x.sha}" for x in cs]))
-            for host in sorted(set(what["hosts"])):
-                members.append(
-                    Member(
-                        "proxy_host",
-                        host,
-                        "provider",
-                        0.8,
-                        f"public host of the {repo.name} deployment committed by {person}",
-                        [f"commit:{x.sha}" for x in what["deploy"]],
-                    )
-                )
-    for eu, (cc, n) in sorted(eu_crew.items()):
-        if cc != c:
-            continue
-        rows = _one(
-            con,
-            "SELECT list(a.id ORDER BY a.time)[:20], "
-            "count(v.event_id) FILTER (WHERE v.severity IN ('high', 'critical')) "
-            "FROM crew_abuse a LEFT JOIN verdicts v ON v.event_id = a.id WHERE a.end_user = ?",
-            [eu],
-        )
-        ids, bad = rows or ([], 0)
-        members.append(
+    for c, ua, n, ids in con.sql(
+        "SELECT crew, user_agent, count(*), arg_min(id, time, 20) FROM abuse_c WHERE user_agent IS NOT NULL "
+        "GROUP BY ALL"
+    ).fetchall():
+        p.uas[c][ua] = (n, list(ids))
+    for c, eu, n, ids, bad in con.sql(
+        """
+        SELECT crew, end_user, n, ids, bad FROM (
+            SELECT end_user, arg_max(crew, n) AS crew, sum(n) AS n, arg_max(ids, n) AS ids, sum(bad) AS bad
+            FROM (SELECT a.end_user, a.crew, count(*) AS n, arg_min(a.id, a.time, 20) AS ids,
+                         count(v.event_id) FILTER (WHERE v.severity IN ('high', 'critical')) AS bad
+                  FROM abuse_c a LEFT JOIN verdicts v ON v.event_id = a.id
+                  WHERE a.end_user IS NOT NULL GROUP BY a.end_user, a.crew)
+            GROUP BY end_user) ORDER BY crew, end_user
+        """
+    ).fetchall():
+        p.users[c].append(
             Member(
                 "end_user",
                 eu,
@@ -454,28 +392,190 @@ def _crew(
                 0.9 if bad else 0.75,
                 f"{n:,} requests through the crew's proxy"
                 + (f"; {bad} prompt(s) rated high or critical" if bad else ""),
-                list(ids or []),
+                list(ids),
             )
         )
-    crew_keys = _keys(con, keys)
-    timeline = _timeline(con, crew_keys)
-    span = _one(
-        con,
-        "SELECT strftime(min(time), '%Y-%m-%dT%H:%M:%SZ'), strftime(max(time), '%Y-%m-%dT%H:%M:%SZ') "
-        "FROM crew_abuse",
+    cols = (
+        "key_fingerprint",
+        "victim",
+        "provider",
+        "preview",
+        "leak_time",
+        "leak_location",
+        "first_abuse",
+        "minutes_to_abuse",
+        "events",
+        "tokens_in",
+        "tokens_out",
+        "finding_id",
     )
-    identity = sorted(full_ips) + sorted(r.name for r in tools)
-    cid = "crew-" + _hid(*(identity or keys), n=8)
+    for row in con.sql(
+        """
+        WITH a AS (
+            SELECT crew, key_fp, any_value(victim) AS victim, any_value(provider) AS provider,
+                   min(time) AS first_abuse, count(*) AS n, sum(tokens_in) AS tin, sum(tokens_out) AS tout
+            FROM abuse_c WHERE key_fp IS NOT NULL GROUP BY crew, key_fp
+        ), f AS (
+            SELECT fingerprint, arg_min(preview, leak_time) AS preview, min(leak_time) AS leak_time,
+                   arg_min(path, leak_time) AS loc, arg_min(id, leak_time) AS fid
+            FROM findings GROUP BY fingerprint
+        )
+        SELECT a.crew, a.key_fp, a.victim, a.provider, f.preview,
+               strftime(f.leak_time, '%Y-%m-%dT%H:%M:%SZ'), f.loc,
+               strftime(a.first_abuse, '%Y-%m-%dT%H:%M:%SZ'),
+               CASE WHEN f.leak_time IS NOT NULL THEN (epoch(a.first_abuse) - epoch(f.leak_time)) / 60.0 END,
+               a.n, a.tin, a.tout, f.fid
+        FROM a LEFT JOIN f ON f.fingerprint = a.key_fp ORDER BY a.crew, a.first_abuse, a.key_fp
+        """
+    ).fetchall():
+        p.keys[row[0]].append(dict(zip(cols, row[1:], strict=True)))
+    for c, keys in p.keys.items():
+        for k in keys:
+            if k["leak_time"]:
+                p.timeline[c].append(
+                    {
+                        "time": k["leak_time"],
+                        "stage": "leak",
+                        "key_fingerprint": k["key_fingerprint"],
+                        "description": f"key {k['preview'] or k['key_fingerprint'][:12]} "
+                        f"published in {k['leak_location']}",
+                        "evidence_ids": [k["finding_id"]] if k["finding_id"] else [],
+                    }
+                )
+    words = {
+        "key-check": "checked the key",
+        "model-enablement": "enabled models",
+        "abuse": "used the key for model calls",
+        "guardrail-tampering": "weakened safety controls",
+    }
+    for c, key, stage, t, n, ids, ops in con.sql(
+        """
+        SELECT crew, key_fp, stage, strftime(min(time), '%Y-%m-%dT%H:%M:%SZ'), count(*),
+               arg_min(id, time, 20),
+               list(DISTINCT operation ORDER BY operation)[:5]
+        FROM abuse_c GROUP BY crew, key_fp, stage
+        """
+    ).fetchall():
+        who = f"key {key[:12]}" if key else "the victim's resource"
+        p.timeline[c].append(
+            {
+                "time": t,
+                "stage": stage,
+                "key_fingerprint": key,
+                "description": f"{words.get(stage, stage)} with {who}: {n:,} event(s) ({', '.join(ops)})",
+                "evidence_ids": list(ids),
+            }
+        )
+    for c, key, t, n, ids, critical in con.sql(
+        """
+        SELECT a.crew, a.key_fp, strftime(min(a.time), '%Y-%m-%dT%H:%M:%SZ'), count(*),
+               arg_min(a.id, a.time, 20),
+               max(v.severity = 'critical')
+        FROM abuse_c a JOIN verdicts v ON v.event_id = a.id
+        WHERE v.severity IN ('high', 'critical') GROUP BY a.crew, a.key_fp
+        """
+    ).fetchall():
+        p.timeline[c].append(
+            {
+                "time": t,
+                "stage": "prohibited-content",
+                "key_fingerprint": key,
+                "description": f"{n:,} prompt(s) rated {'critical' if critical else 'high'} "
+                "by the prompt model",
+                "evidence_ids": list(ids),
+            }
+        )
+    for c, lo, hi in con.sql(
+        "SELECT crew, strftime(min(time), '%Y-%m-%dT%H:%M:%SZ'), strftime(max(time), '%Y-%m-%dT%H:%M:%SZ') "
+        "FROM abuse_c GROUP BY crew"
+    ).fetchall():
+        p.span[c] = (lo, hi)
+    return p
+
+
+def _crew(c: int, parts: _Parts, tools: list[Repo], ua_crew: dict[str, int]) -> CrewResult:
+    members: list[Member] = [*parts.ips.get(c, []), *parts.accounts.get(c, [])]
+    code_text = "\n".join(r.added_text() for r in tools)
+    for ua, (n, ids) in sorted(parts.uas.get(c, {}).items()):
+        if ua_crew.get(ua) != c:
+            continue
+        repo_names = [r.name for r in tools if _ua_in_code(ua, r.added_text())]
+        members.append(
+            Member(
+                "tool",
+                ua,
+                "creator",
+                0.95 if _ua_in_code(ua, code_text) else 0.6,
+                f"client fingerprint of {n:,} crew requests, never sent by customers"
+                + (f"; hard-coded in {', '.join(repo_names)}" if repo_names else ""),
+                [*(f"repo:{r}" for r in repo_names), *ids],
+            )
+        )
+    for repo in tools:
+        members.extend(_repo_members(repo))
+    members.extend(parts.users.get(c, []))
+    keys = parts.keys.get(c, [])
+    timeline = sorted(parts.timeline.get(c, []), key=lambda r: (r["time"] or "", r["stage"]))
+    full_ips = sorted(m.entity for m in members if m.kind == "ip")
+    identity = full_ips + sorted(r.name for r in tools)
+    cid = "crew-" + _hid(*(identity or [k["key_fingerprint"] for k in keys]), n=8)
     name = tools[0].name if tools else (full_ips[0] if full_ips else cid)
     roles = Counter(m.role for m in members)
-    victims = {k["victim"] for k in crew_keys if k["victim"]}
+    victims = {k["victim"] for k in keys if k["victim"]}
     summary = (
-        f"{len(crew_keys)} stolen key(s) of {len(victims)} victim(s); "
+        f"{len(keys)} stolen key(s) of {len(victims)} victim(s); "
         f"{roles['creator']} creator, {roles['provider']} provider and {roles['user']} user entities"
     )
-    return CrewResult(
-        cid, name, members, crew_keys, timeline, span[0] if span else None, span[1] if span else None, summary
-    )
+    lo, hi = parts.span.get(c, (None, None))
+    return CrewResult(cid, name, members, keys, timeline, lo, hi, summary)
+
+
+def _repo_members(repo: Repo) -> list[Member]:
+    """The published tool, its authors (code: creator; deployment config: provider) and hosts."""
+    first = repo.commits[0] if repo.commits else None
+    out = [
+        Member(
+            "tool",
+            repo.name,
+            "creator",
+            0.9,
+            f"published tooling ({repo.path}) whose code sends the crew's client fingerprint",
+            [f"commit:{x.sha}" for x in repo.commits][:MAX_EVIDENCE],
+        )
+    ]
+    people: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"code": [], "deploy": [], "hosts": []})
+    for commit in repo.commits:
+        hosts = commit.hosts()
+        person = people[commit.author]
+        if hosts:
+            person["deploy"].append(commit)
+            person["hosts"].extend(hosts)
+        else:
+            person["code"].append(commit)
+    for name, what in sorted(people.items()):
+        if what["code"]:
+            role, why, commits = (
+                "creator",
+                f"authored {len(what['code'])} code commit(s) of {repo.name}",
+                what["code"],
+            )
+            conf = 0.9 if first is not None and first.author == name else 0.8
+        else:
+            role, why, commits = "provider", f"committed the deployment config of {repo.name}", what["deploy"]
+            conf = 0.8
+        out.append(Member("person", name, role, conf, why, [f"commit:{x.sha}" for x in commits]))
+        for host in sorted(set(what["hosts"])):
+            out.append(
+                Member(
+                    "proxy_host",
+                    host,
+                    "provider",
+                    0.8,
+                    f"public host of the {repo.name} deployment committed by {name}",
+                    [f"commit:{x.sha}" for x in what["deploy"]],
+                )
+            )
+    return out
 
 
 def _unattributed(con: duckdb.DuckDBPyConnection, min_severity: str, placed: set[str]) -> CrewResult | None:
@@ -543,158 +643,109 @@ def _unattributed(con: duckdb.DuckDBPyConnection, min_severity: str, placed: set
     )
 
 
-def _keys(con: duckdb.DuckDBPyConnection, keys: list[str]) -> list[dict[str, Any]]:
-    rows = con.execute(
-        """
-        WITH a AS (
-            SELECT key_fp, any_value(victim) AS victim, any_value(provider) AS provider,
-                   min(time) AS first_abuse,
-                   count(*) AS n, sum(tokens_in) AS tin, sum(tokens_out) AS tout
-            FROM crew_abuse WHERE key_fp IN (SELECT unnest(?::VARCHAR[])) GROUP BY key_fp
-        ), f AS (
-            SELECT fingerprint, arg_min(preview, leak_time) AS preview, min(leak_time) AS leak_time,
-                   arg_min(path, leak_time) AS loc, arg_min(id, leak_time) AS fid
-            FROM findings GROUP BY fingerprint
-        )
-        SELECT a.key_fp, a.victim, a.provider, f.preview,
-               strftime(f.leak_time, '%Y-%m-%dT%H:%M:%SZ'), f.loc,
-               strftime(a.first_abuse, '%Y-%m-%dT%H:%M:%SZ'),
-               CASE WHEN f.leak_time IS NOT NULL THEN (epoch(a.first_abuse) - epoch(f.leak_time)) / 60.0 END,
-               a.n, a.tin, a.tout, f.fid
-        FROM a LEFT JOIN f ON f.fingerprint = a.key_fp ORDER BY a.first_abuse
-        """,
-        [keys],
-    ).fetchall()
-    cols = (
-        "key_fingerprint",
-        "victim",
-        "provider",
-        "preview",
-        "leak_time",
-        "leak_location",
-        "first_abuse",
-        "minutes_to_abuse",
-        "events",
-        "tokens_in",
-        "tokens_out",
-        "finding_id",
-    )
-    return [dict(zip(cols, r, strict=True)) for r in rows]
-
-
-def _timeline(con: duckdb.DuckDBPyConnection, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for k in keys:
-        if k["leak_time"]:
-            out.append(
-                {
-                    "time": k["leak_time"],
-                    "stage": "leak",
-                    "key_fingerprint": k["key_fingerprint"],
-                    "description": f"key {k['preview'] or k['key_fingerprint'][:12]} "
-                    f"published in {k['leak_location']}",
-                    "evidence_ids": [k["finding_id"]] if k["finding_id"] else [],
-                }
-            )
-    rows = con.sql(
-        """
-        SELECT key_fp, stage, strftime(min(time), '%Y-%m-%dT%H:%M:%SZ'), count(*),
-               list(id ORDER BY time)[:20], list(DISTINCT operation)[:5]
-        FROM crew_abuse GROUP BY key_fp, stage
-        """
-    ).fetchall()
-    words = {
-        "key-check": "checked the key",
-        "model-enablement": "enabled models",
-        "abuse": "used the key for model calls",
-        "guardrail-tampering": "weakened safety controls",
-    }
-    for key, stage, t, n, ids, ops in rows:
-        who = f"key {key[:12]}" if key else "the victim's resource"
-        out.append(
-            {
-                "time": t,
-                "stage": stage,
-                "key_fingerprint": key,
-                "description": f"{words.get(stage, stage)} with {who}: "
-                f"{n:,} event(s) ({', '.join(sorted(ops))})",
-                "evidence_ids": list(ids),
-            }
-        )
-    bad = con.sql(
-        """
-        SELECT a.key_fp, strftime(min(a.time), '%Y-%m-%dT%H:%M:%SZ'), count(*),
-               list(a.id ORDER BY a.time)[:20],
-               max(v.severity = 'critical')
-        FROM crew_abuse a JOIN verdicts v ON v.event_id = a.id
-        WHERE v.severity IN ('high', 'critical') GROUP BY a.key_fp
-        """
-    ).fetchall()
-    for key, t, n, ids, critical in bad:
-        out.append(
-            {
-                "time": t,
-                "stage": "prohibited-content",
-                "key_fingerprint": key,
-                "description": f"{n:,} prompt(s) rated {'critical' if critical else 'high'} "
-                "by the prompt model",
-                "evidence_ids": list(ids),
-            }
-        )
-    out.sort(key=lambda r: (r["time"] or "", r["stage"]))
-    return out
-
-
 def _store(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
+    """Replace the attribution tables in one transaction (bulk inserts through Arrow)."""
+    import pyarrow as pa
+
+    crew_rows = pa.Table.from_pylist(  # noqa: F841 (read by DuckDB below)
+        [
+            {"id": c.id, "name": c.name, "lo": c.first_time, "hi": c.last_time, "summary": c.summary}
+            for c in crews
+        ],
+        schema=pa.schema(
+            [
+                ("id", pa.string()),
+                ("name", pa.string()),
+                ("lo", pa.string()),
+                ("hi", pa.string()),
+                ("summary", pa.string()),
+            ]
+        ),
+    )
+    seen: set[tuple[str, str, str]] = set()
+    members = []
+    for c in crews:
+        for m in c.members:
+            if (c.id, m.kind, m.entity) not in seen:
+                seen.add((c.id, m.kind, m.entity))
+                members.append(
+                    {
+                        "crew_id": c.id,
+                        "kind": m.kind,
+                        "entity": m.entity,
+                        "role": m.role,
+                        "confidence": round(m.confidence, 3),
+                        "evidence": m.evidence,
+                        "evidence_ids": m.evidence_ids,
+                    }
+                )
+    member_rows = pa.Table.from_pylist(  # noqa: F841
+        members,
+        schema=pa.schema(
+            [
+                ("crew_id", pa.string()),
+                ("kind", pa.string()),
+                ("entity", pa.string()),
+                ("role", pa.string()),
+                ("confidence", pa.float64()),
+                ("evidence", pa.string()),
+                ("evidence_ids", pa.list_(pa.string())),
+            ]
+        ),
+    )
+    key_rows = pa.Table.from_pylist(  # noqa: F841
+        [
+            {"crew_id": c.id, **{k: v for k, v in key.items() if k != "finding_id"}}
+            for c in crews
+            for key in c.keys
+        ],
+        schema=pa.schema(
+            [
+                ("crew_id", pa.string()),
+                ("key_fingerprint", pa.string()),
+                ("victim", pa.string()),
+                ("provider", pa.string()),
+                ("preview", pa.string()),
+                ("leak_time", pa.string()),
+                ("leak_location", pa.string()),
+                ("first_abuse", pa.string()),
+                ("minutes_to_abuse", pa.float64()),
+                ("events", pa.int64()),
+                ("tokens_in", pa.int64()),
+                ("tokens_out", pa.int64()),
+            ]
+        ),
+    )
+    time_rows = pa.Table.from_pylist(  # noqa: F841
+        [{"crew_id": c.id, **t} for c in crews for t in c.timeline],
+        schema=pa.schema(
+            [
+                ("crew_id", pa.string()),
+                ("time", pa.string()),
+                ("stage", pa.string()),
+                ("key_fingerprint", pa.string()),
+                ("description", pa.string()),
+                ("evidence_ids", pa.list_(pa.string())),
+            ]
+        ),
+    )
     con.execute("BEGIN TRANSACTION")
     try:
         for table in ("timeline", "crew_keys", "crew_members", "crews"):
             con.execute(f"DELETE FROM {table}")
-        for crew in crews:
-            con.execute(
-                "INSERT INTO crews VALUES (?, ?, ?::TIMESTAMPTZ, ?::TIMESTAMPTZ, ?)",
-                [crew.id, crew.name, crew.first_time, crew.last_time, crew.summary],
-            )
-            seen: set[tuple[str, str]] = set()
-            for m in crew.members:
-                if (m.kind, m.entity) in seen:
-                    continue
-                seen.add((m.kind, m.entity))
-                con.execute(
-                    "INSERT INTO crew_members VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [crew.id, m.kind, m.entity, m.role, round(m.confidence, 3), m.evidence, m.evidence_ids],
-                )
-            for k in crew.keys:
-                con.execute(
-                    "INSERT INTO crew_keys VALUES "
-                    "(?, ?, ?, ?, ?, ?::TIMESTAMPTZ, ?, ?::TIMESTAMPTZ, ?, ?, ?, ?)",
-                    [
-                        crew.id,
-                        k["key_fingerprint"],
-                        k["victim"],
-                        k["provider"],
-                        k["preview"],
-                        k["leak_time"],
-                        k["leak_location"],
-                        k["first_abuse"],
-                        k["minutes_to_abuse"],
-                        k["events"],
-                        k["tokens_in"],
-                        k["tokens_out"],
-                    ],
-                )
-            for t in crew.timeline:
-                con.execute(
-                    "INSERT INTO timeline VALUES (?, ?::TIMESTAMPTZ, ?, ?, ?, ?)",
-                    [
-                        crew.id,
-                        t["time"],
-                        t["stage"],
-                        t["key_fingerprint"],
-                        t["description"],
-                        t["evidence_ids"],
-                    ],
-                )
+        con.execute(
+            "INSERT INTO crews SELECT id, name, lo::TIMESTAMPTZ, hi::TIMESTAMPTZ, summary FROM crew_rows"
+        )
+        con.execute("INSERT INTO crew_members SELECT * FROM member_rows")
+        con.execute(
+            "INSERT INTO crew_keys SELECT crew_id, key_fingerprint, victim, provider, preview, "
+            "leak_time::TIMESTAMPTZ, leak_location, first_abuse::TIMESTAMPTZ, minutes_to_abuse, events, "
+            "tokens_in, tokens_out FROM key_rows"
+        )
+        con.execute(
+            "INSERT INTO timeline SELECT crew_id, time::TIMESTAMPTZ, stage, key_fingerprint, description, "
+            "evidence_ids FROM time_rows"
+        )
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
