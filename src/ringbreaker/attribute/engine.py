@@ -2,21 +2,22 @@
 
 Why seeded by alerts: legitimate traffic dwarfs abuse and shares hubs with it (cloud ASNs, SDK
 user agents). Starting only from the source addresses that high/critical alerts name, and from the
-events those addresses sent, keeps customers out of crews by construction; the graph is then small
-(keys x proxy IPs), so Leiden runs in milliseconds even when the workspace holds millions of events.
+events those addresses sent, keeps customers out of crews by construction, and keeps the graph
+to the size of the abuse, whatever the size of the workspace.
 
 Steps, each leaving evidence:
 1. seeds: src_ips named by alerts at or above ``min_severity``; a masked Azure caller (a.b.c.***)
    stands for its /24;
 2. abuse events: every event from a seed address, plus masked Azure calls from a seed /24 (entity
-   resolution: same /24 as a proxy address; said in the member's evidence); Azure calls name only
-   the resource, which is joined to the leaked key whose finding names that resource;
-3. graph: proxy address -- stolen key (weight: log of the request count), address -- its /24,
-   address -- control-plane principal; Leiden (CPM) finds the crews; a community must use keys of
-   two victims (a reseller pools keys) or run a published tool to count as a crew;
-4. members: tool fingerprints (user agents) and end users join the crew whose addresses sent most
-   of their requests; public repositories whose code contains a crew's tool fingerprint give its
-   creators (authors of code) and providers (authors of deployment configs, with their hosts);
+   resolution: contracted into the crew address of that /24, and said in its evidence); Azure
+   calls name only the resource, which is joined to the leaked key whose finding names it;
+3. graph: addresses linked by the stolen keys and control-plane principals they share; Leiden
+   (igraph's, CPM objective, resolution relative to each connected component's density) finds
+   the crews; a community must use keys of two victims (a reseller pools keys) or run a published
+   tool to count as a crew;
+4. members: keys, tool fingerprints (user agents) and end users join the crew whose addresses sent
+   most of their requests; public repositories whose code contains a crew's tool fingerprint give
+   its creators (authors of code) and providers (authors of deployment configs, with their hosts);
 5. keys (with their victims, who are never members), and the leak-to-abuse timeline.
 """
 
@@ -48,7 +49,7 @@ class AttributeConfig:
 
     code: tuple[Path, ...] = ()
     min_severity: str = "high"
-    resolution: float = 0.02  # CPM: a community's internal density must exceed this
+    resolution: float = 0.5  # CPM resolution, as a fraction of each component's weighted density
     min_victims: int = 2  # ... and hold keys of this many victims (pooling), or a published tool
     seed: int = 1
 
@@ -171,22 +172,41 @@ def _abuse_table(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str]) 
 
 
 def _leiden(
-    n: int, src: list[int], dst: list[int], weights: list[float], resolution: float, seed: int
+    n: int, src: list[int], dst: list[int], weights: list[float], factor: float, seed: int
 ) -> list[int]:
-    import igraph as ig
-    import leidenalg
+    """Communities of addresses: Leiden (CPM) inside each connected component, at a resolution of
+    ``factor`` times that component's own weighted density.
 
+    Why relative: one absolute resolution either splits big crews or merges small ones. At half
+    the component's density a uniformly connected crew stays whole (cutting it costs more edge
+    weight than the pairs it saves), while two crews joined by a stray shared key are split (each
+    is about twice as dense as their union).
+    """
+    import random
+
+    import igraph as ig
+
+    random.seed(seed)
+    ig.set_random_number_generator(random)
     g = ig.Graph(n=n, edges=list(zip(src, dst, strict=True)), directed=False)
     g.es["weight"] = weights
-    part = leidenalg.find_partition(
-        g,
-        leidenalg.CPMVertexPartition,
-        weights="weight",
-        resolution_parameter=resolution,
-        seed=seed,
-        n_iterations=-1,
-    )
-    return list(part.membership)
+    membership = [0] * n
+    next_id = 0
+    for comp in g.connected_components():
+        if len(comp) <= 2:
+            for v in comp:
+                membership[v] = next_id
+            next_id += 1
+            continue
+        sub = g.subgraph(comp)
+        density = sum(sub.es["weight"]) / (len(comp) * (len(comp) - 1) / 2)
+        part = sub.community_leiden(
+            objective_function="CPM", weights="weight", resolution=factor * density, n_iterations=-1
+        )
+        for v, c in zip(comp, part.membership, strict=True):
+            membership[v] = next_id + c
+        next_id += max(part.membership) + 1
+    return membership
 
 
 def _ua_in_code(ua: str, text: str) -> bool:
@@ -196,31 +216,59 @@ def _ua_in_code(ua: str, text: str) -> bool:
 _IPV4 = r"'^(\d+\.\d+\.\d+)\.\d+$'"
 
 
+HUB_USERS = 1000  # a key or principal used from more addresses than this links nothing (a hub)
+
+
 def _graph(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig) -> tuple[int, int]:
-    """Build the abuse graph in SQL, run Leiden, and leave TEMP TABLE ``abuse_c`` (abuse + crew)."""
+    """Cluster the crew addresses; leave TEMP TABLE ``abuse_c`` (abuse events + crew number).
+
+    The graph is the addresses' projection of the address--key (and address--principal) usage
+    graph: two addresses are linked by every key they both used, each shared key weighing
+    1/(its number of addresses - 1), so that a key everyone uses links no one strongly. Keys are
+    not nodes: a key used once would otherwise be cut off into a community of its own. Keys, like
+    user agents and end users, then join the crew that sent most of their requests.
+
+    Entity resolution happens first, as a contraction: a masked /24 (Azure logs hide the last
+    octet) that holds crew addresses becomes its busiest address, so the stolen Azure key seen only
+    through the mask lands in the same crew. Were two crews to share a /24, its masked traffic
+    would go to the busier one; the address's evidence says when a merge happened.
+    """
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE g_edges AS
-        SELECT 'ip:' || node AS a, 'key:' || key_fp AS b, 1 + log10(count(*)) AS w
-        FROM abuse WHERE key_fp IS NOT NULL GROUP BY ALL
-        UNION ALL
-        SELECT 'ip:' || node, 'principal:' || actor, 1 + log10(count(*))
-        FROM abuse WHERE source_format = 'azure-activity' AND actor IS NOT NULL GROUP BY ALL
-        UNION ALL  -- entity resolution: an address and the masked /24 it belongs to
-        SELECT DISTINCT 'ip:' || node, 'ip:' || regexp_replace(node, {_IPV4}, '\\1.0/24'), 2.0
-        FROM abuse
-        WHERE regexp_matches(node, {_IPV4})
-          AND regexp_replace(node, {_IPV4}, '\\1.0/24') IN (SELECT node FROM abuse WHERE node LIKE '%/24')
+        CREATE OR REPLACE TEMP TABLE g_alias AS
+        WITH busy AS (SELECT node, count(*) AS n FROM abuse
+                      WHERE regexp_matches(node, {_IPV4}) GROUP BY node),
+        rep AS (SELECT regexp_replace(node, {_IPV4}, '\\1.0/24') AS net, arg_max(node, n) AS rep
+                FROM busy GROUP BY net)
+        SELECT m.node, coalesce(rep.rep, m.node) AS rep
+        FROM (SELECT DISTINCT node FROM abuse) m LEFT JOIN rep ON rep.net = m.node
         """
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE g_nodes AS "
-        "SELECT name, (row_number() OVER (ORDER BY name) - 1)::INTEGER "
-        "AS idx FROM (SELECT a AS name FROM g_edges UNION SELECT b FROM g_edges)"
+        """
+        CREATE OR REPLACE TEMP TABLE g_use AS
+        SELECT g.rep AS ip, 'key:' || a.key_fp AS item, count(*) AS n
+        FROM abuse a JOIN g_alias g USING (node) WHERE a.key_fp IS NOT NULL GROUP BY ALL
+        UNION ALL
+        SELECT g.rep, 'principal:' || a.actor, count(*)
+        FROM abuse a JOIN g_alias g USING (node)
+        WHERE a.source_format = 'azure-activity' AND a.actor IS NOT NULL GROUP BY ALL
+        """
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE g_nodes AS SELECT ip AS name, "
+        "(row_number() OVER (ORDER BY ip) - 1)::INTEGER AS idx FROM (SELECT DISTINCT rep AS ip FROM g_alias)"
     )
     e = con.sql(
-        "SELECT na.idx AS s, nb.idx AS d, g.w FROM g_edges g JOIN g_nodes na ON na.name = g.a "
-        "JOIN g_nodes nb ON nb.name = g.b"
+        f"""
+        WITH m AS (SELECT item, count(*) AS users FROM g_use GROUP BY item
+                   HAVING count(*) BETWEEN 2 AND {HUB_USERS}),
+        u AS (SELECT g_use.ip, g_use.item, m.users FROM g_use JOIN m USING (item))
+        SELECT na.idx AS s, nb.idx AS d, sum(1.0 / (u1.users - 1)) AS w
+        FROM u u1 JOIN u u2 ON u1.item = u2.item AND u1.ip < u2.ip
+        JOIN g_nodes na ON na.name = u1.ip JOIN g_nodes nb ON nb.name = u2.ip
+        GROUP BY ALL
+        """
     ).to_arrow_table()
     n = int(_one(con, "SELECT count(*) FROM g_nodes")[0])
     membership = _leiden(
@@ -233,10 +281,17 @@ def _graph(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig) -> tuple[int, i
         "CREATE OR REPLACE TEMP TABLE g_comm AS SELECT idx::INTEGER AS idx, crew::INTEGER AS crew FROM g_comm"
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE abuse_c AS SELECT a.*, c.crew FROM abuse a "
-        "JOIN g_nodes n ON n.name = 'ip:' || a.node JOIN g_comm c ON c.idx = n.idx"
+        "CREATE OR REPLACE TEMP TABLE abuse_c AS SELECT a.*, c.crew FROM abuse a JOIN g_alias g USING (node) "
+        "JOIN g_nodes n ON n.name = g.rep JOIN g_comm c ON c.idx = n.idx"
     )
-    return n, e.num_rows
+    # A stolen key belongs to the crew that sent most of its requests (one case per key).
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE key_crew AS SELECT key_fp, arg_max(crew, n) AS crew FROM "
+        "(SELECT key_fp, crew, count(*) AS n FROM abuse_c WHERE key_fp IS NOT NULL GROUP BY ALL) "
+        "GROUP BY key_fp"
+    )
+    uses = int(_one(con, "SELECT count(*) FROM g_use")[0])
+    return n + int(_one(con, "SELECT count(DISTINCT item) FROM g_use")[0]), uses + e.num_rows
 
 
 def attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig = AttributeConfig()) -> Result:
@@ -414,7 +469,7 @@ def _parts(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
         WITH a AS (
             SELECT crew, key_fp, any_value(victim) AS victim, any_value(provider) AS provider,
                    min(time) AS first_abuse, count(*) AS n, sum(tokens_in) AS tin, sum(tokens_out) AS tout
-            FROM abuse_c WHERE key_fp IS NOT NULL GROUP BY crew, key_fp
+            FROM abuse_c JOIN key_crew USING (key_fp, crew) GROUP BY crew, key_fp
         ), f AS (
             SELECT fingerprint, arg_min(preview, leak_time) AS preview, min(leak_time) AS leak_time,
                    arg_min(path, leak_time) AS loc, arg_min(id, leak_time) AS fid
