@@ -243,6 +243,12 @@ def main() -> None:
             res["speed"] = speed(args.events, args.crews, work)
             print(json.dumps(res["speed"]), file=sys.stderr)
     res["load_after"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    previous = OUT / "attribute.json"
+    if previous.exists():  # a --skip-* run keeps the other half of the last results
+        old = json.loads(previous.read_text())
+        for part in ("quality", "speed"):
+            if part not in res and part in old:
+                res[part] = old[part]
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "attribute.json").write_text(json.dumps(res, indent=2))
     if not args.quick:
