@@ -8,6 +8,15 @@ derived severity, offline, numpy only (see docs/classify.md).
 
 from __future__ import annotations
 
-from ringbreaker.classify.model import LABELS, SEVERITIES, Model, Verdict, classify, default_model, load_model, severity
+from ringbreaker.classify.model import (
+    LABELS,
+    SEVERITIES,
+    Model,
+    Verdict,
+    classify,
+    default_model,
+    load_model,
+    severity,
+)
 
 __all__ = ["LABELS", "SEVERITIES", "Model", "Verdict", "classify", "default_model", "load_model", "severity"]

@@ -127,7 +127,9 @@ def hash_batch(texts: list[str]) -> Hashed:
     return Hashed(index, row, scale[row], n_rows)
 
 
-def score_linear(h: Hashed, weights: npt.NDArray[np.float32], bias: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def score_linear(
+    h: Hashed, weights: npt.NDArray[np.float32], bias: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
     """Raw linear scores (logits), shape (rows, heads): sum of weight rows times feature values."""
     out = np.zeros((h.n_rows, weights.shape[1]), dtype=np.float32)
     if len(h.index):
@@ -136,7 +138,9 @@ def score_linear(h: Hashed, weights: npt.NDArray[np.float32], bias: npt.NDArray[
     return out + bias
 
 
-def _segment_add(out: npt.NDArray[np.float32], row: npt.NDArray[np.int64], contrib: npt.NDArray[np.float32]) -> None:
+def _segment_add(
+    out: npt.NDArray[np.float32], row: npt.NDArray[np.int64], contrib: npt.NDArray[np.float32]
+) -> None:
     """out[row] += contrib, for rows that may repeat; bincount per column (much faster than add.at)."""
     for j in range(out.shape[1]):
         out[:, j] += np.bincount(row, weights=contrib[:, j], minlength=out.shape[0]).astype(np.float32)

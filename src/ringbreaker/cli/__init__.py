@@ -19,6 +19,7 @@ COMMANDS = {
     "scan": "ringbreaker.cli.scan:scan",
     "simulate": "ringbreaker.cli.simulate:simulate",
     "ingest": "ringbreaker.cli.ingest:ingest",
+    "classify": "ringbreaker.cli.classify:classify",
     "rules": "ringbreaker.cli.rules:rules",
     "demo": "ringbreaker.cli.demo:demo",
 }
@@ -52,6 +53,7 @@ def cli() -> None:
       scan      find leaked AI credentials in code, git history, archives, stdin
       simulate  write a synthetic world with a planted ring, in the providers' log formats
       ingest    read CloudTrail, Bedrock, Azure, LiteLLM and OpenAI audit logs into events
+      classify  score prompts: jailbreak/bypass, sexual, real person, minor; severity
       rules     list and check the rules (secret patterns, detections)
       demo      the whole job on a generated sample, out of the box
 
