@@ -58,7 +58,9 @@ def test_load_model_reports_a_missing_directory(tmp_path: Path) -> None:
 
 def test_held_out_jailbreaks_score_high_on_bypass(prompts_dir: Path) -> None:
     rows = jailbreakbench(prompts_dir, "PAIR__black_box__gpt-4-0125-preview.json")
-    rows.update({1000 + k: v for k, v in jailbreakbench(prompts_dir, "JBC__manual__gpt-4-0125-preview.json").items()})
+    rows.update(
+        {1000 + k: v for k, v in jailbreakbench(prompts_dir, "JBC__manual__gpt-4-0125-preview.json").items()}
+    )
     held_out = [t for _, t in sorted(rows.items()) if split_of(normalise(t)) == "eval"]
     assert len(held_out) >= 5
     v = classify(held_out)
@@ -71,7 +73,8 @@ def test_coco_captions_score_low(prompts_dir: Path) -> None:
     caps = coco(prompts_dir)
     v = classify([caps["000000203564"], caps["000000179765"]])
     for x in v:
-        assert x.bypass < 0.2 and x.sexual < 0.2
+        assert x.bypass < 0.2
+        assert x.sexual < 0.2
         assert x.severity == "none"
 
 

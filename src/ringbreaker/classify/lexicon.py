@@ -34,10 +34,48 @@ WEAK_MINOR = 0.35
 # that image prompts often use for adults ("girl") or that have other senses ("baby", "minor changes").
 _MINOR_TERMS: dict[str, float] = {
     **dict.fromkeys(
-        "child children childs kid kids kiddo kiddie toddler toddlers infant infants newborn newborns "
-        "preteen preteens pre-teen tween tweens teen teens teenage teenager teenagers underage "
-        "under-age juvenile juveniles schoolgirl schoolgirls schoolboy schoolboys kindergartner "
-        "kindergartener grade-schooler loli lolicon shota shotacon youngster youngsters".split(),
+        [
+            "child",
+            "children",
+            "childs",
+            "kid",
+            "kids",
+            "kiddo",
+            "kiddie",
+            "toddler",
+            "toddlers",
+            "infant",
+            "infants",
+            "newborn",
+            "newborns",
+            "preteen",
+            "preteens",
+            "pre-teen",
+            "tween",
+            "tweens",
+            "teen",
+            "teens",
+            "teenage",
+            "teenager",
+            "teenagers",
+            "underage",
+            "under-age",
+            "juvenile",
+            "juveniles",
+            "schoolgirl",
+            "schoolgirls",
+            "schoolboy",
+            "schoolboys",
+            "kindergartner",
+            "kindergartener",
+            "grade-schooler",
+            "loli",
+            "lolicon",
+            "shota",
+            "shotacon",
+            "youngster",
+            "youngsters",
+        ],
         STRONG_MINOR,
     ),
     **dict.fromkeys(
@@ -63,7 +101,7 @@ _MINOR_TERMS: dict[str, float] = {
             "preschooler",
         ],
         STRONG_MINOR,
-    ),  # fmt: skip
+    ),
     **dict.fromkeys(
         ["high school", "high schooler", "a minor", "minors", "adolescent", "adolescents"], MEDIUM_MINOR
     ),
@@ -78,16 +116,49 @@ _MINOR_RE = re.compile(
 )
 # "12 year old", "12-year-old", "12yo", "12 y/o", "aged 12", "age 12"
 _AGE_RE = re.compile(
-    r"(?<![0-9])(\d{1,2})\s*-?\s*(?:years?|yrs?|yo|y/o|y\.o\.)(?:\s*-?\s*old)?(?![a-z])|(?:aged?|age of)\s+(\d{1,2})(?![0-9])"
+    r"(?<![0-9])(\d{1,2})\s*-?\s*(?:years?|yrs?|yo|y/o|y\.o\.)(?:\s*-?\s*old)?(?![a-z])"
+    r"|(?:aged?|age of)\s+(\d{1,2})(?![0-9])"
 )
 ADULT_AGE = 18
 
 _STYLE = frozenset({"by", "style", "artist", "artists", "artstation", "painter", "photographer", "inspired"})
 _CHAIN = frozenset({"and", "&", "with", "x"})
+_STYLE_GLUE = frozenset({",", "of", "the", "in", "art", "a", "an"})
 _HONORIFIC = frozenset(
-    "mr mrs ms miss dr sir dame lady lord president senator governor congressman congresswoman "
-    "representative mayor prime minister chancellor king queen prince princess pope judge "
-    "justice general colonel captain professor prof rev".split()
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "dr",
+        "sir",
+        "dame",
+        "lady",
+        "lord",
+        "president",
+        "senator",
+        "governor",
+        "congressman",
+        "congresswoman",
+        "representative",
+        "mayor",
+        "prime",
+        "minister",
+        "chancellor",
+        "king",
+        "queen",
+        "prince",
+        "princess",
+        "pope",
+        "judge",
+        "justice",
+        "general",
+        "colonel",
+        "captain",
+        "professor",
+        "prof",
+        "rev",
+    ]
 )
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'\-]*|[,.;:!?()\[\]{}|]")
 
@@ -97,6 +168,7 @@ class People:
     """The shipped name lists (small: a few hundred KB)."""
 
     figures: frozenset[tuple[str, ...]]
+    figure_first: frozenset[str]
     max_len: int
     first: frozenset[str]
     last: frozenset[str]
@@ -111,6 +183,7 @@ def people() -> People:
     figures = frozenset(tuple(n.split()) for n in doc["figures"])
     return People(
         figures=figures,
+        figure_first=frozenset(f[0] for f in figures),
         max_len=max((len(f) for f in figures), default=1),
         first=frozenset(doc["first_names"]),
         last=frozenset(doc["last_names"]),
@@ -149,10 +222,16 @@ def real_person_score(text: str, p: People | None = None) -> float:
             continue
         matched = 0
         score = 0.0
-        for k in range(min(p.max_len, n - i), 1, -1):
-            if tuple(low[i : i + k]) in p.figures:
-                matched, score = k, GAZETTEER_SCORE
-                break
+        if w not in p.first and w not in p.figure_first and w not in _HONORIFIC:
+            if style and w not in _CHAIN and w not in _STYLE_GLUE:
+                style = False
+            i += 1
+            continue
+        if w in p.figure_first:
+            for k in range(min(p.max_len, n - i), 1, -1):
+                if tuple(low[i : i + k]) in p.figures:
+                    matched, score = k, GAZETTEER_SCORE
+                    break
         if not matched and i + 1 < n and toks[i + 1][0].isalpha():
             nxt = low[i + 1]
             if w in p.first and nxt in p.last and w not in p.common and nxt not in p.common:
@@ -164,9 +243,7 @@ def real_person_score(text: str, p: People | None = None) -> float:
                 and nxt not in p.common
                 and not toks[i + 1].isupper()
                 and (w not in p.common or nxt in p.last)
-            ):
-                matched, score = 2, PATTERN_SCORE
-            elif (
+            ) or (
                 w in _HONORIFIC
                 and toks[i + 1][0].isupper()
                 and nxt not in p.common
@@ -180,7 +257,7 @@ def real_person_score(text: str, p: People | None = None) -> float:
                     return best
             i += matched
             continue
-        if style and w not in _CHAIN and w not in {",", "of", "the", "in", "art", "a", "an"}:
+        if style and w not in _CHAIN and w not in _STYLE_GLUE:
             style = False
         i += 1
     return best

@@ -27,17 +27,73 @@ LONG = 1500
 MAX_PAYLOADS = 4
 
 # Cyrillic and Greek letters that render like Latin ones (the common confusables).
-_HOMOGLYPHS = {
-    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
-    "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d",
-    "ԛ": "q", "ԝ": "w", "һ": "h", "ɡ": "g", "ɑ": "a", "ı": "i",
-    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
-    "Т": "T", "У": "Y", "Х": "X", "І": "I", "Ј": "J", "Ѕ": "S",
-    "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
-    "υ": "u", "χ": "x", "γ": "y",
-    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
-    "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
-}  # fmt: skip
+_HOMOGLYPHS = {  # written as escapes: the look-alikes are the point
+    "\u0430": "a",
+    "\u0432": "b",
+    "\u0435": "e",
+    "\u0451": "e",
+    "\u043a": "k",
+    "\u043c": "m",
+    "\u043d": "h",
+    "\u043e": "o",
+    "\u0440": "p",
+    "\u0441": "c",
+    "\u0442": "t",
+    "\u0443": "y",
+    "\u0445": "x",
+    "\u0456": "i",
+    "\u0457": "i",
+    "\u0458": "j",
+    "\u0455": "s",
+    "\u0501": "d",
+    "\u051b": "q",
+    "\u051d": "w",
+    "\u04bb": "h",
+    "\u0261": "g",
+    "\u0251": "a",
+    "\u0131": "i",
+    "\u0410": "A",
+    "\u0412": "B",
+    "\u0415": "E",
+    "\u041a": "K",
+    "\u041c": "M",
+    "\u041d": "H",
+    "\u041e": "O",
+    "\u0420": "P",
+    "\u0421": "C",
+    "\u0422": "T",
+    "\u0423": "Y",
+    "\u0425": "X",
+    "\u0406": "I",
+    "\u0408": "J",
+    "\u0405": "S",
+    "\u03b1": "a",
+    "\u03b2": "b",
+    "\u03b5": "e",
+    "\u03b9": "i",
+    "\u03ba": "k",
+    "\u03bd": "v",
+    "\u03bf": "o",
+    "\u03c1": "p",
+    "\u03c4": "t",
+    "\u03c5": "u",
+    "\u03c7": "x",
+    "\u03b3": "y",
+    "\u0391": "A",
+    "\u0392": "B",
+    "\u0395": "E",
+    "\u0396": "Z",
+    "\u0397": "H",
+    "\u0399": "I",
+    "\u039a": "K",
+    "\u039c": "M",
+    "\u039d": "N",
+    "\u039f": "O",
+    "\u03a1": "P",
+    "\u03a4": "T",
+    "\u03a5": "Y",
+    "\u03a7": "X",
+}
 _HOMO_TABLE = str.maketrans(_HOMOGLYPHS)
 _HOMO_CHARS = frozenset(_HOMOGLYPHS)
 
@@ -64,18 +120,134 @@ _ROT13_HINT = re.compile(r"rot[\s\-_]?13", re.IGNORECASE)
 # Frequent English function words: tell natural language from noise after decoding, and rot13 text
 # (whose words are not in this set) from plain text.
 _COMMON = frozenset(
-    "the be to of and a in that have i it for not on with he as you do at this but his by from they we "
-    "say her she or an will my one all would there their what so up out if about who get which go me "
-    "when make can like time no just him know take people into year your good some could them see "
-    "other than then now look only come its over think also back after use two how our work first "
-    "well way even new want because any these give day most us is are was were has had been write "
-    "tell please show image photo picture".split()
+    [
+        "the",
+        "be",
+        "to",
+        "of",
+        "and",
+        "a",
+        "in",
+        "that",
+        "have",
+        "i",
+        "it",
+        "for",
+        "not",
+        "on",
+        "with",
+        "he",
+        "as",
+        "you",
+        "do",
+        "at",
+        "this",
+        "but",
+        "his",
+        "by",
+        "from",
+        "they",
+        "we",
+        "say",
+        "her",
+        "she",
+        "or",
+        "an",
+        "will",
+        "my",
+        "one",
+        "all",
+        "would",
+        "there",
+        "their",
+        "what",
+        "so",
+        "up",
+        "out",
+        "if",
+        "about",
+        "who",
+        "get",
+        "which",
+        "go",
+        "me",
+        "when",
+        "make",
+        "can",
+        "like",
+        "time",
+        "no",
+        "just",
+        "him",
+        "know",
+        "take",
+        "people",
+        "into",
+        "year",
+        "your",
+        "good",
+        "some",
+        "could",
+        "them",
+        "see",
+        "other",
+        "than",
+        "then",
+        "now",
+        "look",
+        "only",
+        "come",
+        "its",
+        "over",
+        "think",
+        "also",
+        "back",
+        "after",
+        "use",
+        "two",
+        "how",
+        "our",
+        "work",
+        "first",
+        "well",
+        "way",
+        "even",
+        "new",
+        "want",
+        "because",
+        "any",
+        "these",
+        "give",
+        "day",
+        "most",
+        "us",
+        "is",
+        "are",
+        "was",
+        "were",
+        "has",
+        "had",
+        "been",
+        "write",
+        "tell",
+        "please",
+        "show",
+        "image",
+        "photo",
+        "picture",
+    ]
 )
 _ROT13_COMMON = frozenset(codecs.encode(w, "rot13") for w in _COMMON) - _COMMON
 
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LEET_ANY = re.compile(r"[013457@$!]")
+
+
 def _drop_invisible(text: str) -> str:
-    """Remove format (zero-width, bidi) and control characters; keep newlines and tabs as spaces."""
+    """Remove format (zero-width, bidi) and control characters; keep newlines and tabs."""
+    if text.isascii():  # the common case: only ASCII controls can occur
+        return _ASCII_CONTROL.sub("", text)
     out = []
     for ch in text:
         cat = unicodedata.category(ch)
@@ -87,8 +259,8 @@ def _drop_invisible(text: str) -> str:
 
 def _fold_homoglyphs(text: str) -> str:
     """Fold look-alike letters only inside words that also hold Latin letters (mixed script), so
-    Russian or Greek text stays itself while 'pаypal' with a Cyrillic 'а' becomes 'paypal'."""
-    if not any(ch in _HOMO_CHARS for ch in text):
+    Russian or Greek text stays itself while 'paypal' typed with a Cyrillic a becomes 'paypal'."""
+    if text.isascii() or not any(ch in _HOMO_CHARS for ch in text):
         return text
 
     def fold(m: re.Match[str]) -> str:
@@ -127,9 +299,13 @@ def clean(text: str) -> str:
 
 def normalise(text: str) -> str:
     """The canonical form the model scores (see the module docstring for the steps)."""
-    t = clean(text).casefold()
-    t = _join_spaced(t)
-    if any(c in _LEET_CHARS for c in t):
+    return _normalise_clean(clean(text))
+
+
+def _normalise_clean(cleaned: str) -> str:
+    """The steps of `normalise` after `clean`."""
+    t = _join_spaced(cleaned.casefold())
+    if _LEET_ANY.search(t):
         t = _fold_leet(t)
     return _WS.sub(" ", t).strip()
 
@@ -175,9 +351,11 @@ def decode_payloads(text: str) -> list[str]:
         if dec is not None and dec not in found:
             found.append(dec)
     words = re.findall(r"[a-z]+", text.casefold())
-    if words and (_ROT13_HINT.search(text) or sum(w in _COMMON for w in words) < 0.1 * len(words)):
-        if sum(w in _ROT13_COMMON for w in words) >= max(2, 0.1 * len(words)):
-            found.append(codecs.encode(text, "rot13"))
+    looks_rot13 = bool(words) and (
+        _ROT13_HINT.search(text) or sum(w in _COMMON for w in words) < 0.1 * len(words)
+    )
+    if looks_rot13 and sum(w in _ROT13_COMMON for w in words) >= max(2, 0.1 * len(words)):
+        found.append(codecs.encode(text, "rot13"))
     return found[:MAX_PAYLOADS]
 
 
@@ -204,7 +382,7 @@ class Views:
 def views(text: str) -> Views:
     """All views of one raw prompt."""
     cased = clean(text)
-    norm = normalise(cased)
+    norm = _normalise_clean(cased)
     payloads = decode_payloads(cased) if len(cased) >= 16 else []
     out = [norm]
     out.extend(normalise(p) for p in payloads)

@@ -152,11 +152,87 @@ def build_people(wheels: dict[str, Path], examples: list[Example]) -> dict[str, 
             counts.update(re.findall(r"[a-z]+", e.norm))
     common = {w for w, n in counts.items() if n >= 3}
     common |= set(
-        "will may june april august rose grace hope joy faith mark bill jack frank art guy sun summer autumn "
-        "dawn amber ruby pearl lily daisy ivy holly iris violet jade crystal sky storm rock stone king young "
-        "long white black brown green gray grey hill wood woods field fields bush price cook baker miller "
-        "hunter mason page rich major christian angel golden silver chase lane dale glen early love sunny "
-        "pat ray van don sue drew carol carl harry".split()
+        [
+            "will",
+            "may",
+            "june",
+            "april",
+            "august",
+            "rose",
+            "grace",
+            "hope",
+            "joy",
+            "faith",
+            "mark",
+            "bill",
+            "jack",
+            "frank",
+            "art",
+            "guy",
+            "sun",
+            "summer",
+            "autumn",
+            "dawn",
+            "amber",
+            "ruby",
+            "pearl",
+            "lily",
+            "daisy",
+            "ivy",
+            "holly",
+            "iris",
+            "violet",
+            "jade",
+            "crystal",
+            "sky",
+            "storm",
+            "rock",
+            "stone",
+            "king",
+            "young",
+            "long",
+            "white",
+            "black",
+            "brown",
+            "green",
+            "gray",
+            "grey",
+            "hill",
+            "wood",
+            "woods",
+            "field",
+            "fields",
+            "bush",
+            "price",
+            "cook",
+            "baker",
+            "miller",
+            "hunter",
+            "mason",
+            "page",
+            "rich",
+            "major",
+            "christian",
+            "angel",
+            "golden",
+            "silver",
+            "chase",
+            "lane",
+            "dale",
+            "glen",
+            "early",
+            "love",
+            "sunny",
+            "pat",
+            "ray",
+            "van",
+            "don",
+            "sue",
+            "drew",
+            "carol",
+            "carl",
+            "harry",
+        ]
     ) - {"carl", "harry", "drew", "carol"}
     return {
         "about": "real_person lists, built by python -m ringbreaker.classify.train; see docs/classify.md",
@@ -231,8 +307,8 @@ def train(
         if head == "minor":
             thresholds[head] = {
                 "value": RULE_THRESHOLD,
-                "why": "learned head trained on lexicon labels (no labelled set exists); the lexicon's strong "
-                "and medium terms score 0.95/0.7, weak ones 0.35, so 0.5 separates them",
+                "why": "learned head trained on lexicon labels (no labelled set exists); the lexicon's "
+                "strong and medium terms score 0.95/0.7, weak ones 0.35, so 0.5 separates them",
             }
         else:
             neg_cal = p[known & calib_m & (y == 0)]
@@ -240,10 +316,11 @@ def train(
             t = threshold_at_fpr(neg_cal, TARGET_FPR)
             thresholds[head] = {
                 "value": round(t, 6),
-                "why": f"highest score kept below by 99% of benign calibration prompts (target FPR {TARGET_FPR:.0%})",
+                "why": "highest score kept below by 99% of benign calibration prompts "
+                f"(target FPR {TARGET_FPR:.0%})",
                 "calibration": {
-                    "n_pos": int(len(pos_cal)),
-                    "n_neg": int(len(neg_cal)),
+                    "n_pos": len(pos_cal),
+                    "n_neg": len(neg_cal),
                     "fpr": round(float(np.mean(neg_cal >= t)), 4),
                     "recall": round(float(np.mean(pos_cal >= t)), 4),
                 },

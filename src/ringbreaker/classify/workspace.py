@@ -90,7 +90,8 @@ def score_workspace(
             "labels, ? AS model_version, now() AS scored_at FROM rb_verdict_batch "
             "ON CONFLICT (event_id) DO UPDATE SET bypass = excluded.bypass, sexual = excluded.sexual, "
             "real_person = excluded.real_person, minor = excluded.minor, severity = excluded.severity, "
-            "labels = excluded.labels, model_version = excluded.model_version, scored_at = excluded.scored_at",
+            "labels = excluded.labels, model_version = excluded.model_version, "
+            "scored_at = excluded.scored_at",
             [model.version],
         )
         con.execute("COMMIT")

@@ -19,7 +19,7 @@ FLAGGED = frozenset({"medium", "high", "critical"})
 
 def _read_jsonl(path: str) -> Iterator[tuple[Any, str]]:
     """(id, text) per line of a JSONL file ('-' for stdin); `id` is the line's `id` field or None."""
-    fh = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")
+    fh = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115  (closed below)
     try:
         for n, line in enumerate(fh, 1):
             if not line.strip():
@@ -179,7 +179,7 @@ def _workspace(model: Any, workspace: str | None, fmt: str | None, batch_size: i
             )
     finally:
         con.close()
-    if fmt == "json" or fmt == "jsonl":
+    if fmt in {"json", "jsonl"}:
         click.echo(json.dumps(report.to_dict()))
     if not quiet:
         sev = ", ".join(f"{k} {v:,}" for k, v in sorted(report.severity.items())) or "nothing new"
