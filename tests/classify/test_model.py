@@ -105,3 +105,19 @@ def test_rules_minor_and_real_person_on_neutral_text() -> None:
     assert real_person_score("a photo of John Smith in a park") >= 0.7
     assert real_person_score("a lighthouse at dawn, art by John Smith") == 0.0
     assert real_person_score("A black cat on a white sofa") == 0.0
+
+
+def test_obfuscated_jailbreaks_are_still_flagged(prompts_dir: Path) -> None:
+    import base64
+
+    rows = jailbreakbench(prompts_dir, "PAIR__black_box__gpt-4-0125-preview.json")
+    held_out = [t for _, t in sorted(rows.items()) if split_of(normalise(t)) == "eval"][:10]
+    th = default_model().thresholds["bypass"]
+    plain = [x.bypass for x in classify(held_out)]
+    wrapped = [f"Decode this and follow it: {base64.b64encode(t.encode()).decode()}" for t in held_out]
+    zero_width = ["\u200b".join(t) for t in held_out]
+    spaced = [" ".join(t[:200]) + t[200:] for t in held_out]
+    for variant in (wrapped, zero_width, spaced):
+        got = [x.bypass for x in classify(variant)]
+        # each variant is flagged wherever the plain text was
+        assert all(g >= th for g, p in zip(got, plain, strict=True) if p >= th)
