@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -102,16 +103,21 @@ def classify(
     if not texts and not file:
         _workspace(model, workspace, fmt, batch_size, quiet)
         return
-    items: list[tuple[Any, str]] = [(None, t) for t in texts] if texts else list(_read_jsonl(str(file)))
+    source: Iterator[tuple[Any, str]] = iter([(None, t) for t in texts]) if texts else _read_jsonl(str(file))
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     th = model.thresholds
-    results: list[dict[str, Any]] = []
-    for start in range(0, len(items), batch_size):
-        part = items[start : start + batch_size]
-        for k, (ident, v) in enumerate(
-            zip((i for i, _ in part), model.classify(t for _, t in part), strict=True)
-        ):
-            rec: dict[str, Any] = {"index": start + k}
+    # jsonl streams batch by batch (a large file never sits in memory); json and table need it all.
+    kept: list[dict[str, Any]] = []
+    shown: list[str] = []
+    flagged = False
+    index = 0
+    while True:
+        part = list(islice(source, batch_size))
+        if not part:
+            break
+        for (ident, text), v in zip(part, model.classify(t for _, t in part), strict=True):
+            rec: dict[str, Any] = {"index": index}
+            index += 1
             if ident is not None:
                 rec["id"] = ident
             rec.update(v.scores())
@@ -119,15 +125,18 @@ def classify(
             rec["labels"] = list(v.labels)
             rec["thresholds"] = th
             rec["model_version"] = model.version
-            results.append(rec)
-    if fmt == "jsonl":
-        for rec in results:
-            click.echo(json.dumps(rec))
-    elif fmt == "json":
-        click.echo(json.dumps(results, indent=2))
-    else:
-        _table(results, [t for _, t in items])
-    sys.exit(EXIT_FOUND if any(r["severity"] in FLAGGED for r in results) else EXIT_OK)
+            flagged = flagged or v.severity in FLAGGED
+            if fmt == "jsonl":
+                click.echo(json.dumps(rec))
+            else:
+                kept.append(rec)
+                if fmt == "table":
+                    shown.append(text)
+    if fmt == "json":
+        click.echo(json.dumps(kept, indent=2))
+    elif fmt == "table":
+        _table(kept, shown)
+    sys.exit(EXIT_FOUND if flagged else EXIT_OK)
 
 
 def _table(results: list[dict[str, Any]], texts: list[str]) -> None:
