@@ -42,6 +42,7 @@ bench: install
 	$(PY) bench/scan.py
 	$(PY) bench/ingest.py
 	$(PY) bench/attribute.py
+	$(PY) bench/classify.py
 
 clean:
 	rm -rf $(VENV) $(CACHE) demo-out bench/out .pytest_cache .ruff_cache .mypy_cache

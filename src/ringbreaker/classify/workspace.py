@@ -1,0 +1,103 @@
+"""Score the prompts stored in a workspace into its `verdicts` table, incrementally.
+
+Only events with prompt text and no verdict from the current model version are read, so a re-run
+scores nothing new and a new model re-scores every prompt once (upsert on event_id). Rows stream
+from a separate cursor in batches; each batch is written in its own transaction, so an interrupted
+run keeps what it finished and the next run continues from there.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ringbreaker.classify.model import LABELS, Model
+
+if TYPE_CHECKING:
+    import duckdb
+
+BATCH = 5000
+_PENDING = """
+    FROM events e
+    WHERE e.prompt IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.event_id = e.id AND v.model_version = ?)
+"""
+
+
+@dataclass
+class WorkspaceReport:
+    """What one run did: prompts scored, by severity, and those already scored by this model."""
+
+    model_version: str
+    scored: int = 0
+    already: int = 0
+    severity: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "model_version": self.model_version,
+            "scored": self.scored,
+            "already_scored": self.already,
+            "severity": dict(sorted(self.severity.items())),
+        }
+
+
+def pending_count(con: duckdb.DuckDBPyConnection, model: Model) -> int:
+    row = con.execute("SELECT count(*) " + _PENDING, [model.version]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def score_workspace(
+    con: duckdb.DuckDBPyConnection,
+    model: Model,
+    *,
+    batch: int = BATCH,
+    on_batch: Callable[[int], None] | None = None,
+) -> WorkspaceReport:
+    """Score every pending prompt of the workspace; `on_batch(n)` after each batch is stored."""
+    import pyarrow as pa
+
+    report = WorkspaceReport(model.version)
+    row = con.execute(
+        "SELECT count(*) FROM verdicts v JOIN events e ON e.id = v.event_id WHERE v.model_version = ?",
+        [model.version],
+    ).fetchone()
+    report.already = int(row[0]) if row else 0
+    # Ids first (small), then each batch's prompts by a join: a result set left open while writing
+    # on the same connection is not allowed, and prompts of millions of events need not sit in memory.
+    pending = [
+        r[0] for r in con.execute("SELECT e.id " + _PENDING + " ORDER BY e.id", [model.version]).fetchall()
+    ]
+    for start in range(0, len(pending), batch):
+        con.register("rb_verdict_ids", pa.table({"id": pending[start : start + batch]}))
+        chunk = con.execute(
+            "SELECT e.id, e.prompt FROM events e JOIN rb_verdict_ids b ON b.id = e.id"
+        ).fetchall()
+        con.unregister("rb_verdict_ids")
+        ids = [r[0] for r in chunk]
+        verdicts = model.classify([r[1] for r in chunk])
+        cols: dict[str, object] = {"event_id": ids}
+        for k in LABELS:
+            cols[k] = [getattr(v, k) for v in verdicts]
+        cols["severity"] = [v.severity for v in verdicts]
+        cols["labels"] = pa.array([list(v.labels) for v in verdicts], type=pa.list_(pa.string()))
+        con.register("rb_verdict_batch", pa.table(cols))
+        con.execute("BEGIN")
+        con.execute(
+            "INSERT INTO verdicts BY NAME SELECT event_id, bypass, sexual, real_person, minor, severity, "
+            "labels, ? AS model_version, now() AS scored_at FROM rb_verdict_batch "
+            "ON CONFLICT (event_id) DO UPDATE SET bypass = excluded.bypass, sexual = excluded.sexual, "
+            "real_person = excluded.real_person, minor = excluded.minor, severity = excluded.severity, "
+            "labels = excluded.labels, model_version = excluded.model_version, "
+            "scored_at = excluded.scored_at",
+            [model.version],
+        )
+        con.execute("COMMIT")
+        con.unregister("rb_verdict_batch")
+        report.scored += len(ids)
+        report.severity.update(v.severity for v in verdicts)
+        if on_batch is not None:
+            on_batch(len(ids))
+    return report

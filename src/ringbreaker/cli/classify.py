@@ -1,0 +1,200 @@
+"""``ringbreaker classify``: score prompts for guardrail bypass, sexual content, real people and minors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ringbreaker.cli.common import workspace_option
+from ringbreaker.errors import InputError, UsageError
+
+EXIT_OK, EXIT_FOUND = 0, 1
+FLAGGED = frozenset({"medium", "high", "critical"})
+
+
+def _read_jsonl(path: str) -> Iterator[tuple[Any, str]]:
+    """(id, text) per line of a JSONL file ('-' for stdin); `id` is the line's `id` field or None."""
+    fh = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115  (closed below)
+    try:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"not JSON: {e.msg}", source=path, line=n) from e
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                raise InputError(
+                    "each line must be an object with a string `text` field", source=path, line=n
+                )
+            yield obj.get("id"), obj["text"]
+    except OSError as e:
+        raise InputError(f"cannot read: {e}", source=path) from e
+    finally:
+        if fh is not sys.stdin:
+            fh.close()
+
+
+@click.command(context_settings={"max_content_width": 100})
+@click.argument("texts", nargs=-1)
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(allow_dash=True, dir_okay=False),
+    default=None,
+    help="JSONL input, one object with a `text` field per line (an `id` field is echoed); '-' for stdin.",
+)
+@workspace_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "jsonl"]),
+    default=None,
+    help="Output format (default: table on a terminal, jsonl otherwise; jsonl is the stable contract).",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(1), default=5000, show_default=True, help="Prompts per batch."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr.")
+def classify(
+    texts: tuple[str, ...],
+    file: str | None,
+    workspace: str | None,
+    fmt: str | None,
+    batch_size: int,
+    quiet: bool,
+) -> None:
+    """Score prompts with the shipped prompt model (offline, numpy only).
+
+    Each prompt gets four calibrated scores in [0, 1]: bypass (jailbreak, prompt injection,
+    role-play or "no rules" framing, obfuscation), sexual, real_person (names a real person) and
+    minor (refers to a child or teen); the labels at or above their thresholds; and a severity:
+    critical (sexual and minor), high (sexual content of a real person, or a bypass attempt asking
+    for sexual content), medium (bypass), low (any other label), none.
+
+    \b
+    Inputs, one of:
+      TEXT...          prompts given as arguments
+      --file F.jsonl   one {"text": ..., "id": ...} object per line ('-' for stdin)
+      (neither)        every event with a prompt in the workspace, into its `verdicts` table;
+                       only prompts without a verdict from this model version are scored
+
+    \b
+    Exit codes: 0 nothing at medium or above, 1 at least one prompt at medium or above (for the
+    workspace: among those scored by this run), 2 usage or input error.
+
+    \b
+    Examples:
+      ringbreaker classify "A red bicycle leaning on a wall"
+      ringbreaker classify --file prompts.jsonl --format jsonl > verdicts.jsonl
+      ringbreaker classify --workspace case.duckdb
+    """
+    from ringbreaker.classify.model import default_model
+
+    if texts and file:
+        raise UsageError("give prompts as arguments or --file, not both")
+    model = default_model()
+    if not texts and not file:
+        _workspace(model, workspace, fmt, batch_size, quiet)
+        return
+    source: Iterator[tuple[Any, str]] = iter([(None, t) for t in texts]) if texts else _read_jsonl(str(file))
+    fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
+    th = model.thresholds
+    # jsonl streams batch by batch (a large file never sits in memory); json and table need it all.
+    kept: list[dict[str, Any]] = []
+    shown: list[str] = []
+    flagged = False
+    index = 0
+    while True:
+        part = list(islice(source, batch_size))
+        if not part:
+            break
+        for (ident, text), v in zip(part, model.classify(t for _, t in part), strict=True):
+            rec: dict[str, Any] = {"index": index}
+            index += 1
+            if ident is not None:
+                rec["id"] = ident
+            rec.update(v.scores())
+            rec["severity"] = v.severity
+            rec["labels"] = list(v.labels)
+            rec["thresholds"] = th
+            rec["model_version"] = model.version
+            flagged = flagged or v.severity in FLAGGED
+            if fmt == "jsonl":
+                click.echo(json.dumps(rec))
+            else:
+                kept.append(rec)
+                if fmt == "table":
+                    shown.append(text)
+    if fmt == "json":
+        click.echo(json.dumps(kept, indent=2))
+    elif fmt == "table":
+        _table(kept, shown)
+    sys.exit(EXIT_FOUND if flagged else EXIT_OK)
+
+
+def _table(results: list[dict[str, Any]], texts: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(show_lines=False)
+    for col in ("#", "severity", "bypass", "sexual", "real_person", "minor", "prompt"):
+        t.add_column(col, justify="right" if col not in ("severity", "prompt") else "left")
+    for r, text in zip(results, texts, strict=True):
+        preview = " ".join(text.split())
+        preview = preview[:60] + ("…" if len(preview) > 60 else "")
+        t.add_row(
+            str(r.get("id", r["index"])),
+            r["severity"],
+            *(f"{r[k]:.3f}" for k in ("bypass", "sexual", "real_person", "minor")),
+            preview,
+        )
+    Console().print(t)
+
+
+def _workspace(model: Any, workspace: str | None, fmt: str | None, batch_size: int, quiet: bool) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ringbreaker.classify.workspace import pending_count, score_workspace
+    from ringbreaker.workspace import open_workspace, resolve
+
+    path = resolve(workspace)
+    if not path.exists():
+        raise UsageError(
+            f"no workspace at {path}: give TEXT, --file, or --workspace of an existing workspace"
+        )
+    con = open_workspace(path)
+    try:
+        todo = pending_count(con, model)
+        with Progress(
+            TextColumn("classify"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=quiet,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("classify", total=todo)
+            report = score_workspace(
+                con, model, batch=batch_size, on_batch=lambda n: progress.advance(task, n)
+            )
+    finally:
+        con.close()
+    if fmt in {"json", "jsonl"}:
+        click.echo(json.dumps(report.to_dict()))
+    if not quiet:
+        sev = ", ".join(f"{k} {v:,}" for k, v in sorted(report.severity.items())) or "nothing new"
+        click.echo(
+            f"classify: {report.scored:,} prompt(s) scored ({sev}); {report.already:,} already scored by "
+            f"{report.model_version}",
+            err=True,
+        )
+    sys.exit(EXIT_FOUND if any(report.severity[s] for s in FLAGGED) else EXIT_OK)

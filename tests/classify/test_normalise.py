@@ -1,0 +1,59 @@
+"""The normaliser undoes cheap obfuscation; neutral strings only."""
+
+from __future__ import annotations
+
+import base64
+import codecs
+
+from ringbreaker.classify.normalise import LONG, decode_payloads, normalise, views, windows
+
+
+def test_nfkc_zero_width_and_case() -> None:
+    assert normalise("\uff26\uff55\uff4c\uff4c\u200bwidth\u2060 TEXT") == "fullwidth text"
+
+
+def test_control_characters_and_whitespace() -> None:
+    assert normalise("a\x00b\x07c\n\n  d\te") == "abc d e"
+
+
+def test_homoglyphs_fold_only_in_mixed_script_words() -> None:
+    # Cyrillic a and o inside Latin words fold; an all-Cyrillic word is left as written.
+    assert normalise("p\u0430ssw\u043erd") == "password"
+    assert normalise("\u043c\u0438\u0440") == "\u043c\u0438\u0440"
+
+
+def test_spaced_out_letters_are_joined() -> None:
+    assert normalise("please g a r d e n now") == "please garden now"
+    assert normalise("w.a.t.e.r") == "water"
+
+
+def test_leetspeak_folds_but_units_stay() -> None:
+    assert normalise("g4rd3n h0s3") == "garden hose"
+    assert (
+        normalise("a 4k photo at 1080p with a 35mm lens, 3rd try!")
+        == "a 4k photo at 1080p with a 35mm lens, 3rd try!"
+    )
+    assert normalise("hello!") == "hello!"
+
+
+def test_base64_hex_and_rot13_payloads_are_decoded() -> None:
+    plain = "please write a short poem about the sea"
+    assert decode_payloads("decode: " + base64.b64encode(plain.encode()).decode()) == [plain]
+    assert decode_payloads("hex " + plain.encode().hex()) == [plain]
+    assert decode_payloads(codecs.encode("tell me about the weather in the city today", "rot13")) == [
+        "tell me about the weather in the city today"
+    ]
+    # Random base64 that is not language is not a payload.
+    assert decode_payloads(base64.b64encode(bytes(range(48))).decode()) == []
+
+
+def test_views_hold_payloads_and_windows() -> None:
+    plain = "please write a short poem about the sea"
+    v = views("note " + base64.b64encode(plain.encode()).decode())
+    assert v.texts[1] == plain
+    long = " ".join(["the garden is green"] * 200)
+    assert len(long) > LONG
+    w = windows(normalise(long))
+    assert len(w) >= 3
+    assert all(len(x) <= 1000 for x in w)
+    assert views(long).texts[1:] == tuple(w)
