@@ -86,7 +86,7 @@ def load_crew(con: duckdb.DuckDBPyConnection, crew_id: str) -> dict[str, Any]:
                 continue
             f = rows(
                 con,
-                f"SELECT preview, coalesce(repo || '/', '') || path AS location, {iso('leak_time')} AS leak_time "
+                f"SELECT preview, location, {iso('leak_time')} AS leak_time "
                 "FROM findings WHERE fingerprint = ? ORDER BY leak_time NULLS LAST LIMIT 1",
                 [k["fingerprint"]],
             )

@@ -21,6 +21,7 @@ COMMANDS = {
     "ingest": "ringbreaker.cli.ingest:ingest",
     "rules": "ringbreaker.cli.rules:rules",
     "demo": "ringbreaker.cli.demo:demo",
+    "case": "ringbreaker.cli.case:case",
 }
 
 
@@ -53,6 +54,7 @@ def cli() -> None:
       simulate  write a synthetic world with a planted ring, in the providers' log formats
       ingest    read CloudTrail, Bedrock, Azure, LiteLLM and OpenAI audit logs into events
       rules     list and check the rules (secret patterns, detections)
+      case      write each crew's case file: HTML (offline), STIX 2.1 bundle, JSON
       demo      the whole job on a generated sample, out of the box
 
     \b
