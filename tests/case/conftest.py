@@ -28,7 +28,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     ws, truth = make_world(tmp)
     out = tmp / "cases"
     proc = subprocess.run(
-        [sys.executable, "-m", "ringbreaker", "case", "--workspace", str(ws), "--out", str(out), "--format", "json"],
+        [
+            sys.executable,
+            "-m",
+            "ringbreaker",
+            "case",
+            "--workspace",
+            str(ws),
+            "--out",
+            str(out),
+            "--format",
+            "json",
+        ],
         capture_output=True,
         text=True,
         check=True,

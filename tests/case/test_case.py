@@ -92,7 +92,9 @@ def _leaked_secrets(world: World) -> list[str]:
     """The real key strings in the simulated public code, cut out of the commits scan recorded."""
     con = open_workspace(world.workspace, read_only=True)
     try:
-        rows = con.execute("SELECT fingerprint, repo, path, commit_id, line, col, length FROM findings").fetchall()
+        rows = con.execute(
+            "SELECT fingerprint, repo, path, commit_id, line, col, length FROM findings"
+        ).fetchall()
     finally:
         con.close()
     secrets = []
@@ -134,13 +136,21 @@ def test_cost_is_tokens_times_the_price_table(world: World) -> None:
             if not p.per_image:
                 want = (line["tokens_in"] * p.input_per_mtok + line["tokens_out"] * p.output_per_mtok) / 1e6
                 assert line["usd_metered"] == pytest.approx(want, abs=0.01)
-        assert sum(x["usd_metered"] for x in cost["by_model"]) == pytest.approx(cost["total_usd_metered"], abs=0.05)
+        assert sum(x["usd_metered"] for x in cost["by_model"]) == pytest.approx(
+            cost["total_usd_metered"], abs=0.05
+        )
 
 
 def test_estimate_by_hand() -> None:
     usage = [
         {"model": "gpt-4o", "requests": 10, "metered": 10, "tokens_in": 1_000_000, "tokens_out": 100_000},
-        {"model": "anthropic.claude-3-opus-20240229-v1:0", "requests": 4, "metered": 0, "tokens_in": 0, "tokens_out": 0},
+        {
+            "model": "anthropic.claude-3-opus-20240229-v1:0",
+            "requests": 4,
+            "metered": 0,
+            "tokens_in": 0,
+            "tokens_out": 0,
+        },
         {"model": "dall-e-3", "requests": 25, "metered": 0, "tokens_in": 0, "tokens_out": 0},
         {"model": "mystery-model-9", "requests": 3, "metered": 3, "tokens_in": 5, "tokens_out": 5},
     ]
@@ -149,7 +159,9 @@ def test_estimate_by_hand() -> None:
     by = {x["model"]: x for x in cost["by_model"]}
     assert by["gpt-4o"]["usd_metered"] == 3.50  # 1M in at $2.50 + 0.1M out at $10
     assert by["anthropic.claude-3-opus-20240229-v1:0"]["usd_metered"] == 0
-    assert by["anthropic.claude-3-opus-20240229-v1:0"]["usd_estimated"] == pytest.approx(4 * (0.015 + 0.015), abs=0.01)
+    assert by["anthropic.claude-3-opus-20240229-v1:0"]["usd_estimated"] == pytest.approx(
+        4 * (0.015 + 0.015), abs=0.01
+    )
     assert by["dall-e-3"]["usd_metered"] == 1.00  # 25 images at $0.04
     assert cost["unpriced_models"] == ["mystery-model-9"]
     assert by["mystery-model-9"]["usd_estimated"] is None
@@ -158,7 +170,12 @@ def test_estimate_by_hand() -> None:
 
 def test_price_table_covers_every_simulated_model() -> None:
     table = price_table()
-    models = BEDROCK_MODELS + RING_BEDROCK_MODELS + [d[0] for d in AZURE_DEPLOYMENTS] + [g[0] for g in GATEWAY_MODELS]
+    models = (
+        BEDROCK_MODELS
+        + RING_BEDROCK_MODELS
+        + [d[0] for d in AZURE_DEPLOYMENTS]
+        + [g[0] for g in GATEWAY_MODELS]
+    )
     assert [m for m in models if table.lookup(m) is None] == []
     assert all(u.startswith("https://") for u in table.sources.values())
     assert all(p.source in table.sources for p in table.by_model.values())
@@ -189,12 +206,14 @@ def test_stix_bundle_validates_and_models_the_crew(world: World, crew: str) -> N
     keys = by_type["x-ringbreaker-api-key"]
     assert {k["fingerprint"] for k in keys} == set(t["keys"])
     assert all(set(k) == {"type", "spec_version", "id", "fingerprint", "extensions"} for k in keys)
-    assert by_type["sighting"] and by_type["observed-data"]
+    assert by_type["sighting"]
+    assert by_type["observed-data"]
     kinds = {(r["relationship_type"]) for r in by_type["relationship"]}
     assert {"attributed-to", "uses", "consists-of", "indicates", "targets"} <= kinds
     refs = {o["id"] for o in objs}
     for r in by_type["relationship"]:
-        assert r["source_ref"] in refs and r["target_ref"] in refs
+        assert r["source_ref"] in refs
+        assert r["target_ref"] in refs
 
 
 def test_rerun_gives_the_same_stix_ids(world: World, tmp_path: Path) -> None:
@@ -208,19 +227,26 @@ def test_rerun_gives_the_same_stix_ids(world: World, tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ringbreaker", "case", *args], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "ringbreaker", "case", *args], capture_output=True, text=True, check=False
+    )
 
 
 def test_cli_one_crew_jsonl_and_errors(world: World, tmp_path: Path) -> None:
-    p = _cli("--workspace", str(world.workspace), "--crew", "crew-2", "--out", str(tmp_path), "--format", "jsonl")
+    p = _cli(
+        "--workspace", str(world.workspace), "--crew", "crew-2", "--out", str(tmp_path), "--format", "jsonl"
+    )
     assert p.returncode == 0, p.stderr
     rec = json.loads(p.stdout)
-    assert rec["crew_id"] == "crew-2" and rec["keys"] == len(truth_crew(world, "crew-2")["keys"])
+    assert rec["crew_id"] == "crew-2"
+    assert rec["keys"] == len(truth_crew(world, "crew-2")["keys"])
     assert not (tmp_path / "index.html").exists()
     bad = _cli("--workspace", str(world.workspace), "--crew", "crew-9", "--out", str(tmp_path))
-    assert bad.returncode == 2 and "crew-1" in bad.stderr
+    assert bad.returncode == 2
+    assert "crew-1" in bad.stderr
     both = _cli("--workspace", str(world.workspace), "--crew", "crew-1", "--all", "--out", str(tmp_path))
     assert both.returncode == 2
     missing = _cli("--workspace", str(tmp_path / "none.duckdb"), "--out", str(tmp_path))
-    assert missing.returncode == 2 and "no workspace" in missing.stderr
+    assert missing.returncode == 2
+    assert "no workspace" in missing.stderr
     assert "Examples" in _cli("--help").stdout

@@ -31,7 +31,9 @@ USE_OPS = ("InvokeModel", "InvokeModelWithResponseStream", "acompletion", "ChatC
 
 def ringbreaker(*args: str) -> None:
     """Run the real CLI in a subprocess, as a user would (exit 1 means "found something": fine here)."""
-    p = subprocess.run([sys.executable, "-m", "ringbreaker", *args], capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "ringbreaker", *args], capture_output=True, text=True, check=False
+    )
     assert p.returncode in (0, 1), p.stderr
 
 
@@ -51,7 +53,12 @@ def make_world(tmp: Path, seed: int = 1) -> tuple[Path, dict[str, Any]]:
 
 
 def _ids(con: duckdb.DuckDBPyConnection, where: str, params: list[Any], n: int = 5) -> list[str]:
-    return [r[0] for r in con.execute(f"SELECT id FROM events WHERE {where} ORDER BY time, id LIMIT {n}", params).fetchall()]
+    return [
+        r[0]
+        for r in con.execute(
+            f"SELECT id FROM events WHERE {where} ORDER BY time, id LIMIT {n}", params
+        ).fetchall()
+    ]
 
 
 def write_truth_crews(con: duckdb.DuckDBPyConnection, truth: dict[str, Any]) -> None:
@@ -72,11 +79,21 @@ def write_truth_crews(con: duckdb.DuckDBPyConnection, truth: dict[str, Any]) -> 
             [cid, tool, span[0], span[1], f"ring running {tool} behind {len(ips)} proxy IPs"],
         )
         for m in crew["members"]:
-            col = {"ip": "src_ip", "end_user": "end_user", "tool": "user_agent", "account": "actor"}.get(m["kind"])
+            col = {"ip": "src_ip", "end_user": "end_user", "tool": "user_agent", "account": "actor"}.get(
+                m["kind"]
+            )
             ev = _ids(con, f"{col} = ?", [m["value"]]) if col else []
             con.execute(
                 "INSERT INTO crew_members VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [cid, m["kind"], m["value"], m["role"], 0.9, f"{m['kind']} seen as {m['role']} of {tool}", ev],
+                [
+                    cid,
+                    m["kind"],
+                    m["value"],
+                    m["role"],
+                    0.9,
+                    f"{m['kind']} seen as {m['role']} of {tool}",
+                    ev,
+                ],
             )
         for k in truth["keys"]:
             if k["crew"] != cid:
@@ -85,11 +102,14 @@ def write_truth_crews(con: duckdb.DuckDBPyConnection, truth: dict[str, Any]) -> 
             org = orgs[k["owner"]]
             victim = org.get("account") or org.get("subscription") or org["name"]
             n = con.execute(
-                f"SELECT count(*), sum(tokens_in), sum(tokens_out) FROM events WHERE key_fingerprint = ? AND {at_crew}",
+                "SELECT count(*), sum(tokens_in), sum(tokens_out) FROM events WHERE key_fingerprint = ? "
+                f"AND {at_crew}",
                 [fp, ips, masked],
             ).fetchone()
             assert n is not None
-            preview = con.execute("SELECT any_value(preview) FROM findings WHERE fingerprint = ?", [fp]).fetchone()
+            preview = con.execute(
+                "SELECT any_value(preview) FROM findings WHERE fingerprint = ?", [fp]
+            ).fetchone()
             minutes = None
             if k["leak_time"]:
                 minutes = con.execute(
@@ -97,24 +117,53 @@ def write_truth_crews(con: duckdb.DuckDBPyConnection, truth: dict[str, Any]) -> 
                     [k["leak_time"], k["first_abuse_time"]],
                 ).fetchone()[0]  # type: ignore[index]
             con.execute(
-                "INSERT INTO crew_keys VALUES (?, ?, ?, ?, ?, CAST(? AS TIMESTAMPTZ), ?, CAST(? AS TIMESTAMPTZ), ?, ?, ?, ?)",
-                [cid, fp, victim, k["provider"], preview[0] if preview else None, k["leak_time"], k["leak_repo"],
-                 k["first_abuse_time"], minutes, n[0], n[1], n[2]],
+                "INSERT INTO crew_keys VALUES (?, ?, ?, ?, ?, CAST(? AS TIMESTAMPTZ), ?, CAST(? AS "
+                "TIMESTAMPTZ), ?, ?, ?, ?)",
+                [
+                    cid,
+                    fp,
+                    victim,
+                    k["provider"],
+                    preview[0] if preview else None,
+                    k["leak_time"],
+                    k["leak_repo"],
+                    k["first_abuse_time"],
+                    minutes,
+                    n[0],
+                    n[1],
+                    n[2],
+                ],
             )
             if k["leak_time"]:
-                leak_ids = [r[0] for r in con.execute("SELECT id FROM findings WHERE fingerprint = ?", [fp]).fetchall()]
+                leak_ids = [
+                    r[0]
+                    for r in con.execute("SELECT id FROM findings WHERE fingerprint = ?", [fp]).fetchall()
+                ]
                 con.execute(
                     "INSERT INTO timeline VALUES (?, CAST(? AS TIMESTAMPTZ), 'leak', ?, ?, ?)",
                     [cid, k["leak_time"], fp, f"key published in {k['leak_repo']}", leak_ids],
                 )
-            first = _ids(con, "key_fingerprint = ? AND time >= CAST(? AS TIMESTAMPTZ)", [fp, k["first_abuse_time"]], 1)
+            first = _ids(
+                con, "key_fingerprint = ? AND time >= CAST(? AS TIMESTAMPTZ)", [fp, k["first_abuse_time"]], 1
+            )
             con.execute(
                 "INSERT INTO timeline VALUES (?, CAST(? AS TIMESTAMPTZ), 'key-check', ?, ?, ?)",
-                [cid, k["first_abuse_time"], fp, f"first call with the key from {tool} infrastructure", first],
+                [
+                    cid,
+                    k["first_abuse_time"],
+                    fp,
+                    f"first call with the key from {tool} infrastructure",
+                    first,
+                ],
             )
-        for stage, ops in (("model-enablement", ENABLE_OPS), ("guardrail-tampering", TAMPER_OPS), ("abuse", USE_OPS)):
+        for stage, ops in (
+            ("model-enablement", ENABLE_OPS),
+            ("guardrail-tampering", TAMPER_OPS),
+            ("abuse", USE_OPS),
+        ):
             rows = con.execute(
-                f"SELECT min(time)::VARCHAR, any_value(key_fingerprint), operation, list(id ORDER BY time)[1:3] "
+                "SELECT min(time)::VARCHAR, any_value(key_fingerprint), operation, list(id ORDER BY "
+                "time)[1:3] "
                 f"FROM events WHERE list_contains(?, operation) AND {at_crew} GROUP BY operation, account",
                 [list(ops), ips, masked],
             ).fetchall()

@@ -53,6 +53,7 @@ SHARED_SUFFIXES = (
     "fly.dev",
     "github.io",
 )
+_PREFIX = {"proxy_host": "host", "user_agent": "tool"}  # member kind -> link-chart node id prefix
 MAX_LINK_NODES = 12  # per column of the link chart; the rest is counted, not drawn
 
 
@@ -63,13 +64,16 @@ def build_case(con: duckdb.DuckDBPyConnection, crew_id: str, *, workspace: str =
     cost = estimate(usage, load.workspace_averages(con))
     if cost["unpriced_models"]:
         data["gaps"].append(
-            "No list price is known for: " + ", ".join(cost["unpriced_models"]) + " (not included in the cost)."
+            "No list price is known for: "
+            + ", ".join(cost["unpriced_models"])
+            + " (not included in the cost)."
         )
     infra = infrastructure(data, load.links(con))
     members = {r: [] for r in load.ROLES}  # type: dict[str, list[dict[str, Any]]]
     for m in data["members"]:
         members.setdefault(m["role"], []).append(
-            {k: m[k] for k in ("kind", "entity", "confidence", "evidence")} | {"evidence_ids": list(m["evidence_ids"])}
+            {k: m[k] for k in ("kind", "entity", "confidence", "evidence")}
+            | {"evidence_ids": list(m["evidence_ids"])}
         )
     timeline = [
         {**t, "stage_name": STAGES.get(t["stage"], t["stage"]), "evidence_ids": list(t["evidence_ids"])}
@@ -121,7 +125,9 @@ def infrastructure(data: dict[str, Any], link_rows: list[dict[str, Any]]) -> dic
         elif m["kind"] in ("tool", "user_agent"):
             node(f"tool:{m['entity']}", "tool", m["entity"])
     for r in link_rows:
-        fp = r["key_fingerprint"] if r["key_fingerprint"] in keys else by_victim.get(str(r["account"]).lower())
+        fp = (
+            r["key_fingerprint"] if r["key_fingerprint"] in keys else by_victim.get(str(r["account"]).lower())
+        )
         ip = r["src_ip"]
         n = int(r["events"])
         if ip:
@@ -141,14 +147,16 @@ def infrastructure(data: dict[str, Any], link_rows: list[dict[str, Any]]) -> dic
                 ipn = node(f"ip:{ip}", "ip", ip)
                 weight[(ipn, hn)] = weight.get((ipn, hn), 0) + int(a["count"])
     # Keep the busiest nodes of each kind (members are always kept).
-    member_ids = {f"{'host' if m['kind'] == 'proxy_host' else m['kind']}:{m['entity']}" for m in data["members"]}
+    member_ids = {f"{_PREFIX.get(m['kind'], m['kind'])}:{m['entity']}" for m in data["members"]}
     kept: set[str] = set()
     hidden: dict[str, int] = {}
     for kind in ("key", "ip", "proxy_host", "tool"):
-        group = sorted((n for n in nodes.values() if n["kind"] == kind), key=lambda n: (-n["events"], n["id"]))
-        for i, n in enumerate(group):
-            if kind == "key" or i < MAX_LINK_NODES or n["id"] in member_ids:
-                kept.add(n["id"])
+        group = sorted(
+            (x for x in nodes.values() if x["kind"] == kind), key=lambda x: (-x["events"], x["id"])
+        )
+        for i, nd in enumerate(group):
+            if kind == "key" or i < MAX_LINK_NODES or nd["id"] in member_ids:
+                kept.add(nd["id"])
             else:
                 hidden[kind] = hidden.get(kind, 0) + 1
     edges = [
@@ -184,13 +192,12 @@ def actions(data: dict[str, Any]) -> dict[str, Any]:
                 "preview": k["preview"],
                 "provider": k["provider"],
                 "victim": k["victim"],
-                "why": "used by the crew" + (f"; leaked at {k['leak_location']}" if k["leak_location"] else ""),
+                "why": "used by the crew"
+                + (f"; leaked at {k['leak_location']}" if k["leak_location"] else ""),
             }
             for k in data["keys"]
         ],
-        "block_ips": [
-            {"ip": m["entity"], "why": m["evidence"]} for m in ms if m["kind"] == "ip"
-        ],
+        "block_ips": [{"ip": m["entity"], "why": m["evidence"]} for m in ms if m["kind"] == "ip"],
         "block_hosts": [{"host": h, "why": "proxy host run by the crew"} for h in hosts],
         "seize_domains": domains,
         "refer_accounts": [
@@ -199,7 +206,9 @@ def actions(data: dict[str, Any]) -> dict[str, Any]:
             if m["kind"] in ("person", "account")
         ],
         "watch_user_agents": [
-            {"user_agent": m["entity"], "why": m["evidence"]} for m in ms if m["kind"] in ("tool", "user_agent")
+            {"user_agent": m["entity"], "why": m["evidence"]}
+            for m in ms
+            if m["kind"] in ("tool", "user_agent")
         ],
     }
 
@@ -230,7 +239,8 @@ def summary(case: dict[str, Any]) -> dict[str, Any]:
     if minutes:
         text.append(
             "The keys had been published by mistake in public code. The group began using them a median of "
-            f"{statistics.median(minutes):.0f} minutes after they appeared (fastest: {min(minutes):.0f} minutes)."
+            f"{statistics.median(minutes):.0f} minutes after they appeared (fastest: {min(minutes):.0f} "
+            "minutes)."
         )
     text.append(
         f"{people['creator']} person(s) wrote and published the tools, {people['provider']} ran the service "
@@ -248,10 +258,14 @@ def summary(case: dict[str, Any]) -> dict[str, Any]:
     a = case["actions"]
     text.append(
         f"We recommend revoking {len(a['revoke_keys'])} key(s), blocking {len(a['block_ips'])} network "
-        f"address(es) and {len(a['block_hosts'])} host(s), and referring {len(a['refer_accounts'])} account(s)."
+        f"address(es) and {len(a['block_hosts'])} host(s), and referring {len(a['refer_accounts'])} "
+        "account(s)."
     )
     if case["gaps"]:
-        text.append(f"Parts of this case are incomplete; see \u201cWhat this case does not show\u201d ({len(case['gaps'])}).")
+        text.append(
+            "Parts of this case are incomplete; see \u201cWhat this case does not show\u201d "
+            f"({len(case['gaps'])})."
+        )
     return {
         "text": text,
         "keys": len(keys),

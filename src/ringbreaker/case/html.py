@@ -20,7 +20,8 @@ from ringbreaker.case.svg import esc, link_chart, org_chart, timeline_chart
 CSS = """
 :root{--ink:#111827;--muted:#4b5563;--line:#e5e7eb;--accent:#1d4ed8;--warn:#b91c1c}
 *{box-sizing:border-box}
-body{margin:0;font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);background:#f9fafb}
+body{margin:0;font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);
+background:#f9fafb}
 main{max-width:1060px;margin:0 auto;padding:24px 28px 60px;background:#fff}
 header{border-bottom:3px solid var(--ink);margin-bottom:18px}
 h1{font-size:28px;margin:8px 0 2px}
@@ -83,6 +84,7 @@ JS = """
 """
 
 
+DASH = "\u2013"  # shown for an empty cell
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
@@ -106,7 +108,7 @@ def _table(tid: str, heads: list[tuple[str, bool]], rows: list[list[Any]], filte
         cells = []
         for (_, num), v in zip(heads, r, strict=True):
             if v is None:
-                cells.append('<td data-v="">–</td>')
+                cells.append(f'<td data-v="">{DASH}</td>')
             elif num and isinstance(v, int | float):
                 shown = f"{v:,.2f}" if isinstance(v, float) else f"{v:,}"
                 cells.append(f'<td class="num" data-v="{v}">{shown}</td>')
@@ -125,7 +127,10 @@ def _table(tid: str, heads: list[tuple[str, bool]], rows: list[list[Any]], filte
         if filter_ and len(rows) > 5
         else ""
     )
-    return f'{flt}<table id="{tid}" class="sortable"><thead><tr>{th}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return (
+        f'{flt}<table id="{tid}" class="sortable"><thead><tr>{th}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def _ids(ids: list[str], n: int = 3) -> str:
@@ -133,7 +138,7 @@ def _ids(ids: list[str], n: int = 3) -> str:
 
 
 def _money(v: float | None) -> str:
-    return "–" if v is None else f"${v:,.2f}"
+    return DASH if v is None else f"${v:,.2f}"
 
 
 def render_html(case: dict[str, Any]) -> str:
@@ -141,9 +146,10 @@ def render_html(case: dict[str, Any]) -> str:
     crew, s, cost, act = case["crew"], case["summary"], case["cost"], case["actions"]
     parts: list[str] = []
     parts.append(
-        f"<header><p class=\"sub\">Case file · prepared by {esc(case['generator'])} on {esc(case['generated_at'])}"
+        f'<header><p class="sub">Case file · prepared by {esc(case["generator"])} on '
+        f"{esc(case['generated_at'])}"
         f"</p><h1>The \u201c{esc(crew['name'])}\u201d crew</h1>"
-        f"<p class=\"sub\">Crew id <code>{esc(crew['id'])}</code> · {esc(crew['summary'])}</p></header>"
+        f'<p class="sub">Crew id <code>{esc(crew["id"])}</code> · {esc(crew["summary"])}</p></header>'
     )
     parts.append('<section id="summary" class="summary"><h2>What happened</h2>')
     parts.append("".join(f'<p class="lead">{esc(t)}</p>' for t in s["text"]))
@@ -152,56 +158,93 @@ def render_html(case: dict[str, Any]) -> str:
         (s["victims"], "victim organisations"),
         (s["creators"] + s["providers"], "operators (creators and providers)"),
         (s["users"], "customers of the service"),
-        ("–" if s["median_minutes_to_abuse"] is None else f"{s['median_minutes_to_abuse']:.0f} min", "median time from leak to first use"),
+        (
+            DASH if s["median_minutes_to_abuse"] is None else f"{s['median_minutes_to_abuse']:.0f} min",
+            "median time from leak to first use",
+        ),
         (_money(s["cost_usd_estimated"]), "estimated cost to victims"),
     ]
     parts.append(
         '<div class="cards">'
-        + "".join(f"<div class=\"card\"><b>{esc(v)}</b><span>{esc(label)}</span></div>" for v, label in cards)
+        + "".join(f'<div class="card"><b>{esc(v)}</b><span>{esc(label)}</span></div>' for v, label in cards)
         + "</div></section>"
     )
 
     parts.append(
-        '<section id="org"><h2>Who is involved</h2><p class="explain">How the group is organised, in three tiers. '
-        "<b>Creators</b> wrote and published the software. <b>Providers</b> ran it as a service, pooled keys stolen "
-        "from several victims and resold access. <b>Users</b> bought that access and sent the requests. Names are "
-        "the handles and account identifiers seen in the evidence; hover over a box for the reason it is there.</p>"
-        + org_chart(case["members"])
-        + "</section>"
+        '<section id="org"><h2>Who is involved</h2><p class="explain">How the group is organised, in three '
+        "tiers. "
+        "<b>Creators</b> wrote and published the software. <b>Providers</b> ran it as a service, pooled "
+        "keys stolen "
+        "from several victims and resold access. <b>Users</b> bought that access and sent the requests. "
+        "Names are "
+        "the handles and account identifiers seen in the evidence; hover over a box for the reason it is "
+        "there.</p>" + org_chart(case["members"]) + "</section>"
     )
     parts.append(
-        '<section id="infrastructure"><h2>How the operation was set up</h2><p class="explain">Each line links a '
+        '<section id="infrastructure"><h2>How the operation was set up</h2><p class="explain">Each line '
+        "links a "
         "stolen key to a network address that used it, and that address to the software it identified itself "
         "with. Thicker lines mean more requests. Addresses ending in *** were partly hidden by the cloud "
         "provider's own logs.</p>" + link_chart(case["infrastructure"]) + "</section>"
     )
     parts.append(
         '<section id="timeline"><h2>What happened, in order</h2><p class="explain">One line per stolen key. '
-        "The red bar is the time between the key appearing in public code and the group's first use of it.</p>"
+        "The red bar is the time between the key appearing in public code and the group's first use of "
+        "it.</p>"
         + timeline_chart(case["timeline"], case["keys"], STAGES)
         + _table(
             "timeline-table",
-            [("When (UTC)", False), ("Step", False), ("Key", False), ("What the records show", False), ("Evidence", False)],
             [
-                [t["time"], t["stage_name"], _preview(case, t["key_fingerprint"]),
-                 t["description"], _ids(t["evidence_ids"])]
+                ("When (UTC)", False),
+                ("Step", False),
+                ("Key", False),
+                ("What the records show", False),
+                ("Evidence", False),
+            ],
+            [
+                [
+                    t["time"],
+                    t["stage_name"],
+                    _preview(case, t["key_fingerprint"]),
+                    t["description"],
+                    _ids(t["evidence_ids"]),
+                ]
                 for t in case["timeline"]
             ],
         )
         + "</section>"
     )
     parts.append(
-        '<section id="keys"><h2>The stolen keys</h2><p class="explain">An API key is a password that lets a program '
-        "use a paid AI service on the owner's account. Keys are shown only in shortened form (the first characters "
+        '<section id="keys"><h2>The stolen keys</h2><p class="explain">An API key is a password that lets a '
+        "program "
+        "use a paid AI service on the owner's account. Keys are shown only in shortened form (the first "
+        "characters "
         "and the length) with a fingerprint that identifies them without revealing them.</p>"
         + _table(
             "keys-table",
-            [("Key (shortened)", False), ("Service", False), ("Owner (victim)", False), ("Published at", False),
-             ("Published (UTC)", False), ("First used by the group (UTC)", False), ("Minutes", True),
-             ("Requests", True), ("Fingerprint (SHA-256)", False)],
             [
-                [k["preview"], k["provider"], k["victim"], k["leak_location"], k["leak_time"], k["first_abuse"],
-                 None if k["minutes_to_abuse"] is None else float(k["minutes_to_abuse"]), k["events"], k["fingerprint"]]
+                ("Key (shortened)", False),
+                ("Service", False),
+                ("Owner (victim)", False),
+                ("Published at", False),
+                ("Published (UTC)", False),
+                ("First used by the group (UTC)", False),
+                ("Minutes", True),
+                ("Requests", True),
+                ("Fingerprint (SHA-256)", False),
+            ],
+            [
+                [
+                    k["preview"],
+                    k["provider"],
+                    k["victim"],
+                    k["leak_location"],
+                    k["leak_time"],
+                    k["first_abuse"],
+                    None if k["minutes_to_abuse"] is None else float(k["minutes_to_abuse"]),
+                    k["events"],
+                    k["fingerprint"],
+                ]
                 for k in case["keys"]
             ],
         )
@@ -210,15 +253,31 @@ def render_html(case: dict[str, Any]) -> str:
     parts.append(
         '<section id="cost"><h2>What it cost the victims</h2>'
         f'<p class="lead">Estimated cost: <b>{_money(cost["total_usd_estimated"])}</b>, of which '
-        f'<b>{_money(cost["total_usd_metered"])}</b> is recorded token by token in the logs.</p>'
+        f"<b>{_money(cost['total_usd_metered'])}</b> is recorded token by token in the logs.</p>"
         f'<p class="explain">{esc(cost["method"])}</p>'
         + _table(
             "cost-table",
-            [("AI model", False), ("Requests", True), ("Not metered", True), ("Tokens in", True),
-             ("Tokens out", True), ("List price", False), ("Recorded cost (USD)", True), ("Estimated cost (USD)", True)],
             [
-                [c["model"], c["requests"], c["unmetered_requests"], c["tokens_in"], c["tokens_out"],
-                 c.get("price_basis") or "no list price known", c["usd_metered"], c["usd_estimated"]]
+                ("AI model", False),
+                ("Requests", True),
+                ("Not metered", True),
+                ("Tokens in", True),
+                ("Tokens out", True),
+                ("List price", False),
+                ("Recorded cost (USD)", True),
+                ("Estimated cost (USD)", True),
+            ],
+            [
+                [
+                    c["model"],
+                    c["requests"],
+                    c["unmetered_requests"],
+                    c["tokens_in"],
+                    c["tokens_out"],
+                    c.get("price_basis") or "no list price known",
+                    c["usd_metered"],
+                    c["usd_estimated"],
+                ]
                 for c in cost["by_model"]
             ],
             filter_=False,
@@ -232,10 +291,12 @@ def render_html(case: dict[str, Any]) -> str:
     parts.append(_actions(act))
     parts.append(_evidence(case))
     gaps = "".join(f"<li>{esc(g)}</li>" for g in case["gaps"]) or "<li>Nothing known to be missing.</li>"
-    parts.append(f'<section id="gaps"><h2>What this case does not show</h2><ul class="gaps">{gaps}</ul></section>')
+    parts.append(
+        f'<section id="gaps"><h2>What this case does not show</h2><ul class="gaps">{gaps}</ul></section>'
+    )
     parts.append(_glossary())
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="referrer" content="no-referrer">'
@@ -254,71 +315,195 @@ def _preview(case: dict[str, Any], fp: str | None) -> str:
 
 def _actions(act: dict[str, Any]) -> str:
     def ul(items: list[str]) -> str:
-        return "<ul class=\"actions\">" + ("".join(items) or "<li>None.</li>") + "</ul>"
+        return '<ul class="actions">' + ("".join(items) or "<li>None.</li>") + "</ul>"
 
     out = ['<section id="actions"><h2>What we recommend</h2>']
-    out.append("<h3>1. Revoke the stolen keys</h3><p class=\"explain\">Ask each owner to revoke and replace these keys "
-               "now; until then the group can keep using them.</p>")
-    out.append(ul([f"<li><code>{esc(k['preview'])}</code> of {esc(k['victim'] or 'unknown owner')} "
-                   f"({esc(k['provider'])}) — {esc(k['why'])}</li>" for k in act["revoke_keys"]]))
+    out.append(
+        '<h3>1. Revoke the stolen keys</h3><p class="explain">Ask each owner to revoke and replace these '
+        "keys "
+        "now; until then the group can keep using them.</p>"
+    )
+    out.append(
+        ul(
+            [
+                f"<li><code>{esc(k['preview'])}</code> of {esc(k['victim'] or 'unknown owner')} "
+                f"({esc(k['provider'])}) — {esc(k['why'])}</li>"
+                for k in act["revoke_keys"]
+            ]
+        )
+    )
     out.append("<h3>2. Block the group's network addresses and hosts</h3>")
-    out.append(ul([f"<li><code>{esc(i['ip'])}</code> — {esc(i['why'])}</li>" for i in act["block_ips"]]
-                  + [f"<li><code>{esc(h['host'])}</code> — {esc(h['why'])}</li>" for h in act["block_hosts"]]))
+    out.append(
+        ul(
+            [f"<li><code>{esc(i['ip'])}</code> — {esc(i['why'])}</li>" for i in act["block_ips"]]
+            + [f"<li><code>{esc(h['host'])}</code> — {esc(h['why'])}</li>" for h in act["block_hosts"]]
+        )
+    )
     out.append("<h3>3. Seize or take down domains</h3>")
-    out.append(ul([f"<li><b>{'Seize' if d['action'] == 'seize' else 'Request takedown of'}</b> "
-                   f"<code>{esc(d['domain'])}</code> — {esc(d['why'])}</li>" for d in act["seize_domains"]]))
-    out.append("<h3>4. Refer accounts</h3><p class=\"explain\">Handles and accounts to refer to the service providers "
-               "and, where appropriate, to law enforcement.</p>")
-    out.append(ul([f"<li><code>{esc(a['account'])}</code> ({esc(a['kind'])}, {esc(a['role'])}) — {esc(a['why'])}</li>"
-                   for a in act["refer_accounts"]]))
-    out.append("<h3>5. Watch for the group's software</h3><p class=\"explain\">Signals for detection together with the "
-               "addresses above; a common library name alone proves nothing.</p>")
-    out.append(ul([f"<li><code>{esc(u['user_agent'])}</code> — {esc(u['why'])}</li>" for u in act["watch_user_agents"]]))
+    out.append(
+        ul(
+            [
+                f"<li><b>{'Seize' if d['action'] == 'seize' else 'Request takedown of'}</b> "
+                f"<code>{esc(d['domain'])}</code> — {esc(d['why'])}</li>"
+                for d in act["seize_domains"]
+            ]
+        )
+    )
+    out.append(
+        '<h3>4. Refer accounts</h3><p class="explain">Handles and accounts to refer to the service providers '
+        "and, where appropriate, to law enforcement.</p>"
+    )
+    out.append(
+        ul(
+            [
+                f"<li><code>{esc(a['account'])}</code> ({esc(a['kind'])}, {esc(a['role'])}) — "
+                f"{esc(a['why'])}</li>"
+                for a in act["refer_accounts"]
+            ]
+        )
+    )
+    out.append(
+        '<h3>5. Watch for the group\'s software</h3><p class="explain">Signals for detection together with '
+        "the "
+        "addresses above; a common library name alone proves nothing.</p>"
+    )
+    out.append(
+        ul(
+            [
+                f"<li><code>{esc(u['user_agent'])}</code> — {esc(u['why'])}</li>"
+                for u in act["watch_user_agents"]
+            ]
+        )
+    )
     out.append("</section>")
     return "".join(out)
 
 
 def _evidence(case: dict[str, Any]) -> str:
     ev = case["evidence"]
-    out = ['<section id="evidence"><h2>Evidence</h2><p class="explain">Every statement above rests on records '
-           "listed here. Each record has an identifier (event id, alert id, finding id) that points to the original "
-           "log entry in the workspace, so it can be produced and checked.</p>"]
+    out = [
+        '<section id="evidence"><h2>Evidence</h2><p class="explain">Every statement above rests on records '
+        "listed here. Each record has an identifier (event id, alert id, finding id) that points to the "
+        "original "
+        "log entry in the workspace, so it can be produced and checked.</p>"
+    ]
     out.append("<h3>Why each member is in the crew</h3>")
     members = [m | {"role": r} for r in case["members"] for m in case["members"][r]]
-    out.append(_table(
-        "members-table",
-        [("Role", False), ("Kind", False), ("Identifier", False), ("Confidence", True), ("Reason", False), ("Evidence", False)],
-        [[ROLE_NAMES.get(m["role"], m["role"]).split(":")[0], m["kind"], m["entity"], float(m["confidence"]),
-          m["evidence"], _ids(m["evidence_ids"])] for m in members],
-    ))
+    out.append(
+        _table(
+            "members-table",
+            [
+                ("Role", False),
+                ("Kind", False),
+                ("Identifier", False),
+                ("Confidence", True),
+                ("Reason", False),
+                ("Evidence", False),
+            ],
+            [
+                [
+                    ROLE_NAMES.get(m["role"], m["role"]).split(":")[0],
+                    m["kind"],
+                    m["entity"],
+                    float(m["confidence"]),
+                    m["evidence"],
+                    _ids(m["evidence_ids"]),
+                ]
+                for m in members
+            ],
+        )
+    )
     out.append("<h3>Detections</h3>")
-    out.append(_table(
-        "alerts-table",
-        [("Alert id", False), ("Severity", False), ("What was detected", False), ("First (UTC)", False),
-         ("Last (UTC)", False), ("Hits", True)],
-        [[a["id"], a["severity"], f"{a['title']}: {a['summary']}", a["first_time"], a["last_time"], a["count"]]
-         for a in ev["alerts"]],
-    ))
+    out.append(
+        _table(
+            "alerts-table",
+            [
+                ("Alert id", False),
+                ("Severity", False),
+                ("What was detected", False),
+                ("First (UTC)", False),
+                ("Last (UTC)", False),
+                ("Hits", True),
+            ],
+            [
+                [
+                    a["id"],
+                    a["severity"],
+                    f"{a['title']}: {a['summary']}",
+                    a["first_time"],
+                    a["last_time"],
+                    a["count"],
+                ]
+                for a in ev["alerts"]
+            ],
+        )
+    )
     out.append("<h3>Where the keys were published</h3>")
-    out.append(_table(
-        "findings-table",
-        [("Finding id", False), ("Key (shortened)", False), ("Repository", False), ("File", False), ("Line", True),
-         ("Commit", False), ("Published (UTC)", False)],
-        [[f["id"], f["preview"], f["repo"], f["path"], f["line"], (f["commit_id"] or "")[:12] or None, f["leak_time"]]
-         for f in ev["findings"]],
-    ))
+    out.append(
+        _table(
+            "findings-table",
+            [
+                ("Finding id", False),
+                ("Key (shortened)", False),
+                ("Repository", False),
+                ("File", False),
+                ("Line", True),
+                ("Commit", False),
+                ("Published (UTC)", False),
+            ],
+            [
+                [
+                    f["id"],
+                    f["preview"],
+                    f["repo"],
+                    f["path"],
+                    f["line"],
+                    (f["commit_id"] or "")[:12] or None,
+                    f["leak_time"],
+                ]
+                for f in ev["findings"]
+            ],
+        )
+    )
     shown = ev["events_listed"]
-    out.append(f"<h3>Requests made through the stolen keys</h3><p class=\"note\">{ev['events_total']:,} records in "
-               f"total; the first {shown:,} are listed. case.json lists the same ones.</p>")
-    out.append(_table(
-        "events-table",
-        [("Event id", False), ("Time (UTC)", False), ("Service", False), ("Action", False), ("Result", False),
-         ("From address", False), ("Software", False), ("Model", False), ("Tokens in", True), ("Tokens out", True),
-         ("Prompt verdict", False)],
-        [[e["id"], e["time"], e["provider"], e["operation"], e["status"], e["src_ip"], e["user_agent"], e["model"],
-          e["tokens_in"], e["tokens_out"], (e["verdict"] or "") + (" " + ", ".join(e["labels"]) if e["labels"] else "") or None]
-         for e in ev["events"]],
-    ))
+    out.append(
+        f'<h3>Requests made through the stolen keys</h3><p class="note">{ev["events_total"]:,} records in '
+        f"total; the first {shown:,} are listed. case.json lists the same ones.</p>"
+    )
+    out.append(
+        _table(
+            "events-table",
+            [
+                ("Event id", False),
+                ("Time (UTC)", False),
+                ("Service", False),
+                ("Action", False),
+                ("Result", False),
+                ("From address", False),
+                ("Software", False),
+                ("Model", False),
+                ("Tokens in", True),
+                ("Tokens out", True),
+                ("Prompt verdict", False),
+            ],
+            [
+                [
+                    e["id"],
+                    e["time"],
+                    e["provider"],
+                    e["operation"],
+                    e["status"],
+                    e["src_ip"],
+                    e["user_agent"],
+                    e["model"],
+                    e["tokens_in"],
+                    e["tokens_out"],
+                    (e["verdict"] or "") + (" " + ", ".join(e["labels"]) if e["labels"] else "") or None,
+                ]
+                for e in ev["events"]
+            ],
+        )
+    )
     out.append("</section>")
     return "".join(out)
 
@@ -327,8 +512,11 @@ def _glossary() -> str:
     terms = [
         ("API key", "a secret string that lets a program use a paid online service on the owner's account."),
         ("Fingerprint", "a SHA-256 digest of a key: identifies it exactly without revealing it."),
-        ("Proxy / reverse proxy", "a server that passes requests on; the group's proxies hid which stolen key "
-         "served which customer."),
+        (
+            "Proxy / reverse proxy",
+            "a server that passes requests on; the group's proxies hid which stolen key "
+            "served which customer.",
+        ),
         ("Network address (IP)", "the numeric address a request came from."),
         ("Software / user agent", "the name a program announces when it makes a request."),
         ("Token", "the unit AI services bill by, roughly three-quarters of a word."),

@@ -74,7 +74,8 @@ def load_crew(con: duckdb.DuckDBPyConnection, crew_id: str) -> dict[str, Any]:
     keys = rows(
         con,
         f"SELECT key_fingerprint AS fingerprint, preview, provider, victim, {iso('leak_time')} AS leak_time, "
-        f"leak_location, {iso('first_abuse')} AS first_abuse, minutes_to_abuse, events, tokens_in, tokens_out "
+        f"leak_location, {iso('first_abuse')} AS first_abuse, minutes_to_abuse, events, tokens_in, "
+        "tokens_out "
         "FROM crew_keys WHERE crew_id = ? ORDER BY leak_time NULLS LAST, first_abuse NULLS LAST, fingerprint",
         [crew_id],
     )
@@ -98,7 +99,9 @@ def load_crew(con: duckdb.DuckDBPyConnection, crew_id: str) -> dict[str, Any]:
         if not k["preview"]:
             k["preview"] = k["fingerprint"][:8] + "…(fingerprint)"
         if k["leak_time"] is None:
-            gaps.append(f"Key {k['preview']}: no public leak was found for it (it may have leaked elsewhere).")
+            gaps.append(
+                f"Key {k['preview']}: no public leak was found for it (it may have leaked elsewhere)."
+            )
 
     timeline = rows(
         con,
@@ -200,15 +203,18 @@ def _events(
     )
     total_row = con.execute("SELECT count(*) FROM case_events").fetchone()
     total = int(total_row[0]) if total_row else 0
-    verdict_cols = "v.severity AS verdict, v.labels AS labels" if "verdicts" in have else (
-        "NULL AS verdict, NULL AS labels"
+    verdict_cols = (
+        "v.severity AS verdict, v.labels AS labels"
+        if "verdicts" in have
+        else ("NULL AS verdict, NULL AS labels")
     )
     verdict_join = "LEFT JOIN verdicts v ON v.event_id = e.id" if "verdicts" in have else ""
     listed = rows(
         con,
         f"SELECT e.id, {iso('e.time')} AS time, e.provider, e.operation, e.status, e.src_ip, e.user_agent, "
         f"e.model, e.tokens_in, e.tokens_out, e.key_fingerprint, e.account, e.end_user, {verdict_cols} "
-        f"FROM events e JOIN case_events c USING (id) {verdict_join} ORDER BY e.time, e.id LIMIT {EVENT_LIMIT}",
+        f"FROM events e JOIN case_events c USING (id) {verdict_join} ORDER BY e.time, e.id LIMIT "
+        f"{EVENT_LIMIT}",
     )
     for r in listed:
         r["labels"] = list(r["labels"] or [])
@@ -220,7 +226,8 @@ def usage_by_model(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return rows(
         con,
         "SELECT e.model, count(*) AS requests, count(e.tokens_in) + 0 AS metered, "
-        "coalesce(sum(e.tokens_in), 0)::BIGINT AS tokens_in, coalesce(sum(e.tokens_out), 0)::BIGINT AS tokens_out "
+        "coalesce(sum(e.tokens_in), 0)::BIGINT AS tokens_in, coalesce(sum(e.tokens_out), 0)::BIGINT AS "
+        "tokens_out "
         "FROM events e JOIN case_events c USING (id) WHERE e.model IS NOT NULL AND e.status <> 'failure' "
         "GROUP BY e.model ORDER BY e.model",
     )
@@ -249,4 +256,3 @@ def links(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         "SELECT e.key_fingerprint, e.account, e.src_ip, e.user_agent, e.end_user, count(*) AS events "
         "FROM events e JOIN case_events c USING (id) GROUP BY ALL ORDER BY events DESC",
     )
-

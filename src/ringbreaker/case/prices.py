@@ -73,7 +73,9 @@ def estimate(usage: list[dict[str, Any]], averages: dict[str, tuple[float, float
         unmetered = int(u["requests"]) - int(u["metered"])
         if price is None:
             unpriced.append(model)
-            lines.append({**_base(u, unmetered), "price_id": None, "usd_metered": None, "usd_estimated": None})
+            lines.append(
+                {**_base(u, unmetered), "price_id": None, "usd_metered": None, "usd_estimated": None}
+            )
             continue
         if price.per_image:
             metered = est = price.per_image * int(u["requests"])
@@ -81,7 +83,9 @@ def estimate(usage: list[dict[str, Any]], averages: dict[str, tuple[float, float
         else:
             metered = (u["tokens_in"] * price.input_per_mtok + u["tokens_out"] * price.output_per_mtok) / 1e6
             avg_in, avg_out = averages.get(model, (0.0, 0.0))
-            est = metered + unmetered * (avg_in * price.input_per_mtok + avg_out * price.output_per_mtok) / 1e6
+            est = (
+                metered + unmetered * (avg_in * price.input_per_mtok + avg_out * price.output_per_mtok) / 1e6
+            )
             basis = f"${price.input_per_mtok:g} in / ${price.output_per_mtok:g} out per 1M tokens"
         total_metered += metered
         total_est += est
@@ -104,7 +108,8 @@ def estimate(usage: list[dict[str, Any]], averages: dict[str, tuple[float, float
         "total_usd_estimated": round(total_est, 2),
         "unpriced_models": unpriced,
         "method": (
-            "Metered: tokens recorded in the logs x the list price. Estimated: metered, plus requests the logs "
+            "Metered: tokens recorded in the logs x the list price. Estimated: metered, plus requests the "
+            "logs "
             "saw but did not meter, each at the average tokens per metered request of the same model in this "
             "workspace. Image models are priced per request. List prices as of "
             f"{table.as_of}; victims' invoices are the authoritative figure."

@@ -12,13 +12,16 @@ Mapping (docs/case.md has the table):
   declared by an ``extension-definition`` (STIX has no API-key object), seen in ``observed-data``
   with the addresses that used it; ``sighting`` objects tie the IP indicators to that telemetry.
 
-Ids are derived from stable names (see ``sid``), so the same crew yields the same ids on every run and platforms
-de-duplicate re-imports.
+Ids are derived from stable names (see ``sid``), so the same crew yields the same ids on every run
+and platforms de-duplicate re-imports. Values that are not what STIX requires (a proxy host that is
+no DNS name, a masked address) are left out of observables and indicators rather than making the
+bundle invalid.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from typing import Any
 
@@ -60,6 +63,15 @@ def _ip_value(ip: str) -> str | None:
     return None
 
 
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _hostname(value: str) -> bool:
+    """A syntactically valid DNS name (log fields may hold anything; STIX requires real names)."""
+    labels = value.rstrip(".").split(".")
+    return len(value) <= 253 and len(labels) >= 2 and all(_LABEL.fullmatch(x) for x in labels)
+
+
 def build_bundle(case: dict[str, Any]) -> str:
     """Serialise the case as a STIX 2.1 bundle (pretty JSON text)."""
     crew = case["crew"]
@@ -75,7 +87,8 @@ def build_bundle(case: dict[str, Any]) -> str:
     ext = stix2.ExtensionDefinition(
         id=sid("extension-definition", API_KEY_TYPE),
         name="ringbreaker API key",
-        description="A credential for a paid API, identified only by the SHA-256 fingerprint of the key string "
+        description="A credential for a paid API, identified only by the SHA-256 fingerprint of the key "
+        "string "
         "(for AWS, of the access key id). The key itself is never included.",
         schema="https://github.com/ringbreaker/ringbreaker/blob/main/docs/case.md#stix",
         version="1.0.0",
@@ -98,7 +111,12 @@ def build_bundle(case: dict[str, Any]) -> str:
         kw = {"description": description} if description else {}
         objs.append(
             stix2.Relationship(
-                id=sid("relationship", src, kind, dst), source_ref=src, relationship_type=kind, target_ref=dst, **kw, **by
+                id=sid("relationship", src, kind, dst),
+                source_ref=src,
+                relationship_type=kind,
+                target_ref=dst,
+                **kw,
+                **by,
             )
         )
 
@@ -142,14 +160,16 @@ def build_bundle(case: dict[str, Any]) -> str:
             ip_scos[n["id"]] = sco.id
             objs.append(sco)
             rel(infra.id, "consists-of", sco.id)
-        elif n["kind"] == "proxy_host":
+        elif n["kind"] == "proxy_host" and _hostname(n["label"]):
             sco = stix2.DomainName(value=n["label"])
             objs.append(sco)
             rel(infra.id, "consists-of", sco.id)
     members = [m for ms in case["members"].values() for m in ms]
     for m in members:
         if m["kind"] == "tool" and "/" not in m["entity"]:
-            tool = stix2.Tool(id=sid("tool", cid, m["entity"]), name=m["entity"], description=m["evidence"], **by)
+            tool = stix2.Tool(
+                id=sid("tool", cid, m["entity"]), name=m["entity"], description=m["evidence"], **by
+            )
             objs.append(tool)
             rel(iset.id, "uses", tool.id)
 
@@ -157,9 +177,15 @@ def build_bundle(case: dict[str, Any]) -> str:
     indicators: dict[str, str] = {}
     for m in members:
         if m["kind"] == "ip" and _ip_value(m["entity"]) == m["entity"]:
-            pattern, name = f"[ipv4-addr:value = {pattern_str(m['entity'])}]", f"Crew proxy address {m['entity']}"
-        elif m["kind"] == "proxy_host":
-            pattern, name = f"[domain-name:value = {pattern_str(m['entity'])}]", f"Crew proxy host {m['entity']}"
+            pattern, name = (
+                f"[ipv4-addr:value = {pattern_str(m['entity'])}]",
+                f"Crew proxy address {m['entity']}",
+            )
+        elif m["kind"] == "proxy_host" and _hostname(m["entity"]):
+            pattern, name = (
+                f"[domain-name:value = {pattern_str(m['entity'])}]",
+                f"Crew proxy host {m['entity']}",
+            )
         elif m["kind"] in ("tool", "user_agent") and "/" in m["entity"]:
             pattern = (
                 "[network-traffic:extensions.'http-request-ext'.request_header.'User-Agent' = "
@@ -206,7 +232,11 @@ def build_bundle(case: dict[str, Any]) -> str:
             "extensions": {ext.id: {"extension_type": "new-sco"}},
         }
         objs.append(key_obj)
-        used_from = [ip_scos[e["target"]] for e in edges if e["source"] == f"key:{k['fingerprint']}" and e["target"] in ip_scos]
+        used_from = [
+            ip_scos[e["target"]]
+            for e in edges
+            if e["source"] == f"key:{k['fingerprint']}" and e["target"] in ip_scos
+        ]
         start = k["first_abuse"] or first
         od = stix2.ObservedData(
             id=sid("observed-data", cid, k["fingerprint"]),

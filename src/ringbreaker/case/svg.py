@@ -112,25 +112,34 @@ def _tier_entities(members: list[dict[str, Any]], role: str) -> tuple[list[dict[
 
 def org_chart(members: dict[str, list[dict[str, Any]]], width: int = 1000) -> str:
     """Creators -> providers -> users, one row of boxes per tier (users wrap), bus lines between tiers."""
-    box_w, box_h, gap, per_row, max_boxes = 150.0, 44.0, 14.0, 5, 15
+    box_w, box_h, gap, per_row, max_boxes = 140.0, 44.0, 14.0, 5, 15
     left = 215.0
     body: list[str] = []
     y = 20.0
     tier_boxes: list[list[tuple[float, float]]] = []  # box centres (x, top y) per tier
-    tier_bottoms: list[float] = []
+    tier_bottoms: list[float] = []  # bottom of each tier's boxes
+    bars: list[float] = []  # y of the bus bar below each tier
     for role in ("creator", "provider", "user"):
         ents, note = _tier_entities(members.get(role, []), role)
         colour = ROLE_COLOURS[role]
         shown = ents[:max_boxes]
         rows = max(1, math.ceil(len(shown) / per_row))
-        tier_h = rows * (box_h + gap) + (22 if note or len(ents) > max_boxes else 0)
+        extra = (["Also attributed:", *note] if note else []) + (
+            [f"+{len(ents) - max_boxes} more in the evidence tables"] if len(ents) > max_boxes else []
+        )
+        tier_h = max(rows * (box_h + gap) - gap, 44 + 14 * len(extra)) + 6
+        text_lines = "".join(
+            f'<text x="24" y="{y + 56 + 14 * i:.1f}" font-size="11" fill="#374151">{esc(t)}</text>'
+            for i, t in enumerate(extra)
+        )
         body.append(
             f'<g class="tier tier-{role}"><rect x="8" y="{y - 8:.1f}" width="{width - 16}" '
             f'height="{tier_h + 8:.1f}" rx="10" fill="{colour}" fill-opacity="0.06" stroke="{colour}" '
             f'stroke-opacity="0.25"/>'
             f'<text x="24" y="{y + 18:.1f}" font-size="16" font-weight="700" fill="{colour}">'
             f"{TIER_LABELS[role]}</text>"
-            f'<text x="24" y="{y + 36:.1f}" font-size="11" fill="#374151">{esc(TIER_NOTES[role])}</text></g>'
+            f'<text x="24" y="{y + 36:.1f}" font-size="11" fill="#374151">{esc(TIER_NOTES[role])}</text>'
+            f"{text_lines}</g>"
         )
         centres: list[tuple[float, float]] = []
         if not shown:
@@ -148,22 +157,12 @@ def org_chart(members: dict[str, list[dict[str, Any]]], width: int = 1000) -> st
                 f"{m['entity']} ({KIND_NAMES.get(m['kind'], m['kind'])}, {role}, "
                 f"confidence {m['confidence']:.0%}): {m['evidence']}"
             )
-            body.append(
-                _box(bx, by, box_w, box_h, colour, title, [short(m["entity"], 18), KIND_NAMES.get(m["kind"], m["kind"])], "member")
-            )
+            label = [short(m["entity"], 16), KIND_NAMES.get(m["kind"], m["kind"])]
+            body.append(_box(bx, by, box_w, box_h, colour, title, label, "member"))
             centres.append((bx + box_w / 2, by))
-        extra = []
-        if len(ents) > max_boxes:
-            extra.append(f"and {len(ents) - max_boxes} more (listed in the evidence tables)")
-        if note:
-            extra.append("also attributed: " + ", ".join(note))
-        if extra:
-            body.append(
-                f'<text x="{left}" y="{y + rows * (box_h + gap) + 10:.1f}" font-size="11" fill="#374151">'
-                f"{esc('; '.join(extra))}</text>"
-            )
         tier_boxes.append(centres)
         tier_bottoms.append(y + rows * (box_h + gap) - gap)
+        bars.append(y + tier_h + 16)
         y += tier_h + 40
     # Bus lines: parent tier -> bar -> each box of the child tier (top row joins the bar directly).
     lines = []
@@ -171,15 +170,22 @@ def org_chart(members: dict[str, list[dict[str, Any]]], width: int = 1000) -> st
         parents, children = tier_boxes[t], tier_boxes[t + 1]
         if not parents or not children:
             continue
-        bar_y = tier_bottoms[t] + 26
+        bar_y = bars[t]
         xs = [p[0] for p in parents] + [c[0] for c in children]
         lines.append(f'<line x1="{min(xs):.1f}" y1="{bar_y:.1f}" x2="{max(xs):.1f}" y2="{bar_y:.1f}"/>')
-        lines += [f'<line x1="{px:.1f}" y1="{tier_bottoms[t]:.1f}" x2="{px:.1f}" y2="{bar_y:.1f}"/>' for px, _ in parents]
+        lines += [
+            f'<line x1="{px:.1f}" y1="{tier_bottoms[t]:.1f}" x2="{px:.1f}" y2="{bar_y:.1f}"/>'
+            for px, _ in parents
+        ]
         top = min(cy for _, cy in children)
         lines += [
-            f'<line x1="{cx:.1f}" y1="{bar_y:.1f}" x2="{cx:.1f}" y2="{cy:.1f}"/>' for cx, cy in children if cy == top
+            f'<line x1="{cx:.1f}" y1="{bar_y:.1f}" x2="{cx:.1f}" y2="{cy:.1f}"/>'
+            for cx, cy in children
+            if cy == top
         ]
-    body.insert(0, '<g class="bus" stroke="#6b7280" stroke-width="1.5" fill="none">' + "".join(lines) + "</g>")
+    body.insert(
+        0, '<g class="bus" stroke="#6b7280" stroke-width="1.5" fill="none">' + "".join(lines) + "</g>"
+    )
     return _svg(width, int(y), body, "Organisation chart of the crew by tier", "org-chart")
 
 
@@ -208,10 +214,23 @@ def link_chart(infra: dict[str, Any], width: int = 1000) -> str:
         x, y = xs[c], top + counts[c] * step
         counts[c] += 1
         pos[n["id"]] = (x, y)
-        sub = n["detail"] or (f"{n['events']:,} events" if n["events"] else KIND_NAMES.get(n["kind"], n["kind"]))
+        sub = n["detail"] or (
+            f"{n['events']:,} events" if n["events"] else KIND_NAMES.get(n["kind"], n["kind"])
+        )
         title = f"{n['label']} ({KIND_NAMES.get(n['kind'], n['kind'])}) {n['detail']} {n['events']:,} events"
-        boxes.append(_box(x, y, node_w, node_h, colours[n["kind"]], title, [short(n["label"], 30), short(sub, 36)], f"node node-{n['kind']}"))
-    height = int(top + max(counts + [1]) * step + 10)
+        boxes.append(
+            _box(
+                x,
+                y,
+                node_w,
+                node_h,
+                colours[n["kind"]],
+                title,
+                [short(n["label"], 30), short(sub, 36)],
+                f"node node-{n['kind']}",
+            )
+        )
+    height = int(top + max([*counts, 1]) * step + 10)
     if not infra["nodes"]:
         body.append(
             f'<text x="{width / 2}" y="80" text-anchor="middle" font-size="13" fill="#6b7280">'
@@ -235,11 +254,15 @@ def link_chart(infra: dict[str, Any], width: int = 1000) -> str:
         )
     hidden = infra.get("hidden") or {}
     if hidden:
-        note = "Not drawn (fewer events): " + ", ".join(plural(n, KIND_NAMES.get(k, k)) for k, n in sorted(hidden.items()))
+        note = "Not drawn (fewer events): " + ", ".join(
+            plural(n, KIND_NAMES.get(k, k)) for k, n in sorted(hidden.items())
+        )
         body.append(f'<text x="30" y="{height + 4}" font-size="11" fill="#374151">{esc(note)}</text>')
         height += 16
     edge_g = '<g class="edges" fill="none" stroke="#9ca3af" stroke-opacity="0.8">' + "".join(paths) + "</g>"
-    return _svg(width, height, [edge_g, *body, *boxes], "Link chart of the crew's infrastructure", "link-chart")
+    return _svg(
+        width, height, [edge_g, *body, *boxes], "Link chart of the crew's infrastructure", "link-chart"
+    )
 
 
 # -- timeline --------------------------------------------------------------------------------------
@@ -251,9 +274,11 @@ def _parse(ts: str) -> datetime:
 
 def _marker(shape: str, x: float, y: float, colour: str) -> str:
     if shape == "diamond":
-        return f'<path d="M{x:.1f},{y - 7:.1f} L{x + 7:.1f},{y:.1f} L{x:.1f},{y + 7:.1f} L{x - 7:.1f},{y:.1f} Z" fill="{colour}"/>'
+        d = f"M{x:.1f},{y - 7:.1f} L{x + 7:.1f},{y:.1f} L{x:.1f},{y + 7:.1f} L{x - 7:.1f},{y:.1f} Z"
+        return f'<path d="{d}" fill="{colour}"/>'
     if shape == "triangle":
-        return f'<path d="M{x:.1f},{y - 7:.1f} L{x + 7:.1f},{y + 6:.1f} L{x - 7:.1f},{y + 6:.1f} Z" fill="{colour}"/>'
+        d = f"M{x:.1f},{y - 7:.1f} L{x + 7:.1f},{y + 6:.1f} L{x - 7:.1f},{y + 6:.1f} Z"
+        return f'<path d="{d}" fill="{colour}"/>'
     if shape == "square":
         return f'<rect x="{x - 6:.1f}" y="{y - 6:.1f}" width="12" height="12" fill="{colour}"/>'
     if shape == "cross":
@@ -305,13 +330,16 @@ def timeline_chart(
     for t in timeline:
         if t["key_fingerprint"] not in lanes:
             lanes.append(t["key_fingerprint"])
-    lanes.sort(key=lambda fp: (fp is None, min(_parse(t["time"]) for t in timeline if t["key_fingerprint"] == fp)))
+    lanes.sort(
+        key=lambda fp: (fp is None, min(_parse(t["time"]) for t in timeline if t["key_fingerprint"] == fp))
+    )
     top = legend_h + 20
     height = top + len(lanes) * lane_h + 56
     # gridlines: the finest step that gives at most 10 ticks
     hours = next((h for h in (1, 3, 6, 12, 24, 48, 168, 720) if span / 3600 / h <= 10), 2160)
-    tick = datetime(t0.year, t0.month, t0.day) + timedelta(hours=hours * math.ceil(
-        (t0 - datetime(t0.year, t0.month, t0.day)).total_seconds() / 3600 / hours))
+    tick = datetime(t0.year, t0.month, t0.day) + timedelta(
+        hours=hours * math.ceil((t0 - datetime(t0.year, t0.month, t0.day)).total_seconds() / 3600 / hours)
+    )
     grid = []
     while tick <= t1:
         x = xat(tick)
@@ -326,9 +354,14 @@ def timeline_chart(
     for i, fp in enumerate(lanes):
         y = top + i * lane_h + lane_h / 2
         k = previews.get(fp or "")
-        label = "Whole crew" if fp is None else (f"{k['preview']} ({k['victim']})" if k else (fp or "")[:12] + "…")
+        label = (
+            "Whole crew"
+            if fp is None
+            else (f"{k['preview']} ({k['victim']})" if k else (fp or "")[:12] + "…")
+        )
         body.append(
-            f'<g class="lane"><line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#d1d5db"/>'
+            f'<g class="lane"><line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
+            'stroke="#d1d5db"/>'
             f'<text x="{left - 10}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#111827">'
             f"{esc(short(label, 34))}</text></g>"
         )
@@ -337,7 +370,10 @@ def timeline_chart(
         check = next((t for t in rows if t["stage"] != "leak"), None)
         if leak and check:  # the leak-to-use gap, the figure a reader looks for first
             xa, xb = xat(_parse(leak["time"])), xat(_parse(check["time"]))
-            body.append(f'<line x1="{xa:.1f}" y1="{y:.1f}" x2="{xb:.1f}" y2="{y:.1f}" stroke="#b91c1c" stroke-width="3"/>')
+            body.append(
+                f'<line x1="{xa:.1f}" y1="{y:.1f}" x2="{xb:.1f}" y2="{y:.1f}" stroke="#b91c1c" '
+                'stroke-width="3"/>'
+            )
             gap = (_parse(check["time"]) - _parse(leak["time"])).total_seconds() / 60
             anchor, tx = ("end", xa - 12) if xb > width - right - 170 else ("start", xb + 12)
             body.append(
@@ -348,7 +384,10 @@ def timeline_chart(
             colour, shape = STAGE_STYLE.get(t["stage"], ("#374151", "circle"))
             x = xat(_parse(t["time"]))
             title = f"{t['time']} {stage_names.get(t['stage'], t['stage'])}: {t['description']}"
-            body.append(f'<g class="event stage-{esc(t["stage"])}"><title>{esc(title)}</title>{_marker(shape, x, y, colour)}</g>')
+            body.append(
+                f'<g class="event stage-{esc(t["stage"])}"><title>{esc(title)}</title>'
+                f"{_marker(shape, x, y, colour)}</g>"
+            )
     body.append(
         f'<text x="{left}" y="{height - 8:.1f}" font-size="11" fill="#6b7280">'
         f"{t0:%d %b %Y %H:%M} UTC → {t1:%d %b %Y %H:%M} UTC</text>"

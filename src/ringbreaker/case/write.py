@@ -72,19 +72,16 @@ def render_index(written: list[Written]) -> str:
     """A small offline page linking every crew's case."""
     e = html.escape
     rows = "".join(
-        f"<tr><td><a href=\"{e(w.dir.name)}/case.html\">{e(w.name)}</a></td><td>{e(w.crew_id)}</td>"
+        f'<tr><td><a href="{e(w.dir.name)}/case.html">{e(w.name)}</a></td><td>{e(w.crew_id)}</td>'
         f"<td>{w.summary['keys']}</td><td>{w.summary['creators'] + w.summary['providers']}</td>"
         f"<td>{w.summary['users']}</td><td>${w.summary['cost_usd_estimated']:,.2f}</td></tr>"
         for w in written
     )
-    body = (
-        "<h1>Case files</h1>"
-        + (
-            "<table><thead><tr><th>Crew</th><th>Id</th><th>Stolen keys</th><th>Operators</th><th>Users</th>"
-            f"<th>Estimated cost</th></tr></thead><tbody>{rows}</tbody></table>"
-            if written
-            else "<p>No crews in the workspace. Run <code>ringbreaker attribute</code> first.</p>"
-        )
+    body = "<h1>Case files</h1>" + (
+        "<table><thead><tr><th>Crew</th><th>Id</th><th>Stolen keys</th><th>Operators</th><th>Users</th>"
+        f"<th>Estimated cost</th></tr></thead><tbody>{rows}</tbody></table>"
+        if written
+        else "<p>No crews in the workspace. Run <code>ringbreaker attribute</code> first.</p>"
     )
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

@@ -11,14 +11,27 @@ from ringbreaker.cli.common import workspace_option
 from ringbreaker.errors import UsageError, WorkspaceError
 from ringbreaker.workspace import resolve
 
-FIELDS = ("crew_id", "name", "dir", "keys", "victims", "creators", "providers", "users", "events",
-          "cost_usd_metered", "cost_usd_estimated")
+FIELDS = (
+    "crew_id",
+    "name",
+    "dir",
+    "keys",
+    "victims",
+    "creators",
+    "providers",
+    "users",
+    "events",
+    "cost_usd_metered",
+    "cost_usd_estimated",
+)
 
 
 @click.command(context_settings={"max_content_width": 100})
 @workspace_option
 @click.option("--crew", "crews", multiple=True, metavar="ID", help="Crew id (from `attribute`); repeatable.")
-@click.option("--all", "all_crews", is_flag=True, help="Every crew in the workspace (the default), plus index.html.")
+@click.option(
+    "--all", "all_crews", is_flag=True, help="Every crew in the workspace (the default), plus index.html."
+)
 @click.option(
     "--out",
     required=True,
@@ -66,7 +79,9 @@ def case(workspace: str | None, crews: tuple[str, ...], all_crews: bool, out: Pa
         raise UsageError("use --crew ID or --all, not both")
     path = resolve(workspace)
     if not path.exists():
-        raise WorkspaceError("no workspace here: run `ringbreaker scan`, `ingest` and `attribute` first", source=str(path))
+        raise WorkspaceError(
+            "no workspace here: run `ringbreaker scan`, `ingest` and `attribute` first", source=str(path)
+        )
     con = open_workspace(path, read_only=True)
     try:
         written = write_cases(con, out, list(crews) or None, workspace=str(path))
@@ -75,8 +90,7 @@ def case(workspace: str | None, crews: tuple[str, ...], all_crews: bool, out: Pa
     finally:
         con.close()
     records = [
-        {"crew_id": w.crew_id, "name": w.name, "dir": str(w.dir)}
-        | {f: w.summary[f] for f in FIELDS[3:]}
+        {"crew_id": w.crew_id, "name": w.name, "dir": str(w.dir)} | {f: w.summary[f] for f in FIELDS[3:]}
         for w in written
     ]
     if fmt == "jsonl":
@@ -89,7 +103,8 @@ def case(workspace: str | None, crews: tuple[str, ...], all_crews: bool, out: Pa
             click.echo("no crews in the workspace: run `ringbreaker attribute` first", err=True)
         for r in records:
             click.echo(
-                f"{r['crew_id']}  {r['name']}: {r['keys']} keys, {r['creators']} creators, {r['providers']} providers, "
+                f"{r['crew_id']}  {r['name']}: {r['keys']} keys, {r['creators']} creators, {r['providers']} "
+                "providers, "
                 f"{r['users']} users, {r['events']:,} events, est. ${r['cost_usd_estimated']:,.2f}  "
                 f"-> {Path(r['dir']) / 'case.html'}"
             )
