@@ -70,3 +70,30 @@ def test_workspace_without_crews_writes_an_index_that_says_so(tmp_path: Path) ->
     open_workspace(ws).close()
     _write(ws, tmp_path / "out")
     assert "No crews in the workspace" in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_long_timeline_draws_first_and_last_step_of_each_kind() -> None:
+    from ringbreaker.case.build import STAGES
+    from ringbreaker.case.svg import timeline_chart
+
+    fps = ["a" * 64, "b" * 64]
+    rows = [
+        {
+            "time": f"2025-03-0{1 + i // 1440}T{(i // 60) % 24:02d}:{i % 60:02d}:00Z",
+            "stage": "abuse" if i % 10 else "key-check",
+            "key_fingerprint": fps[i % 2],
+            "description": f"step {i}",
+            "evidence_ids": [],
+        }
+        for i in range(3000)
+    ]
+    svg = timeline_chart(rows, [], STAGES)
+    assert svg.count('<g class="event ') == 6  # (a, key-check), (a, abuse), (b, abuse) x (first, last)
+    assert "2,994 repeated steps not drawn" in svg
+    assert "step 0<" in svg  # the first step is kept
+    assert "step 2999<" in svg  # and the last
+
+
+def test_all_crews_writes_an_index_even_for_one(tmp_path: Path) -> None:
+    _write(nearly_empty_workspace(tmp_path), tmp_path / "out")
+    assert 'href="crew-e/case.html"' in (tmp_path / "out" / "index.html").read_text()

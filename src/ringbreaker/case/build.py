@@ -213,6 +213,11 @@ def actions(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """'1 key', '2 keys', '1,204 recorded requests'."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
 def _when(ts: str | None) -> str:
     """A timestamp as a lawyer reads it: 5 March 2025, 13:29 UTC."""
     if not ts:
@@ -231,35 +236,44 @@ def summary(case: dict[str, Any]) -> dict[str, Any]:
     cost = case["cost"]
     stages = {t["stage"] for t in case["timeline"]}
     tamper = sum(1 for t in case["timeline"] if t["stage"] == "guardrail-tampering")
+    when = (
+        f"Between {_when(crew['first_time'])} and {_when(crew['last_time'])}, the"
+        if crew["first_time"] and crew["last_time"]
+        else "The"
+    )
     text = [
-        f"Between {_when(crew['first_time'])} and {_when(crew['last_time'])}, the group we call "
-        f"\u201c{crew['name']}\u201d used {len(keys)} stolen AI service key{'s' if len(keys) != 1 else ''} "
-        f"belonging to {len(victims)} organisation{'s' if len(victims) != 1 else ''}."
+        f"{when} group we call \u201c{crew['name']}\u201d used {plural(len(keys), 'stolen AI service key')} "
+        f"belonging to {plural(len(victims), 'organisation')}."
     ]
     if minutes:
+        which = "The keys" if len(minutes) == len(keys) else f"{len(minutes)} of the keys"
         text.append(
-            "The keys had been published by mistake in public code. The group began using them a median of "
+            f"{which} had been published by mistake in public code. The group began using them a median of "
             f"{statistics.median(minutes):.0f} minutes after they appeared (fastest: {min(minutes):.0f} "
             "minutes)."
         )
+    creators = people["creator"]
     text.append(
-        f"{people['creator']} person(s) wrote and published the tools, {people['provider']} ran the service "
-        f"that resold access, and {users} customer account(s) used it."
+        f"{plural(creators, 'person', 'people')} wrote and published the tools, "
+        f"{plural(people['provider'], 'person or account', 'people or accounts')} ran the service that "
+        f"resold access, and {plural(users, 'customer account')} used it."
     )
     text.append(
-        f"Through the stolen keys the group made {case['evidence']['events_total']:,} recorded requests. "
+        "Through the stolen keys the group made "
+        f"{plural(case['evidence']['events_total'], 'recorded request')}. "
         f"The estimated cost to the victims is ${cost['total_usd_estimated']:,.2f} "
         f"(${cost['total_usd_metered']:,.2f} of it recorded token by token in the logs)."
     )
     if tamper:
-        text.append(f"The group weakened the victims' safety or logging controls {tamper} time(s).")
+        text.append(f"The group weakened the victims' safety or logging controls {plural(tamper, 'time')}.")
     if "prohibited-content" in stages:
         text.append("Requests for content the providers prohibit were sent through the stolen keys.")
     a = case["actions"]
     text.append(
-        f"We recommend revoking {len(a['revoke_keys'])} key(s), blocking {len(a['block_ips'])} network "
-        f"address(es) and {len(a['block_hosts'])} host(s), and referring {len(a['refer_accounts'])} "
-        "account(s)."
+        f"We recommend revoking {plural(len(a['revoke_keys']), 'key')}, blocking "
+        f"{plural(len(a['block_ips']), 'network address', 'network addresses')} and "
+        f"{plural(len(a['block_hosts']), 'host')}, and referring "
+        f"{plural(len(a['refer_accounts']), 'account')}."
     )
     if case["gaps"]:
         text.append(

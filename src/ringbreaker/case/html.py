@@ -84,6 +84,7 @@ JS = """
 """
 
 
+TIMELINE_ROWS = 1000  # rows of the timeline table; case.json has them all
 DASH = "\u2013"  # shown for an empty cell
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
@@ -209,8 +210,14 @@ def render_html(case: dict[str, Any]) -> str:
                     t["description"],
                     _ids(t["evidence_ids"]),
                 ]
-                for t in case["timeline"]
+                for t in case["timeline"][:TIMELINE_ROWS]
             ],
+        )
+        + (
+            f'<p class="note">{len(case["timeline"]) - TIMELINE_ROWS:,} later steps are listed in '
+            "case.json.</p>"
+            if len(case["timeline"]) > TIMELINE_ROWS
+            else ""
         )
         + "</section>"
     )

@@ -43,6 +43,7 @@ STAGE_STYLE = {  # stage -> (colour, shape)
     "guardrail-tampering": ("#111827", "cross"),
     "prohibited-content": ("#be185d", "star"),
 }
+MAX_MARKERS = 400  # timeline markers drawn; beyond, the first and last step of each kind per key
 FONT = "font-family=\"system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif\""
 
 
@@ -315,6 +316,13 @@ def timeline_chart(
             "No timeline was recorded for this crew.</text>"
         )
         return _svg(width, int(legend_h + 50), body, "Timeline (empty)", "timeline-chart")
+    dropped = 0
+    if len(timeline) > MAX_MARKERS:  # keep the first and last step of each kind per key
+        ends: dict[tuple[str | None, str], list[dict[str, Any]]] = {}
+        for t in timeline:
+            ends.setdefault((t["key_fingerprint"], t["stage"]), []).append(t)
+        kept = [r for rows in ends.values() for r in {id(x): x for x in (rows[0], rows[-1])}.values()]
+        dropped, timeline = len(timeline) - len(kept), sorted(kept, key=lambda t: t["time"])
     times = [_parse(t["time"]) for t in timeline]
     t0, t1 = min(times), max(times)
     if t1 - t0 < timedelta(hours=1):
@@ -390,6 +398,8 @@ def timeline_chart(
             )
     body.append(
         f'<text x="{left}" y="{height - 8:.1f}" font-size="11" fill="#6b7280">'
-        f"{t0:%d %b %Y %H:%M} UTC → {t1:%d %b %Y %H:%M} UTC</text>"
+        f"{t0:%d %b %Y %H:%M} UTC → {t1:%d %b %Y %H:%M} UTC"
+        + (f" · {dropped:,} repeated steps not drawn (first and last of each kind are)" if dropped else "")
+        + "</text>"
     )
     return _svg(width, int(height), body, "Timeline from leak to abuse", "timeline-chart")

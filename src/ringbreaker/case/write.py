@@ -52,8 +52,9 @@ def write_case(con: duckdb.DuckDBPyConnection, crew_id: str, out: Path, *, works
 def write_cases(
     con: duckdb.DuckDBPyConnection, out: Path, crew_ids: list[str] | None = None, *, workspace: str = ""
 ) -> list[Written]:
-    """Write the named crews' cases (all crews when None) and, for more than one, an index page."""
+    """Write the named crews' cases (all crews when None) and, for all or several, an index page."""
     known = load.crew_ids(con)
+    every = crew_ids is None
     if crew_ids is None:
         crew_ids = known
     else:
@@ -62,7 +63,7 @@ def write_cases(
             hint = ", ".join(known[:10]) or "none: run `ringbreaker attribute` first"
             raise UsageError(f"no crew {', '.join(missing)} in the workspace (crews: {hint})")
     written = [write_case(con, c, out, workspace=workspace) for c in crew_ids]
-    if len(crew_ids) != 1:
+    if every or len(crew_ids) != 1:
         out.mkdir(parents=True, exist_ok=True)
         (out / "index.html").write_text(render_index(written), encoding="utf-8")
     return written

@@ -108,5 +108,5 @@ def case(workspace: str | None, crews: tuple[str, ...], all_crews: bool, out: Pa
                 f"{r['users']} users, {r['events']:,} events, est. ${r['cost_usd_estimated']:,.2f}  "
                 f"-> {Path(r['dir']) / 'case.html'}"
             )
-        if len(written) != 1:
+        if not crews:
             click.echo(f"index: {out / 'index.html'}")
