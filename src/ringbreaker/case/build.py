@@ -218,7 +218,7 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
-def _when(ts: str | None) -> str:
+def when_text(ts: str | None) -> str:
     """A timestamp as a lawyer reads it: 5 March 2025, 13:29 UTC."""
     if not ts:
         return "an unknown time"
@@ -237,13 +237,15 @@ def summary(case: dict[str, Any]) -> dict[str, Any]:
     stages = {t["stage"] for t in case["timeline"]}
     tamper = sum(1 for t in case["timeline"] if t["stage"] == "guardrail-tampering")
     when = (
-        f"Between {_when(crew['first_time'])} and {_when(crew['last_time'])}, the"
+        f"Between {when_text(crew['first_time'])} and {when_text(crew['last_time'])}, the"
         if crew["first_time"] and crew["last_time"]
         else "The"
     )
     text = [
         f"{when} group we call \u201c{crew['name']}\u201d used {plural(len(keys), 'stolen AI service key')} "
         f"belonging to {plural(len(victims), 'organisation')}."
+        if keys
+        else f"{when} group we call \u201c{crew['name']}\u201d has no stolen keys linked to it yet."
     ]
     if minutes:
         which = "The keys" if len(minutes) == len(keys) else f"{len(minutes)} of the keys"
@@ -258,12 +260,13 @@ def summary(case: dict[str, Any]) -> dict[str, Any]:
         f"{plural(people['provider'], 'person or account', 'people or accounts')} ran the service that "
         f"resold access, and {plural(users, 'customer account')} used it."
     )
-    text.append(
-        "Through the stolen keys the group made "
-        f"{plural(case['evidence']['events_total'], 'recorded request')}. "
-        f"The estimated cost to the victims is ${cost['total_usd_estimated']:,.2f} "
-        f"(${cost['total_usd_metered']:,.2f} of it recorded token by token in the logs)."
-    )
+    if case["evidence"]["events_total"] or cost["total_usd_estimated"]:
+        text.append(
+            "Through the stolen keys the group made "
+            f"{plural(case['evidence']['events_total'], 'recorded request')}. "
+            f"The estimated cost to the victims is ${cost['total_usd_estimated']:,.2f} "
+            f"(${cost['total_usd_metered']:,.2f} of it recorded token by token in the logs)."
+        )
     if tamper:
         text.append(f"The group weakened the victims' safety or logging controls {plural(tamper, 'time')}.")
     if "prohibited-content" in stages:

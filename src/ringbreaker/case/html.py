@@ -14,7 +14,7 @@ import hashlib
 import re
 from typing import Any
 
-from ringbreaker.case.build import ROLE_NAMES, STAGES
+from ringbreaker.case.build import ROLE_NAMES, STAGES, when_text
 from ringbreaker.case.svg import esc, link_chart, org_chart, timeline_chart
 
 CSS = """
@@ -26,6 +26,7 @@ main{max-width:1060px;margin:0 auto;padding:24px 28px 60px;background:#fff}
 header{border-bottom:3px solid var(--ink);margin-bottom:18px}
 h1{font-size:28px;margin:8px 0 2px}
 h2{font-size:21px;margin:34px 0 6px;padding-top:8px;border-top:1px solid var(--line)}
+header+section h2{border-top:0;margin-top:10px}
 h3{font-size:16px;margin:18px 0 6px}
 .sub{color:var(--muted);margin:0 0 12px}
 .lead{font-size:16px}
@@ -148,7 +149,7 @@ def render_html(case: dict[str, Any]) -> str:
     parts: list[str] = []
     parts.append(
         f'<header><p class="sub">Case file · prepared by {esc(case["generator"])} on '
-        f"{esc(case['generated_at'])}"
+        f"{esc(when_text(case['generated_at']))}"
         f"</p><h1>The \u201c{esc(crew['name'])}\u201d crew</h1>"
         f'<p class="sub">Crew id <code>{esc(crew["id"])}</code> · {esc(crew["summary"])}</p></header>'
     )
