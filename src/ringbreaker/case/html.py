@@ -95,8 +95,7 @@ def _hash(text: str) -> str:
 
 
 CSP = (
-    "default-src 'none'; img-src data:; "
-    f"style-src {_hash(CSS)}; script-src {_hash(JS)}; base-uri 'none'; form-action 'none'"
+    f"default-src 'none'; style-src {_hash(CSS)}; script-src {_hash(JS)}; base-uri 'none'; form-action 'none'"
 )
 
 
