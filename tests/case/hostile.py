@@ -53,6 +53,9 @@ def hostile_workspace(tmp: Path) -> Path:
                 "'203.0.113.7', ?, 'gpt-4o', 100, 10, ?, 'litellm-spendlogs', 'f.jsonl')",
                 [f"ev{i}", i * 30, f"acompletion{SCRIPT}", fp, HOSTILE_UA, f"user-{SVG_BREAK}"],
             )
+        con.execute(
+            "INSERT INTO verdicts VALUES ('ev1', 0.97, 0.01, 0.02, 0.0, 'high', ['bypass'], 'test', now())"
+        )
         for stage, minute in (("leak", 0), ("key-check", 20), ("abuse", 21), ("guardrail-tampering", 90)):
             con.execute(
                 "INSERT INTO timeline VALUES ('crew-x', TIMESTAMPTZ '2025-03-04 10:00:00+00' + INTERVAL (?) "

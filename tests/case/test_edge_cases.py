@@ -32,8 +32,14 @@ def test_markup_in_log_fields_is_escaped(tmp_path: Path) -> None:
     assert page.count("<script") == 1  # ours, at the end
     assert "&lt;script&gt;document.title=" in page
     assert "onerror=&quot;" not in page or "&lt;img src=x onerror=&quot;" in page
+    assert "<td>high bypass</td>" in page  # the prompt classifier's verdict next to its event
     case = json.loads((tmp_path / "out" / "crew-x" / "case.json").read_text())
     jsonschema.Draft202012Validator(SCHEMA).validate(case)
+    assert [(e["id"], e["verdict"], e["labels"]) for e in case["evidence"]["events"]][1] == (
+        "ev1",
+        "high",
+        ["bypass"],
+    )
     assert case["crew"]["name"] == f"crew {SCRIPT}"  # data is kept verbatim in JSON, escaped only in HTML
     stix = (tmp_path / "out" / "crew-x" / "case.stix.json").read_text()
     assert validate_string(stix, ValidationOptions(strict=True)).is_valid
