@@ -23,6 +23,7 @@ COMMANDS = {
     "rules": "ringbreaker.cli.rules:rules",
     "attribute": "ringbreaker.cli.attribute:attribute",
     "demo": "ringbreaker.cli.demo:demo",
+    "case": "ringbreaker.cli.case:case",
 }
 
 
@@ -57,6 +58,7 @@ def cli() -> None:
       classify  score prompts: jailbreak/bypass, sexual, real person, minor; severity
       attribute link alerts, keys, proxies, tools and users into crews with roles
       rules     list and check the rules (secret patterns, detections)
+      case      write each crew's case file: HTML (offline), STIX 2.1 bundle, JSON
       demo      the whole job on a generated sample, out of the box
 
     \b

@@ -1,0 +1,10 @@
+"""Case files for crews: ``case.json`` (one documented structure), ``case.html`` (one self-contained
+page a lawyer can read offline) and ``case.stix.json`` (a STIX 2.1 bundle for threat-intel tools).
+
+Reads only the workspace. ``write_cases`` is what ``ringbreaker case`` runs.
+"""
+
+from ringbreaker.case.build import build_case
+from ringbreaker.case.write import write_case, write_cases
+
+__all__ = ["build_case", "write_case", "write_cases"]
