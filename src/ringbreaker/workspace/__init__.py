@@ -54,7 +54,9 @@ def open_workspace(
     try:
         if target.parent and not target.parent.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(target), read_only=read_only)
+        # DuckDB draws its own progress bar on stdout for long queries, which would corrupt
+        # `--format json` output; the CLI shows progress with rich on stderr instead.
+        con = duckdb.connect(str(target), read_only=read_only, config={"enable_progress_bar": False})
     except (duckdb.Error, OSError) as e:
         raise WorkspaceError(f"cannot open workspace: {e}", source=str(target)) from e
     if not read_only:
