@@ -82,7 +82,8 @@ SCORE = """
 import sys, json
 import duckdb
 from ringbreaker.attribute.evaluate import adjusted_rand
-con = duckdb.connect(sys.argv[1], read_only=True, config={"enable_progress_bar": False})
+con = duckdb.connect(sys.argv[1], read_only=True)
+con.execute("SET enable_progress_bar = false")
 rows = con.execute("SELECT entity, crew_id FROM crew_members WHERE kind = 'ip'").fetchall()
 truth = [ip.split('.')[1] + '.' + ip.split('.')[2] for ip, _ in rows]
 pred = [c for _, c in rows]

@@ -56,7 +56,8 @@ def open_workspace(
             target.parent.mkdir(parents=True, exist_ok=True)
         # DuckDB draws its own progress bar on stdout for long queries, which would corrupt
         # `--format json` output; the CLI shows progress with rich on stderr instead.
-        con = duckdb.connect(str(target), read_only=read_only, config={"enable_progress_bar": False})
+        con = duckdb.connect(str(target), read_only=read_only)
+        con.execute("SET enable_progress_bar = false")
     except (duckdb.Error, OSError) as e:
         raise WorkspaceError(f"cannot open workspace: {e}", source=str(target)) from e
     if not read_only:
