@@ -24,7 +24,6 @@ Steps, each leaving evidence:
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -39,7 +38,8 @@ from ringbreaker.attribute.stages import STAGE_SQL
 from ringbreaker.errors import UsageError
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
-MAX_EVIDENCE = 50
+MAX_EVIDENCE = 20  # event ids kept per member; per timeline step and end user: EVIDENCE_STEP
+EVIDENCE_STEP = 5
 _MASKED = re.compile(r"^(\d+\.\d+\.\d+)\.(?:\*+|x+|0)$", re.IGNORECASE)
 
 
@@ -52,6 +52,7 @@ class AttributeConfig:
     resolution: float = 0.5  # CPM resolution, as a fraction of each component's weighted density
     min_victims: int = 2  # ... and hold keys of this many victims (pooling), or a published tool
     seed: int = 1
+    memory_limit: str | None = None  # DuckDB's, while attributing: big temp tables spill to disk
 
 
 @dataclass
@@ -66,6 +67,11 @@ class Member:
 
 @dataclass
 class CrewResult:
+    """One crew as found. ``members`` holds the named infrastructure, tools and people; its end users,
+    stolen keys and timeline (possibly hundreds of thousands of rows) go straight from SQL to the
+    workspace tables and are counted here. ``keys`` and ``timeline`` are filled only for the
+    ``unattributed`` case, which is built in Python."""
+
     id: str
     name: str
     members: list[Member]
@@ -74,6 +80,10 @@ class CrewResult:
     first_time: str | None
     last_time: str | None
     summary: str
+    community: int | None = None  # Leiden community; None for the ``unattributed`` case
+    key_count: int = 0
+    victim_count: int = 0
+    user_count: int = 0
 
 
 @dataclass
@@ -148,16 +158,15 @@ def _abuse_table(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str]) 
     masked = r"'^(\d+\.\d+\.\d+)\.\*+$'"
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE abuse AS
+        CREATE OR REPLACE TEMP VIEW abuse AS
         WITH e AS (
             SELECT * FROM events
             WHERE src_ip IN (SELECT ip FROM seed_ip)
                OR (regexp_matches(src_ip, {masked})
                    AND regexp_replace(src_ip, {masked}, '\\1.0/24') IN (SELECT net FROM seed_net))
         )
-        SELECT e.id, e.time, e.provider, e.service, e.operation, e.status, e.error_code, e.actor,
-               e.actor_type, e.account, e.resource, e.src_ip, e.user_agent, e.model, e.api_version,
-               e.tokens_in, e.tokens_out, e.end_user, e.source_format,
+        SELECT e.id, e.time, e.provider, e.operation, e.actor, e.user_agent, e.tokens_in, e.tokens_out,
+               e.end_user, e.source_format,
                CASE WHEN regexp_matches(e.src_ip, {masked})
                     THEN regexp_replace(e.src_ip, {masked}, '\\1.0/24') ELSE e.src_ip END AS node,
                coalesce(e.key_fingerprint, k.fingerprint) AS key_fp,
@@ -281,8 +290,12 @@ def _graph(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig) -> tuple[int, i
         "CREATE OR REPLACE TEMP TABLE g_comm AS SELECT idx::INTEGER AS idx, crew::INTEGER AS crew FROM g_comm"
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE abuse_c AS SELECT a.*, c.crew FROM abuse a JOIN g_alias g USING (node) "
+        "CREATE OR REPLACE TEMP TABLE node_crew AS SELECT g.node, c.crew FROM g_alias g "
         "JOIN g_nodes n ON n.name = g.rep JOIN g_comm c ON c.idx = n.idx"
+    )
+    con.execute(  # views, not copies: the workspace's compressed columns are scanned again instead
+        "CREATE OR REPLACE TEMP VIEW abuse_c AS "
+        "SELECT a.*, nc.crew FROM abuse a JOIN node_crew nc USING (node)"
     )
     # A stolen key belongs to the crew that sent most of its requests (one case per key).
     con.execute(
@@ -304,6 +317,16 @@ def attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig = AttributeCo
     if cfg.min_severity not in SEVERITIES:
         raise UsageError(f"unknown severity {cfg.min_severity!r}; one of {', '.join(SEVERITIES)}")
     repos = index(list(cfg.code)) if cfg.code else []
+    before = _one(con, "SELECT current_setting('memory_limit')")[0]
+    if cfg.memory_limit:
+        con.execute(f"SET memory_limit = '{cfg.memory_limit}'")
+    try:
+        return _attribute(con, cfg, repos)
+    finally:
+        con.execute(f"SET memory_limit = '{before}'")
+
+
+def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list[Repo]) -> Result:
     ips, nets, alerts_by_ip = _seeds(con, cfg.min_severity)
     n_abuse = _abuse_table(con, ips, nets) if (ips or nets) else 0
     result = Result([], len(ips) + len(nets), n_abuse, 0, 0)
@@ -358,7 +381,14 @@ def attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig = AttributeCo
             continue
         crews.append(_crew(c, parts, tools, ua_crew))
     crews.sort(key=lambda x: (x.first_time or "", x.id))
-    orphan = _unattributed(con, cfg.min_severity, {k["key_fingerprint"] for c in crews for k in c.keys})
+    kept = [c.community for c in crews]
+    placed = {
+        k
+        for (k,) in con.execute(
+            "SELECT key_fp FROM key_crew WHERE crew IN (SELECT unnest(?::INTEGER[]))", [kept]
+        ).fetchall()
+    }
+    orphan = _unattributed(con, cfg.min_severity, placed)
     if orphan is not None:
         crews.append(orphan)
     _store(con, crews)
@@ -368,16 +398,78 @@ def attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig = AttributeCo
 
 @dataclass
 class _Parts:
-    """Per-crew rows of every grouped query, keyed by community number."""
+    """Per-crew rows of the small grouped queries, keyed by community number. Keys, end users and
+    the timeline can be hundreds of thousands of rows: they go from SQL to the tables directly
+    (see ``_store``), and only their counts come back here."""
 
     ips: dict[int, list[Member]] = field(default_factory=lambda: defaultdict(list))
     accounts: dict[int, list[Member]] = field(default_factory=lambda: defaultdict(list))
     uas: dict[int, dict[str, tuple[int, list[str]]]] = field(default_factory=lambda: defaultdict(dict))
-    users: dict[int, list[Member]] = field(default_factory=lambda: defaultdict(list))
-    keys: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    timeline: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    counts: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # keys, victims, end users
     span: dict[int, tuple[str, str]] = field(default_factory=dict)
     merged: dict[int, dict[str, list[str]]] = field(default_factory=lambda: defaultdict(dict))
+
+
+# End users: each joins the crew that carried most of its requests (evidence: its first requests,
+# and how many of its prompts classify rated high or critical).
+_END_USERS = f"""
+SELECT end_user, arg_max(crew, n) AS crew, sum(n) AS n, arg_max(ids, n) AS ids, sum(bad) AS bad
+FROM (SELECT a.end_user, a.crew, count(*) AS n, arg_min(a.id, a.time, {EVIDENCE_STEP}) AS ids,
+             count(v.event_id) FILTER (WHERE v.severity IN ('high', 'critical')) AS bad
+      FROM abuse_c a LEFT JOIN verdicts v ON v.event_id = a.id
+      WHERE a.end_user IS NOT NULL GROUP BY a.end_user, a.crew)
+GROUP BY end_user
+"""
+
+# Stolen keys of the crews in crew_map, with their earliest leak.
+_KEYS = """
+WITH a AS (
+    SELECT crew, key_fp, any_value(victim) AS victim, any_value(provider) AS provider,
+           min(time) AS first_abuse, count(*) AS n, sum(tokens_in) AS tin, sum(tokens_out) AS tout
+    FROM abuse_c JOIN key_crew USING (key_fp, crew) GROUP BY crew, key_fp
+), f AS (
+    SELECT fingerprint, arg_min(preview, leak_time) AS preview, min(leak_time) AS leak_time,
+           arg_min(path, leak_time) AS loc, arg_min(id, leak_time) AS fid
+    FROM findings GROUP BY fingerprint
+)
+SELECT m.crew_id, a.key_fp, a.victim, a.provider, f.preview, f.leak_time, f.loc, a.first_abuse,
+       CASE WHEN f.leak_time IS NOT NULL
+            THEN (epoch(a.first_abuse) - epoch(f.leak_time)) / 60.0 END AS minutes,
+       a.n, a.tin, a.tout, f.fid
+FROM a JOIN crew_map m ON m.crew = a.crew LEFT JOIN f ON f.fingerprint = a.key_fp
+"""
+
+_WORDS = """CASE stage WHEN 'key-check' THEN 'checked the key' WHEN 'model-enablement' THEN 'enabled models'
+    WHEN 'abuse' THEN 'used the key for model calls'
+    WHEN 'guardrail-tampering' THEN 'weakened safety controls'
+    ELSE stage END"""
+
+# The timeline: each key's leak, then per key and stage the first event, with counts and evidence.
+_TIMELINE = f"""
+SELECT crew_id, leak_time, 'leak', key_fp,
+       'key ' || coalesce(preview, left(key_fp, 12)) || ' published in ' || coalesce(loc, '?'),
+       CASE WHEN fid IS NULL THEN [] ELSE [fid] END
+FROM ({_KEYS}) WHERE leak_time IS NOT NULL
+UNION ALL
+SELECT m.crew_id, t.first, t.stage, t.key_fp,
+       {_WORDS} || ' with ' || coalesce('key ' || left(t.key_fp, 12), 'the victim''s resource') || ': '
+       || format('{{:,}}', t.n) || ' event(s) (' || array_to_string(t.ops, ', ') || ')',
+       t.ids
+FROM (SELECT crew, key_fp, stage, min(time) AS first, count(*) AS n,
+             arg_min(id, time, {EVIDENCE_STEP}) AS ids,
+             list(DISTINCT operation ORDER BY operation)[:5] AS ops
+      FROM abuse_c GROUP BY crew, key_fp, stage) t JOIN crew_map m ON m.crew = t.crew
+UNION ALL
+SELECT m.crew_id, t.first, 'prohibited-content', t.key_fp,
+       format('{{:,}}', t.n) || ' prompt(s) rated ' || CASE WHEN t.critical THEN 'critical' ELSE 'high' END
+       || ' by the prompt model',
+       t.ids
+FROM (SELECT a.crew, a.key_fp, min(a.time) AS first, count(*) AS n,
+             arg_min(a.id, a.time, {EVIDENCE_STEP}) AS ids,
+             max(v.severity = 'critical') AS critical
+      FROM abuse_c a JOIN verdicts v ON v.event_id = a.id
+      WHERE v.severity IN ('high', 'critical') GROUP BY a.crew, a.key_fp) t JOIN crew_map m ON m.crew = t.crew
+"""
 
 
 def _parts(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -> _Parts:
@@ -424,122 +516,20 @@ def _parts(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
             )
         )
     for c, ua, n, ids in con.sql(
-        "SELECT crew, user_agent, count(*), arg_min(id, time, 20) FROM abuse_c WHERE user_agent IS NOT NULL "
+        f"SELECT crew, user_agent, count(*), arg_min(id, time, {EVIDENCE_STEP}) FROM abuse_c "
+        "WHERE user_agent IS NOT NULL "
         "GROUP BY ALL"
     ).fetchall():
         p.uas[c][ua] = (n, list(ids))
-    for c, eu, n, ids, bad in con.sql(
-        """
-        SELECT crew, end_user, n, ids, bad FROM (
-            SELECT end_user, arg_max(crew, n) AS crew, sum(n) AS n, arg_max(ids, n) AS ids, sum(bad) AS bad
-            FROM (SELECT a.end_user, a.crew, count(*) AS n, arg_min(a.id, a.time, 20) AS ids,
-                         count(v.event_id) FILTER (WHERE v.severity IN ('high', 'critical')) AS bad
-                  FROM abuse_c a LEFT JOIN verdicts v ON v.event_id = a.id
-                  WHERE a.end_user IS NOT NULL GROUP BY a.end_user, a.crew)
-            GROUP BY end_user) ORDER BY crew, end_user
-        """
+    for c, nkeys, nvictims in con.sql(
+        "SELECT crew, count(*), count(DISTINCT victim) FROM "
+        "(SELECT DISTINCT crew, key_fp, victim FROM abuse_c "
+        "JOIN key_crew USING (key_fp, crew)) GROUP BY crew"
     ).fetchall():
-        p.users[c].append(
-            Member(
-                "end_user",
-                eu,
-                "user",
-                0.9 if bad else 0.75,
-                f"{n:,} requests through the crew's proxy"
-                + (f"; {bad} prompt(s) rated high or critical" if bad else ""),
-                list(ids),
-            )
-        )
-    cols = (
-        "key_fingerprint",
-        "victim",
-        "provider",
-        "preview",
-        "leak_time",
-        "leak_location",
-        "first_abuse",
-        "minutes_to_abuse",
-        "events",
-        "tokens_in",
-        "tokens_out",
-        "finding_id",
-    )
-    for row in con.sql(
-        """
-        WITH a AS (
-            SELECT crew, key_fp, any_value(victim) AS victim, any_value(provider) AS provider,
-                   min(time) AS first_abuse, count(*) AS n, sum(tokens_in) AS tin, sum(tokens_out) AS tout
-            FROM abuse_c JOIN key_crew USING (key_fp, crew) GROUP BY crew, key_fp
-        ), f AS (
-            SELECT fingerprint, arg_min(preview, leak_time) AS preview, min(leak_time) AS leak_time,
-                   arg_min(path, leak_time) AS loc, arg_min(id, leak_time) AS fid
-            FROM findings GROUP BY fingerprint
-        )
-        SELECT a.crew, a.key_fp, a.victim, a.provider, f.preview,
-               strftime(f.leak_time, '%Y-%m-%dT%H:%M:%SZ'), f.loc,
-               strftime(a.first_abuse, '%Y-%m-%dT%H:%M:%SZ'),
-               CASE WHEN f.leak_time IS NOT NULL THEN (epoch(a.first_abuse) - epoch(f.leak_time)) / 60.0 END,
-               a.n, a.tin, a.tout, f.fid
-        FROM a LEFT JOIN f ON f.fingerprint = a.key_fp ORDER BY a.crew, a.first_abuse, a.key_fp
-        """
-    ).fetchall():
-        p.keys[row[0]].append(dict(zip(cols, row[1:], strict=True)))
-    for c, keys in p.keys.items():
-        for k in keys:
-            if k["leak_time"]:
-                p.timeline[c].append(
-                    {
-                        "time": k["leak_time"],
-                        "stage": "leak",
-                        "key_fingerprint": k["key_fingerprint"],
-                        "description": f"key {k['preview'] or k['key_fingerprint'][:12]} "
-                        f"published in {k['leak_location']}",
-                        "evidence_ids": [k["finding_id"]] if k["finding_id"] else [],
-                    }
-                )
-    words = {
-        "key-check": "checked the key",
-        "model-enablement": "enabled models",
-        "abuse": "used the key for model calls",
-        "guardrail-tampering": "weakened safety controls",
-    }
-    for c, key, stage, t, n, ids, ops in con.sql(
-        """
-        SELECT crew, key_fp, stage, strftime(min(time), '%Y-%m-%dT%H:%M:%SZ'), count(*),
-               arg_min(id, time, 20),
-               list(DISTINCT operation ORDER BY operation)[:5]
-        FROM abuse_c GROUP BY crew, key_fp, stage
-        """
-    ).fetchall():
-        who = f"key {key[:12]}" if key else "the victim's resource"
-        p.timeline[c].append(
-            {
-                "time": t,
-                "stage": stage,
-                "key_fingerprint": key,
-                "description": f"{words.get(stage, stage)} with {who}: {n:,} event(s) ({', '.join(ops)})",
-                "evidence_ids": list(ids),
-            }
-        )
-    for c, key, t, n, ids, critical in con.sql(
-        """
-        SELECT a.crew, a.key_fp, strftime(min(a.time), '%Y-%m-%dT%H:%M:%SZ'), count(*),
-               arg_min(a.id, a.time, 20),
-               max(v.severity = 'critical')
-        FROM abuse_c a JOIN verdicts v ON v.event_id = a.id
-        WHERE v.severity IN ('high', 'critical') GROUP BY a.crew, a.key_fp
-        """
-    ).fetchall():
-        p.timeline[c].append(
-            {
-                "time": t,
-                "stage": "prohibited-content",
-                "key_fingerprint": key,
-                "description": f"{n:,} prompt(s) rated {'critical' if critical else 'high'} "
-                "by the prompt model",
-                "evidence_ids": list(ids),
-            }
-        )
+        p.counts[c] = (nkeys, nvictims, 0)
+    for c, users in con.sql(f"SELECT crew, count(*) FROM ({_END_USERS}) GROUP BY crew").fetchall():
+        k, v, _ = p.counts.get(c, (0, 0, 0))
+        p.counts[c] = (k, v, users)
     for c, lo, hi in con.sql(
         "SELECT crew, strftime(min(time), '%Y-%m-%dT%H:%M:%SZ'), strftime(max(time), '%Y-%m-%dT%H:%M:%SZ') "
         "FROM abuse_c GROUP BY crew"
@@ -568,21 +558,20 @@ def _crew(c: int, parts: _Parts, tools: list[Repo], ua_crew: dict[str, int]) -> 
         )
     for repo in tools:
         members.extend(_repo_members(repo))
-    members.extend(parts.users.get(c, []))
-    keys = parts.keys.get(c, [])
-    timeline = sorted(parts.timeline.get(c, []), key=lambda r: (r["time"] or "", r["stage"]))
-    full_ips = sorted(m.entity for m in members if m.kind == "ip")
-    identity = full_ips + sorted(r.name for r in tools)
-    cid = "crew-" + _hid(*(identity or [k["key_fingerprint"] for k in keys]), n=8)
+    nkeys, nvictims, nusers = parts.counts.get(c, (0, 0, 0))
+    nodes = sorted(m.entity for m in members if m.kind == "ip") or sorted(parts.merged.get(c, {}))
+    cid = "crew-" + _hid(*(nodes + sorted(r.name for r in tools)), n=8)
+    full_ips = [m.entity for m in members if m.kind == "ip"]
     name = tools[0].name if tools else (full_ips[0] if full_ips else cid)
     roles = Counter(m.role for m in members)
-    victims = {k["victim"] for k in keys if k["victim"]}
     summary = (
-        f"{len(keys)} stolen key(s) of {len(victims)} victim(s); "
-        f"{roles['creator']} creator, {roles['provider']} provider and {roles['user']} user entities"
+        f"{nkeys} stolen key(s) of {nvictims} victim(s); "
+        f"{roles['creator']} creator, {roles['provider']} provider and {roles['user'] + nusers} user entities"
     )
     lo, hi = parts.span.get(c, (None, None))
-    return CrewResult(cid, name, members, keys, timeline, lo, hi, summary)
+    return CrewResult(
+        cid, name, members, [], [], lo, hi, summary, community=c, key_count=nkeys, user_count=nusers
+    )
 
 
 def _repo_members(repo: Repo) -> list[Member]:
@@ -699,71 +688,70 @@ def _unattributed(con: duckdb.DuckDBPyConnection, min_severity: str, placed: set
 
 
 def _store(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
-    """Replace the attribution tables in one transaction (bulk inserts through Arrow)."""
+    """Replace the attribution tables in one transaction.
+
+    Named members (and the ``unattributed`` case) go through Arrow; end users, stolen keys and the
+    timeline are inserted by SQL straight from the abuse events, for the crews in ``crew_map``.
+    """
     import pyarrow as pa
 
-    crew_rows = pa.Table.from_pylist(  # noqa: F841 (read by DuckDB below)
-        [
-            {"id": c.id, "name": c.name, "lo": c.first_time, "hi": c.last_time, "summary": c.summary}
-            for c in crews
-        ],
-        schema=pa.schema(
-            [
-                ("id", pa.string()),
-                ("name", pa.string()),
-                ("lo", pa.string()),
-                ("hi", pa.string()),
-                ("summary", pa.string()),
-            ]
-        ),
+    s_ = pa.string()
+    crew_map_rows = pa.table(
+        {
+            "crew": pa.array([c.community for c in crews if c.community is not None], pa.int32()),
+            "crew_id": pa.array([c.id for c in crews if c.community is not None], s_),
+        }
+    )
+    crew_rows = pa.table(  # noqa: F841
+        {
+            "id": pa.array([c.id for c in crews], s_),
+            "name": pa.array([c.name for c in crews], s_),
+            "lo": pa.array([c.first_time for c in crews], s_),
+            "hi": pa.array([c.last_time for c in crews], s_),
+            "summary": pa.array([c.summary for c in crews], s_),
+        }
     )
     seen: set[tuple[str, str, str]] = set()
-    members = []
+    cols: dict[str, list[Any]] = defaultdict(list)
     for c in crews:
         for m in c.members:
-            if (c.id, m.kind, m.entity) not in seen:
-                seen.add((c.id, m.kind, m.entity))
-                members.append(
-                    {
-                        "crew_id": c.id,
-                        "kind": m.kind,
-                        "entity": m.entity,
-                        "role": m.role,
-                        "confidence": round(m.confidence, 3),
-                        "evidence": m.evidence,
-                        "evidence_ids": m.evidence_ids,
-                    }
-                )
-    member_rows = pa.Table.from_pylist(  # noqa: F841
-        members,
-        schema=pa.schema(
-            [
-                ("crew_id", pa.string()),
-                ("kind", pa.string()),
-                ("entity", pa.string()),
-                ("role", pa.string()),
-                ("confidence", pa.float64()),
-                ("evidence", pa.string()),
-                ("evidence_ids", pa.list_(pa.string())),
-            ]
-        ),
+            if (c.id, m.kind, m.entity) in seen:
+                continue
+            seen.add((c.id, m.kind, m.entity))
+            for k, v in (
+                ("crew_id", c.id),
+                ("kind", m.kind),
+                ("entity", m.entity),
+                ("role", m.role),
+                ("confidence", round(m.confidence, 3)),
+                ("evidence", m.evidence),
+                ("evidence_ids", m.evidence_ids),
+            ):
+                cols[k].append(v)
+    member_rows = pa.table(  # noqa: F841
+        {
+            "crew_id": pa.array(cols["crew_id"], s_),
+            "kind": pa.array(cols["kind"], s_),
+            "entity": pa.array(cols["entity"], s_),
+            "role": pa.array(cols["role"], s_),
+            "confidence": pa.array(cols["confidence"], pa.float64()),
+            "evidence": pa.array(cols["evidence"], s_),
+            "evidence_ids": pa.array(cols["evidence_ids"], pa.list_(s_)),
+        }
     )
+    py_keys = [{"crew_id": c.id, **k} for c in crews for k in c.keys]
     key_rows = pa.Table.from_pylist(  # noqa: F841
-        [
-            {"crew_id": c.id, **{k: v for k, v in key.items() if k != "finding_id"}}
-            for c in crews
-            for key in c.keys
-        ],
+        [{k: v for k, v in row.items() if k != "finding_id"} for row in py_keys],
         schema=pa.schema(
             [
-                ("crew_id", pa.string()),
-                ("key_fingerprint", pa.string()),
-                ("victim", pa.string()),
-                ("provider", pa.string()),
-                ("preview", pa.string()),
-                ("leak_time", pa.string()),
-                ("leak_location", pa.string()),
-                ("first_abuse", pa.string()),
+                ("crew_id", s_),
+                ("key_fingerprint", s_),
+                ("victim", s_),
+                ("provider", s_),
+                ("preview", s_),
+                ("leak_time", s_),
+                ("leak_location", s_),
+                ("first_abuse", s_),
                 ("minutes_to_abuse", pa.float64()),
                 ("events", pa.int64()),
                 ("tokens_in", pa.int64()),
@@ -775,15 +763,16 @@ def _store(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
         [{"crew_id": c.id, **t} for c in crews for t in c.timeline],
         schema=pa.schema(
             [
-                ("crew_id", pa.string()),
-                ("time", pa.string()),
-                ("stage", pa.string()),
-                ("key_fingerprint", pa.string()),
-                ("description", pa.string()),
-                ("evidence_ids", pa.list_(pa.string())),
+                ("crew_id", s_),
+                ("time", s_),
+                ("stage", s_),
+                ("key_fingerprint", s_),
+                ("description", s_),
+                ("evidence_ids", pa.list_(s_)),
             ]
         ),
     )
+    sql_parts = bool(crew_map_rows.num_rows)
     con.execute("BEGIN TRANSACTION")
     try:
         for table in ("timeline", "crew_keys", "crew_members", "crews"):
@@ -801,14 +790,55 @@ def _store(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
             "INSERT INTO timeline SELECT crew_id, time::TIMESTAMPTZ, stage, key_fingerprint, description, "
             "evidence_ids FROM time_rows"
         )
+        if sql_parts:
+            con.execute("CREATE OR REPLACE TEMP TABLE crew_map AS SELECT * FROM crew_map_rows")
+            con.execute(
+                f"""
+                INSERT INTO crew_members
+                SELECT m.crew_id, 'end_user', u.end_user, 'user', CASE WHEN u.bad > 0 THEN 0.9 ELSE 0.75 END,
+                       format('{{:,}}', u.n) || ' requests through the crew''s proxy'
+                       || CASE WHEN u.bad > 0 THEN '; ' || u.bad || ' prompt(s) rated high or critical'
+                               ELSE '' END,
+                       u.ids
+                FROM ({_END_USERS}) u JOIN crew_map m ON m.crew = u.crew
+                """
+            )
+            con.execute(
+                f"INSERT INTO crew_keys SELECT crew_id, key_fp, victim, provider, preview, leak_time, loc, "
+                f"first_abuse, minutes, n, tin, tout FROM ({_KEYS})"
+            )
+            con.execute(f"INSERT INTO timeline {_TIMELINE}")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
 
 
-def to_json(result: Result) -> dict[str, Any]:
-    """The attribution as one JSON document (``attribute --format json``)."""
+def to_json(con: duckdb.DuckDBPyConnection, result: Result) -> dict[str, Any]:
+    """The attribution as one JSON document (``attribute --format json``), read back from the
+    tables it was written to, so the document and the workspace always agree."""
+
+    def rows(q: str) -> list[dict[str, Any]]:
+        rel = con.sql(q)
+        names = rel.columns
+        return [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
+
+    ts = "strftime({}, '%Y-%m-%dT%H:%M:%SZ')"
+    members: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows("SELECT * FROM crew_members ORDER BY crew_id, role, kind, entity"):
+        members[r.pop("crew_id")].append(r)
+    keys: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows(
+        f"SELECT * EXCLUDE (leak_time, first_abuse), {ts.format('leak_time')} AS leak_time, "
+        f"{ts.format('first_abuse')} AS first_abuse FROM crew_keys "
+        "ORDER BY crew_id, first_abuse, key_fingerprint"
+    ):
+        keys[r.pop("crew_id")].append(r)
+    timeline: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows(
+        f"SELECT * EXCLUDE (time), {ts.format('time')} AS time FROM timeline ORDER BY crew_id, time, stage"
+    ):
+        timeline[r.pop("crew_id")].append(r)
     return {
         "seeds": result.seeds,
         "abuse_events": result.abuse_events,
@@ -823,14 +853,10 @@ def to_json(result: Result) -> dict[str, Any]:
                 "first_time": c.first_time,
                 "last_time": c.last_time,
                 "summary": c.summary,
-                "members": [m.__dict__ for m in c.members],
-                "keys": [{k: v for k, v in key.items() if k != "finding_id"} for key in c.keys],
-                "timeline": c.timeline,
+                "members": members.get(c.id, []),
+                "keys": keys.get(c.id, []),
+                "timeline": timeline.get(c.id, []),
             }
             for c in result.crews
         ],
     }
-
-
-def dumps(result: Result) -> str:
-    return json.dumps(to_json(result), indent=2)

@@ -60,11 +60,11 @@ def attribute(workspace: str | None, code: tuple[Path, ...], min_severity: str, 
     con = open_workspace(workspace)
     try:
         result = run_attribute(con, AttributeConfig(code=code, min_severity=min_severity))
+        if fmt == "json":
+            click.echo(json.dumps(to_json(con, result), indent=2, default=str))
+            return
     finally:
         con.close()
-    if fmt == "json":
-        click.echo(json.dumps(to_json(result), indent=2, default=str))
-        return
     from rich.console import Console
     from rich.table import Table
 
@@ -86,11 +86,11 @@ def attribute(workspace: str | None, code: tuple[Path, ...], min_severity: str, 
         table.add_row(
             c.id,
             c.name,
-            str(len(c.keys)),
-            str(len({k["victim"] for k in c.keys if k["victim"]})),
+            str(c.key_count or len(c.keys)),
+            str(c.victim_count or len({k["victim"] for k in c.keys if k["victim"]})),
             str(roles["creator"]),
             str(roles["provider"]),
-            str(roles["user"]),
+            str(roles["user"] + c.user_count),
             c.first_time or "",
             c.last_time or "",
         )
