@@ -20,6 +20,7 @@ COMMANDS = {
     "simulate": "ringbreaker.cli.simulate:simulate",
     "ingest": "ringbreaker.cli.ingest:ingest",
     "rules": "ringbreaker.cli.rules:rules",
+    "detect": "ringbreaker.cli.detect:detect",
     "demo": "ringbreaker.cli.demo:demo",
 }
 
@@ -53,6 +54,7 @@ def cli() -> None:
       simulate  write a synthetic world with a planted ring, in the providers' log formats
       ingest    read CloudTrail, Bedrock, Azure, LiteLLM and OpenAI audit logs into events
       rules     list and check the rules (secret patterns, detections)
+      detect    run the detection rules over the workspace into alerts
       demo      the whole job on a generated sample, out of the box
 
     \b
