@@ -111,12 +111,20 @@ def _plain(v: Any) -> Any:
         return str(v)
 
 
-def hit_query(rule: DetectionRule) -> str:
-    """The rule's query wrapped so times come back as epoch milliseconds (no pytz needed)."""
-    return (
-        f"SELECT * REPLACE (epoch_ms(first_time) AS first_time, epoch_ms(last_time) AS last_time) "
-        f"FROM (\n{rule.query}\n) AS hits WHERE last_time >= ?::TIMESTAMPTZ"
-    )
+def hit_query(con: duckdb.DuckDBPyConnection, rule: DetectionRule) -> str:
+    """The rule's query wrapped so times come back as epoch milliseconds (first/last) or ISO text
+    (any other time column, e.g. an hour bucket in the group key): no pytz needed, stable ids."""
+    rel = con.sql(rule.query)
+    cols = []
+    for name, typ in zip(rel.columns, rel.types, strict=True):
+        q = '"' + name.replace('"', '""') + '"'
+        if name in ("first_time", "last_time"):
+            cols.append(f"epoch_ms({q}) AS {q}")
+        elif "TIMESTAMP" in str(typ).upper() or str(typ).upper() == "DATE":
+            cols.append(f"strftime({q}, '%Y-%m-%dT%H:%M:%SZ') AS {q}")
+        else:
+            cols.append(q)
+    return f"SELECT {', '.join(cols)} FROM (\n{rule.query}\n) AS hits WHERE last_time >= ?::TIMESTAMPTZ"
 
 
 def run_rule(
@@ -124,7 +132,7 @@ def run_rule(
 ) -> tuple[list[Alert], int]:
     """Run one rule; return its alerts (grouped hits) and the number of hits."""
     try:
-        rel = con.execute(hit_query(rule), [since or "1970-01-01T00:00:00Z"])
+        rel = con.execute(hit_query(con, rule), [since or "1970-01-01T00:00:00Z"])
         cols = [d[0] for d in rel.description]
         rows = rel.fetchall()
     except duckdb.Error as e:
