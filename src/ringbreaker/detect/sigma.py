@@ -248,7 +248,8 @@ def convert_rule(rule: Any, source: str) -> Converted:
         out.problems.append(f"pySigma cannot convert it: {e}")
         return out
     if len(queries) != 1:
-        out.problems.append(f"converted to {len(queries)} queries; expected one")
+        why = "none (a rule used only by a correlation)" if not queries else str(len(queries))
+        out.problems.append(f"pySigma produced {why} queries; expected one")
         return out
     where = _raw_sql(queries[0].split(" WHERE ", 1)[1]) if " WHERE " in queries[0] else None
     if where is None:
