@@ -122,11 +122,14 @@ def judge(truth: dict[str, Any], alerts: list[dict[str, Any]]) -> dict[str, Any]
         for fp in fps & comp_fps:
             t = ms(a["first_seen"])
             first_alert[fp] = min(first_alert.get(fp, t), t)
-    delays = [
+    # An alert grouped on shared infrastructure (a reseller IP) may open before a key it later names
+    # is abused: from that key's first call it is already alerted, so the delay is 0, not negative.
+    raw_delays = [
         (first_alert[k["fingerprint"]] - ms(k["first_abuse_time"])) / 60_000
         for k in compromised
         if k["fingerprint"] in first_alert and k["first_abuse_time"]
     ]
+    delays = [max(0.0, d) for d in raw_delays]
     legit = [k for k in keys if not k["compromised"]]
     legit_alerted = [k for k in legit if k["fingerprint"] in alerted]
     return {
@@ -137,6 +140,7 @@ def judge(truth: dict[str, Any], alerts: list[dict[str, Any]]) -> dict[str, Any]
         "legit_alerted": len(legit_alerted),
         "legit_alerted_ids": [f"{k['provider']}:{k['key_id'][:24]}" for k in legit_alerted],
         "delays_min": delays,
+        "alerted_before_abuse": sum(d < 0 for d in raw_delays),
         "ring_ips": len(ring_ips),
         "ring_ips_named": len(ring_ips & named_ips),
         "per_rule": per_rule,
@@ -298,7 +302,9 @@ def render(res: dict[str, Any]) -> str:
         "",
         f"Recall of compromised keys **{100 * q['recall']:.1f}%**; legitimate keys alerted "
         f"**{q['legit_per_1000']:.1f} per 1,000**; median delay from first abuse to the first alert's "
-        f"event time **{'—' if delay is None else f'{delay:.1f} min'}** (max {q['max_delay_min']:.1f}); "
+        f"event time **{'—' if delay is None else f'{delay:.1f} min'}** (max {q['max_delay_min']:.1f}; "
+        f"{sum(w['alerted_before_abuse'] for w in q['worlds'])} keys were named by a reseller-IP alert opened "
+        "before their own abuse began, counted as 0); "
         f"ring proxy IPs named **{q['ring_ips_named']}/{q['ring_ips']}**.",
         "",
         "Per rule, summed over the seeds (true: the alert names a compromised key, a ring IP or a ring end user):",
