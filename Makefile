@@ -41,6 +41,7 @@ bench: install
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	$(PY) bench/scan.py
 	$(PY) bench/ingest.py
+	$(PY) bench/detect.py
 
 clean:
 	rm -rf $(VENV) $(CACHE) demo-out bench/out .pytest_cache .ruff_cache .mypy_cache

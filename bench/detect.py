@@ -44,11 +44,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scan import DOCS, OUT, VENV_BIN, machine  # the shared harness
-
-from ringbreaker.detect.runner import detect, iso
+from ringbreaker.detect.runner import detect
 from ringbreaker.rules.detections import load_detection_rules
 from ringbreaker.workspace import open_workspace
+from scan import DOCS, OUT, VENV_BIN, machine  # the shared harness
 
 RB = str(VENV_BIN / "ringbreaker")
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,7 +134,9 @@ def judge(truth: dict[str, Any], alerts: list[dict[str, Any]]) -> dict[str, Any]
     return {
         "compromised": len(compromised),
         "recalled": len(comp_fps & alerted),
-        "missed": sorted(f"{k['provider']}:{k['key_id'][:24]}" for k in compromised if k["fingerprint"] not in alerted),
+        "missed": sorted(
+            f"{k['provider']}:{k['key_id'][:24]}" for k in compromised if k["fingerprint"] not in alerted
+        ),
         "legit_keys": len(legit),
         "legit_alerted": len(legit_alerted),
         "legit_alerted_ids": [f"{k['provider']}:{k['key_id'][:24]}" for k in legit_alerted],
@@ -230,10 +231,12 @@ def real_cloudtrail(folder: Path) -> dict[str, Any] | None:
 REPLICATE = """
 INSERT INTO events SELECT * EXCLUDE (c) REPLACE (
     CASE WHEN c = 0 THEN id ELSE id || '-c' || CAST(c AS VARCHAR) END AS id,
-    CASE WHEN c = 0 OR key_fingerprint IS NULL THEN key_fingerprint ELSE key_fingerprint || '-c' || CAST(c AS VARCHAR) END AS key_fingerprint,
+    CASE WHEN c = 0 OR key_fingerprint IS NULL THEN key_fingerprint
+         ELSE key_fingerprint || '-c' || CAST(c AS VARCHAR) END AS key_fingerprint,
     CASE WHEN c = 0 OR account IS NULL THEN account ELSE account || '-c' || CAST(c AS VARCHAR) END AS account,
     CASE WHEN c = 0 OR actor IS NULL THEN actor ELSE actor || '-c' || CAST(c AS VARCHAR) END AS actor,
-    CASE WHEN c = 0 OR resource IS NULL THEN resource ELSE resource || '-C' || CAST(c AS VARCHAR) END AS resource
+    CASE WHEN c = 0 OR resource IS NULL THEN resource
+         ELSE resource || '-C' || CAST(c AS VARCHAR) END AS resource
 ) FROM (SELECT * FROM src.events, range(?) AS r(c)) AS copies
 """
 REPLICATE_FINDINGS = """
@@ -288,7 +291,8 @@ def render(res: dict[str, Any]) -> str:
         "",
         f"### Quality on simulated worlds (seeds {', '.join(map(str, q['seeds']))}, scale 1)",
         "",
-        "| Seed | Compromised keys alerted | Legitimate keys alerted | Ring proxy IPs named | Alerts | Median delay (min) |",
+        "| Seed | Compromised keys alerted | Legitimate keys alerted | Ring proxy IPs named | Alerts "
+        "| Median delay (min) |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
     for w in q["worlds"]:
@@ -303,11 +307,13 @@ def render(res: dict[str, Any]) -> str:
         f"Recall of compromised keys **{100 * q['recall']:.1f}%**; legitimate keys alerted "
         f"**{q['legit_per_1000']:.1f} per 1,000**; median delay from first abuse to the first alert's "
         f"event time **{'—' if delay is None else f'{delay:.1f} min'}** (max {q['max_delay_min']:.1f}; "
-        f"{sum(w['alerted_before_abuse'] for w in q['worlds'])} keys were named by a reseller-IP alert opened "
+        f"{sum(w['alerted_before_abuse'] for w in q['worlds'])} keys were named by a reseller-IP alert "
+        "opened "
         "before their own abuse began, counted as 0); "
         f"ring proxy IPs named **{q['ring_ips_named']}/{q['ring_ips']}**.",
         "",
-        "Per rule, summed over the seeds (true: the alert names a compromised key, a ring IP or a ring end user):",
+        "Per rule, summed over the seeds (true: the alert names a compromised key, a ring IP or a ring "
+        "end user):",
         "",
         "| Rule | Alerts | True | False |",
         "|---|---:|---:|---:|",
@@ -328,7 +334,8 @@ def render(res: dict[str, Any]) -> str:
             "",
             f"### Speed: {p['events']:,} events",
             "",
-            f"Workspace: a scale-{p['scale']:g} world ({p['base_events']:,} events) replicated {p['copies']}x in SQL "
+            f"Workspace: a scale-{p['scale']:g} world ({p['base_events']:,} events) replicated "
+            f"{p['copies']}x in SQL "
             f"(built in {p['build_s']:.0f} s). All {len(p['per_rule_s'])} rules, alerts written: "
             f"**{p['total_s']:.1f} s** (median of {p['runs']}), {p['alerts']:,} alerts.",
             "",
@@ -340,8 +347,10 @@ def render(res: dict[str, Any]) -> str:
     lines += [
         "",
         "Method and caveats: Azure diagnostics carry no key id, so Azure keys are judged at resource level "
-        "(see the script's docstring). LiteLLM virtual keys are never leaked in the simulator: the two stolen "
-        "gateway keys are found without a leak (first-seen network, one-token probe, end users, reseller IP). "
+        "(see the script's docstring). LiteLLM virtual keys are never leaked in the simulator: the two "
+        "stolen "
+        "gateway keys are found without a leak (first-seen network, one-token probe, end users, "
+        "reseller IP). "
         "Prompt-verdict rules need `classify` (verdicts); the simulated workspaces here have none, so those "
         "rules are covered by their embedded tests only.",
         "",
@@ -377,7 +386,10 @@ def main() -> None:
         res["cloudtrail"] = real_cloudtrail(folder)
         if not args.skip_perf:
             res["perf"] = perf(
-                folder, 2.0 if args.quick else args.perf_scale, 200_000 if args.quick else args.perf_events, 1 if args.quick else args.runs
+                folder,
+                2.0 if args.quick else args.perf_scale,
+                200_000 if args.quick else args.perf_events,
+                1 if args.quick else args.runs,
             )
     res["load_end"] = Path("/proc/loadavg").read_text().split()[0]
     OUT.mkdir(parents=True, exist_ok=True)

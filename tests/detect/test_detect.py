@@ -21,7 +21,16 @@ from tests.detect.conftest import rb
 # type_uid; finding requires finding_info (uid, title); detection_finding extends finding.
 OCSF_2004 = {
     "type": "object",
-    "required": ["activity_id", "category_uid", "class_uid", "metadata", "severity_id", "time", "type_uid", "finding_info"],
+    "required": [
+        "activity_id",
+        "category_uid",
+        "class_uid",
+        "metadata",
+        "severity_id",
+        "time",
+        "type_uid",
+        "finding_info",
+    ],
     "properties": {
         "class_uid": {"const": 2004},
         "category_uid": {"const": 2},
@@ -68,7 +77,8 @@ def test_stolen_keys_named_with_minutes_from_leak(ws_copy: Path, world: tuple[Pa
     alerts = _jsonl(proc.stdout)
     for a in alerts:  # the jsonl contract
         assert {"id", "rule", "severity", "first_seen", "last_seen", "entities", "evidence"} <= set(a)
-        assert a["evidence"] and a["summary"]
+        assert a["evidence"]
+        assert a["summary"]
     leaked = {a["entities"]["key_fingerprints"][0]: a for a in alerts if a["rule"] == "det.leaked-key.use"}
     stolen_aws = [k for k in truth["keys"] if k["compromised"] and k["provider"] == "aws"]
     assert stolen_aws
@@ -88,7 +98,8 @@ def test_rerun_updates_never_duplicates(ws_copy: Path) -> None:
     first = _jsonl(rb("detect", "--workspace", str(ws_copy), "--format", "jsonl").stdout)
     second = _jsonl(rb("detect", "--workspace", str(ws_copy), "--format", "jsonl").stdout)
     assert sorted(a["id"] for a in first) == sorted(a["id"] for a in second)
-    assert all(a["new"] for a in first) and not any(a["new"] for a in second)
+    assert all(a["new"] for a in first)
+    assert not any(a["new"] for a in second)
     con = duckdb.connect(str(ws_copy), read_only=True)
     n, distinct = con.execute("SELECT count(*), count(DISTINCT id) FROM alerts").fetchone()  # type: ignore[misc]
     grouped = con.execute(
@@ -100,14 +111,33 @@ def test_rerun_updates_never_duplicates(ws_copy: Path) -> None:
 
 
 def test_fail_on_and_rule_filter(ws_copy: Path, tmp_path: Path) -> None:
-    crit = rb("detect", "--workspace", str(ws_copy), "--rule", "det.leaked-key.use", "--fail-on", "critical", check=False)
+    crit = rb(
+        "detect",
+        "--workspace",
+        str(ws_copy),
+        "--rule",
+        "det.leaked-key.use",
+        "--fail-on",
+        "critical",
+        check=False,
+    )
     assert crit.returncode == 1
-    low = rb("detect", "--workspace", str(ws_copy), "--rule", "det.key.volume-surge", "--fail-on", "low", check=False)
+    low = rb(
+        "detect",
+        "--workspace",
+        str(ws_copy),
+        "--rule",
+        "det.key.volume-surge",
+        "--fail-on",
+        "low",
+        check=False,
+    )
     assert low.returncode == 0  # the rule is quiet on this world
     empty = rb("detect", "--workspace", str(tmp_path / "empty.duckdb"), "--fail-on", "info", check=False)
     assert empty.returncode == 0
     bad = rb("detect", "--workspace", str(ws_copy), "--rule", "det.nope", check=False)
-    assert bad.returncode == 2 and "unknown rule" in bad.stderr
+    assert bad.returncode == 2
+    assert "unknown rule" in bad.stderr
     bad_time = rb("detect", "--workspace", str(ws_copy), "--since", "yesterday-ish", check=False)
     assert bad_time.returncode == 2
 
@@ -115,7 +145,16 @@ def test_fail_on_and_rule_filter(ws_copy: Path, tmp_path: Path) -> None:
 def test_since_keeps_only_recent_hits(ws_copy: Path) -> None:
     everything = _jsonl(rb("detect", "--workspace", str(ws_copy), "--format", "jsonl", "--dry-run").stdout)
     late = _jsonl(
-        rb("detect", "--workspace", str(ws_copy), "--format", "jsonl", "--dry-run", "--since", "2025-03-09T00:00:00Z").stdout
+        rb(
+            "detect",
+            "--workspace",
+            str(ws_copy),
+            "--format",
+            "jsonl",
+            "--dry-run",
+            "--since",
+            "2025-03-09T00:00:00Z",
+        ).stdout
     )
     assert 0 < len(late) < len(everything)
     assert all(a["last_seen"] >= "2025-03-09T00:00:00Z" for a in late)
@@ -135,7 +174,8 @@ def test_ocsf_detection_findings_validate(ws_copy: Path) -> None:
         assert f["type_uid"] == 2004 * 100 + f["activity_id"]
         assert f["finding_info"]["analytic"]["uid"].startswith("det.")
     leaked = [f for f in findings if f["finding_info"]["analytic"]["uid"] == "det.leaked-key.use"]
-    assert leaked and all(f["severity_id"] == 5 for f in leaked)
+    assert leaked
+    assert all(f["severity_id"] == 5 for f in leaked)
     assert any(a["technique"]["uid"] == "T1552.001" for a in leaked[0]["finding_info"]["attacks"])
     assert "minutes_from_leak" in leaked[0]["unmapped"]["details"]
 
@@ -157,7 +197,9 @@ def test_write_is_one_transaction(ws_copy: Path) -> None:
 
 def test_table_output_and_help(ws_copy: Path) -> None:
     proc = rb("detect", "--workspace", str(ws_copy), "--rule", "det.leaked-key.use")
-    assert "det.leaked-key.use" in proc.stdout and "min after the leak" in proc.stdout
+    assert "det.leaked-key.use" in proc.stdout
+    assert "min after the leak" in proc.stdout
     assert "alert(s)" in proc.stderr
     helptext = rb("detect", "--help").stdout
-    assert "--fail-on" in helptext and "Examples" in helptext
+    assert "--fail-on" in helptext
+    assert "Examples" in helptext

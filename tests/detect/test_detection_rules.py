@@ -70,11 +70,13 @@ def test_pack_covers_the_issue() -> None:
     ):
         assert needed in ids, needed
     leaked = next(r for r in RULES if r.id == "det.leaked-key.use")
-    assert leaked.severity == "critical" and "minutes_from_leak" in leaked.details
+    assert leaked.severity == "critical"
+    assert "minutes_from_leak" in leaked.details
     assert any("todo" in c for r in RULES for c in r.tests), "known misses are recorded"
     for r in RULES:
         if r.id.startswith("det.prompt."):
-            assert "verdicts" in r.sources and "verdicts" in r.query
+            assert "verdicts" in r.sources
+            assert "verdicts" in r.query
 
 
 def test_every_rule_is_documented() -> None:
@@ -88,7 +90,9 @@ def test_loader_reports_every_problem(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(good)  # duplicate id of a built-in rule
     (tmp_path / "b.yaml").write_text("id: det.bad\ntitle: x\n")  # schema violations
     quiet_only = re.sub(r"(?m)^id: .*$", "id: det.only-quiet", good)
-    quiet_only = quiet_only.split("tests:")[0] + "tests:\n  - {name: a, expect: []}\n  - {name: b, expect: []}\n"
+    quiet_only = (
+        quiet_only.split("tests:")[0] + "tests:\n  - {name: a, expect: []}\n  - {name: b, expect: []}\n"
+    )
     (tmp_path / "c.yaml").write_text(quiet_only)
     with pytest.raises(RuleError) as err:
         load_detection_rules([tmp_path])

@@ -32,8 +32,13 @@ def test_converts_cloudtrail_and_azure_rules_and_reports_the_rest(tmp_path: Path
     base = (SIGMA / "aws_bedrock_model_invocation_logging_disabled.yml").read_text()
     (tmp_path / "corr.yml").write_text(base + "---" + CORRELATION)  # a correlation needs its base rule
     proc = rb(
-        "rules", "import-sigma", *map(str, sorted(SIGMA.glob("*.yml"))), str(tmp_path / "corr.yml"),
-        "-o", str(tmp_path / "out"), check=False,
+        "rules",
+        "import-sigma",
+        *map(str, sorted(SIGMA.glob("*.yml"))),
+        str(tmp_path / "corr.yml"),
+        "-o",
+        str(tmp_path / "out"),
+        check=False,
     )
     assert proc.returncode == 1  # some rules are unsupported
     lines = proc.stdout.splitlines()
@@ -51,10 +56,13 @@ def test_field_mapping_and_case_insensitivity(tmp_path: Path) -> None:
     [conv] = convert_file(SIGMA / "aws_cloudtrail_bedrock_put_use_case_for_model_access.yml")
     assert conv.rule is not None
     q = conv.rule["query"]
-    assert "operation=" in q and "key_id ILIKE 'AKIA%'" in q and "COLLATE NOCASE" in q
+    assert "operation=" in q
+    assert "key_id ILIKE 'AKIA%'" in q
+    assert "COLLATE NOCASE" in q
     assert conv.rule["mitre"] == ["T1578.005", "TA0005"]
     pos = conv.rule["tests"][0]["events"][0]
-    assert pos["key_id"].startswith("AKIA") and pos["service"] == "bedrock.amazonaws.com"
+    assert pos["key_id"].startswith("AKIA")
+    assert pos["service"] == "bedrock.amazonaws.com"
 
 
 def test_unmapped_fields_read_the_raw_record(tmp_path: Path) -> None:
@@ -62,22 +70,38 @@ def test_unmapped_fields_read_the_raw_record(tmp_path: Path) -> None:
     rule.write_text(
         (SIGMA / "aws_cloudtrail_disable_logging.yml")
         .read_text()
-        .replace("        eventSource: cloudtrail.amazonaws.com\n", "        eventSource: cloudtrail.amazonaws.com\n        requestParameters.name|contains: prod\n")
+        .replace(
+            "        eventSource: cloudtrail.amazonaws.com\n",
+            "        eventSource: cloudtrail.amazonaws.com\n        requestParameters.name|contains: prod\n",
+        )
     )
     [conv] = convert_file(rule)
     assert conv.rule is not None
     assert "(raw->>'$.requestParameters.name') ILIKE '%prod%'" in conv.rule["query"]
-    assert conv.rule["tests"][0]["events"][0]["raw"] == {"requestParameters": {"name": "XprodX"}}  # wildcards filled
+    assert conv.rule["tests"][0]["events"][0]["raw"] == {
+        "requestParameters": {"name": "XprodX"}
+    }  # wildcards filled
 
 
-@pytest.mark.skipif(not CLOUDTRAIL.is_dir(), reason=f"shared CloudTrail recordings not present at {CLOUDTRAIL}")
+@pytest.mark.skipif(
+    not CLOUDTRAIL.is_dir(), reason=f"shared CloudTrail recordings not present at {CLOUDTRAIL}"
+)
 def test_converted_rule_fires_on_real_cloudtrail(tmp_path: Path) -> None:
     ws = tmp_path / "ct.duckdb"
     rb("ingest", str(CLOUDTRAIL), "--workspace", str(ws))
-    rb("rules", "import-sigma", str(SIGMA / "aws_cloudtrail_disable_logging.yml"), "-o", str(tmp_path / "out"))
+    rb(
+        "rules",
+        "import-sigma",
+        str(SIGMA / "aws_cloudtrail_disable_logging.yml"),
+        "-o",
+        str(tmp_path / "out"),
+    )
     proc = rb("detect", "--workspace", str(ws), "--rules", str(tmp_path / "out"), "--format", "jsonl")
     alerts: list[dict[str, Any]] = [json.loads(x) for x in proc.stdout.splitlines()]
     sigma = [a for a in alerts if a["rule"].startswith("det.sigma.")]
     assert sigma, "StopLogging/DeleteTrail recordings should fire the converted rule"
-    assert all(("StopLogging" in a["summary"]) or ("DeleteTrail" in a["summary"]) or ("UpdateTrail" in a["summary"]) for a in sigma)
+    assert all(
+        ("StopLogging" in a["summary"]) or ("DeleteTrail" in a["summary"]) or ("UpdateTrail" in a["summary"])
+        for a in sigma
+    )
     assert not [a for a in alerts if not a["rule"].startswith("det.sigma.")], "built-in LLM rules stay quiet"

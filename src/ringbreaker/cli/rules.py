@@ -70,7 +70,11 @@ def list_rules(extra: tuple[Path, ...], kind: str, fmt: str) -> None:
     from ringbreaker.rules.loader import load_secret_rules
 
     secret_extra, detection_extra = _split(extra)
-    secret = [{"kind": "secret", **r.summary()} for r in load_secret_rules(secret_extra)] if kind != "detection" else []
+    secret = (
+        [{"kind": "secret", **r.summary()} for r in load_secret_rules(secret_extra)]
+        if kind != "detection"
+        else []
+    )
     detection = [r.summary() for r in load_detection_rules(detection_extra)] if kind != "secret" else []
     rows = secret + detection
     if fmt == "json":
@@ -86,7 +90,11 @@ def list_rules(extra: tuple[Path, ...], kind: str, fmt: str) -> None:
                 t.add_column(col)
             for row in secret:
                 t.add_row(
-                    row["id"], row["provider"], row["title"], row["confidence"], "yes" if row["context"] else ""
+                    row["id"],
+                    row["provider"],
+                    row["title"],
+                    row["confidence"],
+                    "yes" if row["context"] else "",
                 )
             console.print(t)
         if detection:
@@ -94,7 +102,13 @@ def list_rules(extra: tuple[Path, ...], kind: str, fmt: str) -> None:
             for col in ("id", "severity", "title", "sources", "mitre"):
                 t.add_column(col)
             for row in detection:
-                t.add_row(row["id"], row["severity"], row["title"], ", ".join(row["sources"]), ", ".join(row["mitre"]))
+                t.add_row(
+                    row["id"],
+                    row["severity"],
+                    row["title"],
+                    ", ".join(row["sources"]),
+                    ", ".join(row["mitre"]),
+                )
             console.print(t)
 
 
@@ -129,17 +143,19 @@ def check(extra: tuple[Path, ...], kind: str, verbose: bool) -> None:
         dets = load_detection_rules(detection_extra)
         dres = check_detection_rules(dets)
         dbad = [r for r in dres if not r.ok]
-        for r in dres if verbose else dbad:
-            mark = "ok  " if r.ok else "FAIL"
-            todo = " (todo)" if r.todo else ""
-            click.echo(f"{mark} {r.rule} {r.test}{todo} {r.detail}".rstrip())
+        for d in dres if verbose else dbad:
+            mark = "ok  " if d.ok else "FAIL"
+            todo = " (todo)" if d.todo else ""
+            click.echo(f"{mark} {d.rule} {d.test}{todo} {d.detail}".rstrip())
         click.echo(f"{len(dets)} detection rules, {len(dres)} tests, {len(dbad)} failed", err=True)
         failed += len(dbad)
     sys.exit(1 if failed else 0)
 
 
 @rules.command("import-sigma")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option(
     "-o",
     "--out",

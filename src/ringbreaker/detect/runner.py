@@ -159,9 +159,9 @@ def run_rule(
                 for v in _values(h[col]):
                     if v not in entities[f]:
                         entities[f].append(v)
-            for e in _values(h["event_ids"]):
-                if len(evidence) < MAX_EVIDENCE and e not in evidence:
-                    evidence.append(e)
+            for ev in _values(h["event_ids"]):
+                if len(evidence) < MAX_EVIDENCE and ev not in evidence:
+                    evidence.append(ev)
         first = hs[0]
         summary = str(first["summary"]) + (f" (+{len(hs) - 1} more)" if len(hs) > 1 else "")
         alerts.append(
@@ -243,7 +243,8 @@ def write_alerts(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert]) -> int
     try:
         old = dict(
             con.execute(
-                "SELECT id, first_detected::VARCHAR FROM alerts WHERE list_contains(?, id)", [[a.id for a in alerts]]
+                "SELECT id, first_detected::VARCHAR FROM alerts WHERE list_contains(?, id)",
+                [[a.id for a in alerts]],
             ).fetchall()
             if alerts
             else []

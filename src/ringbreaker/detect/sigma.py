@@ -85,9 +85,9 @@ class Converted:
 
 def _backend() -> Any:
     """The SQLite backend adjusted for DuckDB (case-insensitive LIKE, regexp_matches, boolean COALESCE)."""
-    from sigma.backends.sqlite import sqliteBackend
+    from sigma.backends.sqlite.sqlite import sqliteBackend
 
-    class DuckDBishBackend(sqliteBackend):  # type: ignore[misc]
+    class DuckDBishBackend(sqliteBackend):
         wildcard_match_expression = "{field} ILIKE '{value}' ESCAPE '\\'"
         contains_expression = "{field} ILIKE '%{value}%' ESCAPE '\\'"
         re_expression = "regexp_matches({field}, '{regex}')"
@@ -232,7 +232,11 @@ def convert_rule(rule: Any, source: str) -> Converted:
         for item in _items(det)
         if getattr(item, "field", None) is not None
     }
-    if any(getattr(item, "field", "x") is None for det in rule.detection.detections.values() for item in _items(det)):
+    if any(
+        getattr(item, "field", "x") is None
+        for det in rule.detection.detections.values()
+        for item in _items(det)
+    ):
         out.problems.append("keyword (full-text) search without a field is not supported")
         return out
     mapping, problems = _mapping(fmt, fields)
@@ -240,7 +244,9 @@ def convert_rule(rule: Any, source: str) -> Converted:
         out.problems.extend(problems)
         return out
     examples = _examples(rule, fmt, mapping)  # before conversion: the pipeline renames fields in place
-    pipeline = ProcessingPipeline(items=[ProcessingItem(transformation=FieldMappingTransformation(mapping))])
+    field_map: dict[str | None, str | list[str]] = {k: v for k, v in mapping.items()}
+    mapper = FieldMappingTransformation(field_map)
+    pipeline = ProcessingPipeline(items=[ProcessingItem(transformation=mapper)])
     backend = _backend()(processing_pipeline=pipeline, collate_nocase=True, table="events")
     try:
         queries = backend.convert_rule(rule)
@@ -262,7 +268,8 @@ def convert_rule(rule: Any, source: str) -> Converted:
     rid = f"det.sigma.{_slug(title)}"
     label = title.replace("'", "''")
     query = (
-        "SELECT id, actor, account, src_ip, key_fingerprint, resource, time AS first_time, time AS last_time,\n"
+        "SELECT id, actor, account, src_ip, key_fingerprint, resource,\n"
+        "       time AS first_time, time AS last_time,\n"
         f"       [id] AS event_ids, '{label}: ' || operation || ' by ' || coalesce(actor, '?') AS summary\n"
         f"FROM events\nWHERE source_format = '{fmt}' AND ({where})\n"
     )
@@ -270,7 +277,11 @@ def convert_rule(rule: Any, source: str) -> Converted:
     if examples:
         pos, neg = examples
         tests = [
-            {"name": "sigma-selection", "events": [{"id": "sigma-pos", **pos}], "expect": [{"event_ids": ["sigma-pos"]}]},
+            {
+                "name": "sigma-selection",
+                "events": [{"id": "sigma-pos", **pos}],
+                "expect": [{"event_ids": ["sigma-pos"]}],
+            },
             {"name": "values-changed", "events": [neg], "expect": []},
         ]
     else:
@@ -279,8 +290,10 @@ def convert_rule(rule: Any, source: str) -> Converted:
     out.rule = {
         "id": rid,
         "title": title,
-        "description": (str(rule.description or title).strip() + f"\n\nConverted from Sigma rule {rule.id} "
-                        "(SigmaHQ rules are under the Detection Rule License 1.1)."),
+        "description": (
+            str(rule.description or title).strip() + f"\n\nConverted from Sigma rule {rule.id} "
+            "(SigmaHQ rules are under the Detection Rule License 1.1)."
+        ),
         "severity": LEVELS.get(str(rule.level.name).lower() if rule.level else "medium", "medium"),
         "mitre": sorted(set(mitre)),
         "sources": [fmt],
@@ -324,8 +337,13 @@ def convert_file(path: Path) -> list[Converted]:
     for rule in collection.rules:
         if not hasattr(rule, "detection"):
             results.append(
-                Converted(str(getattr(rule, "id", "")), str(rule.title), str(path), None,
-                          ["correlation rules are not supported (write a ringbreaker rule with a window)"])
+                Converted(
+                    str(getattr(rule, "id", "")),
+                    str(rule.title),
+                    str(path),
+                    None,
+                    ["correlation rules are not supported (write a ringbreaker rule with a window)"],
+                )
             )
             continue
         results.append(convert_rule(rule, str(path)))

@@ -46,9 +46,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any
     for row in rows:
         cols = list(row)
         vals = [json.dumps(v) if isinstance(v, dict) else v for v in row.values()]
-        con.execute(
-            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['?'] * len(cols))})", vals
-        )
+        con.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['?'] * len(cols))})", vals)
 
 
 def _events(rule: DetectionRule, rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -215,7 +213,9 @@ def to_spark(rule: DetectionRule) -> str:
     """The rule's query in Spark SQL (the scale-out engine reads the same tables as Parquet)."""
     import sqlglot
 
-    return sqlglot.transpile(rule.query, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)[0]
+    return sqlglot.transpile(
+        rule.query, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE
+    )[0]
 
 
 def transpile_problem(rule: DetectionRule) -> str:

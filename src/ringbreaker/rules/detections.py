@@ -20,7 +20,15 @@ from ringbreaker.errors import RuleError
 from ringbreaker.rules.loader import _rule_files, _schema, builtin_dir
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
-ENTITY_FIELDS = ("key_fingerprints", "principals", "src_ips", "accounts", "resources", "proxy_hosts", "end_users")
+ENTITY_FIELDS = (
+    "key_fingerprints",
+    "principals",
+    "src_ips",
+    "accounts",
+    "resources",
+    "proxy_hosts",
+    "end_users",
+)
 HIT_COLUMNS = ("first_time", "last_time", "event_ids", "summary")
 
 
