@@ -52,6 +52,7 @@ from scan import DOCS, OUT, VENV_BIN, machine  # the shared harness
 RB = str(VENV_BIN / "ringbreaker")
 ROOT = Path(__file__).resolve().parent.parent
 CLOUDTRAIL = ROOT.parent / "shared" / "datasets" / "telemetry" / "cloudtrail"
+SIGMA = ROOT / "tests" / "detect" / "sigma"
 
 
 def log(msg: str) -> None:
@@ -220,11 +221,27 @@ def real_cloudtrail(folder: Path) -> dict[str, Any] | None:
     fired: dict[str, int] = {}
     for a in alerts:
         fired[a["rule"]] = fired.get(a["rule"], 0) + 1
+    # The SigmaHQ rules vendored for the tests, converted and run on the same recordings.
+    sigma_dir = folder / "sigma-rules"
+    subprocess.run(
+        [RB, "rules", "import-sigma", *map(str, sorted(SIGMA.glob("*.yml"))), "-o", str(sigma_dir)],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    con = open_workspace(ws)
+    sigma_rules = load_detection_rules([sigma_dir], builtin=False)
+    sigma_fired: dict[str, int] = {}
+    for a in detect(con, sigma_rules, write=False).alerts:
+        sigma_fired[a.rule] = sigma_fired.get(a.rule, 0) + a.count
+    con.close()
     return {
         "files": len(list(CLOUDTRAIL.glob("*.json"))),
         "events": row[0] if row else 0,
         "fired": fired,
         "examples": [a["summary"] for a in alerts[:10]],
+        "sigma_rules": [r.id for r in sigma_rules],
+        "sigma_fired": sigma_fired,
     }
 
 
@@ -327,7 +344,14 @@ def render(res: dict[str, Any]) -> str:
             "",
             f"### Real CloudTrail ({ct['files']} Stratus Red Team recordings, {ct['events']:,} events)",
             "",
-            f"Rules that fired: {fired}.",
+            f"Built-in rules that fired: {fired}. The recordings are Stratus Red Team attacks on IAM, EC2, "
+            "Secrets Manager, SSM and CloudTrail itself, with no Bedrock or other LLM traffic, so no "
+            "LLMjacking rule should fire on them.",
+            "",
+            f"The {len(ct.get('sigma_rules', []))} SigmaHQ rules vendored under tests/detect/sigma, "
+            "converted with `rules import-sigma`, on the same recordings: "
+            + (", ".join(f"`{k}` ({v} hits)" for k, v in sorted(ct.get("sigma_fired", {}).items())) or "none")
+            + " fired.",
         ]
     if p:
         lines += [
