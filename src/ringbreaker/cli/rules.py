@@ -99,7 +99,8 @@ def list_rules(extra: tuple[Path, ...], kind: str, fmt: str) -> None:
             console.print(t)
         if detection:
             t = Table(title=f"{len(detection)} detection rules")
-            for col in ("id", "severity", "title", "sources", "mitre"):
+            t.add_column("id", no_wrap=True)
+            for col in ("severity", "title", "sources", "mitre"):
                 t.add_column(col)
             for row in detection:
                 t.add_row(
