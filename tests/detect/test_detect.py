@@ -203,3 +203,18 @@ def test_table_output_and_help(ws_copy: Path) -> None:
     helptext = rb("detect", "--help").stdout
     assert "--fail-on" in helptext
     assert "Examples" in helptext
+
+
+def test_since_rerun_neither_double_counts_nor_forgets(ws_copy: Path) -> None:
+    full = {a["id"]: a for a in _jsonl(rb("detect", "--workspace", str(ws_copy), "--format", "jsonl").stdout)}
+    late = _jsonl(
+        rb(
+            "detect", "--workspace", str(ws_copy), "--format", "jsonl", "--since", "2025-03-09T00:00:00Z"
+        ).stdout
+    )
+    assert late
+    for a in late:
+        old = full[a["id"]]
+        assert not a["new"]
+        assert (a["first_seen"], a["count"]) == (old["first_seen"], old["count"])
+        assert set(old["evidence"]) <= set(a["evidence"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -12,6 +13,9 @@ from rich.table import Table
 from ringbreaker.cli.common import EXIT_FOUND, EXIT_OK, workspace_option
 from ringbreaker.errors import UsageError
 from ringbreaker.rules.detections import SEVERITIES
+
+if TYPE_CHECKING:
+    from ringbreaker.detect.runner import Alert
 
 
 @click.command()
@@ -117,7 +121,7 @@ def detect(
     sys.exit(EXIT_OK)
 
 
-def _table(alerts: list) -> None:  # type: ignore[type-arg]
+def _table(alerts: list[Alert]) -> None:
     from ringbreaker.detect.runner import iso
 
     t = Table(title=f"{len(alerts)} alert(s)")

@@ -41,6 +41,7 @@ class Alert:
     details: dict[str, Any]
     group: dict[str, Any]
     new: bool = True
+    hit_times: list[int] = field(default_factory=list, repr=False)  # first_time of each hit
 
     def to_json(self) -> dict[str, Any]:
         """The jsonl contract (DESIGN.md): id, rule, severity, first_seen, last_seen, entities, evidence."""
@@ -178,6 +179,7 @@ def run_rule(
                 event_ids=evidence,
                 details={d: _plain(first.get(d)) for d in rule.details},
                 group=keys[aid],
+                hit_times=[h["first_time"] for h in hs],
             )
         )
     return alerts, len(hits)
@@ -200,16 +202,12 @@ def _merge(con: duckdb.DuckDBPyConnection, alerts: list[Alert], partial: bool) -
         if old is None:
             continue
         a.new = False
-        if partial:
+        if partial:  # hits that start after the stored alert's last event are the new ones
             _, first, last, count, evidence = old
-            fresh = [e for e in a.event_ids if e not in evidence]
-            if a.last_time > last:
-                a.count = count + max(1, min(a.count, len(fresh) or 1))
-            else:
-                a.count = count
+            a.count = count + sum(t > last for t in a.hit_times)
             a.first_time = min(first, a.first_time)
             a.last_time = max(last, a.last_time)
-            a.event_ids = (list(evidence) + fresh)[:MAX_EVIDENCE]
+            a.event_ids = (list(evidence) + [e for e in a.event_ids if e not in evidence])[:MAX_EVIDENCE]
 
 
 def write_alerts(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert]) -> int:
