@@ -44,6 +44,7 @@ bench: install
 	$(PY) bench/ingest.py
 	$(PY) bench/attribute.py
 	$(PY) bench/classify.py
+	$(PY) bench/detect.py
 
 clean:
 	rm -rf $(VENV) $(CACHE) demo-out bench/out .pytest_cache .ruff_cache .mypy_cache

@@ -71,7 +71,7 @@ FROM (SELECT n, n % 200000 AS a FROM range({events - ring}) t(n))
 con.execute(f'''
 INSERT INTO alerts
 SELECT 'a-' || ip, 'det.leaked-key.use', 'critical', 't', 's', TIMESTAMPTZ '2025-03-01 00:00:00+00',
-       TIMESTAMPTZ '2025-03-01 00:00:00+00', 1, [], [], [ip], [], [], [], [], NULL, now(), now()
+       TIMESTAMPTZ '2025-03-01 00:00:00+00', 1, [], [], [ip], [], [], [], [], [], NULL, now(), now()
 FROM (SELECT DISTINCT src_ip AS ip FROM events WHERE src_ip LIKE '10.%')
 ''')
 con.execute("CHECKPOINT")

@@ -23,7 +23,7 @@ def _alert(con: duckdb.DuckDBPyConnection, aid: str, severity: str, ips: list[st
     """An alert row as detect writes it (migration 4), naming source addresses and keys."""
     con.execute(
         "INSERT INTO alerts VALUES (?, 'det.test', ?, 'test', 'test', TIMESTAMPTZ '2025-03-01 00:00:00+00', "
-        "TIMESTAMPTZ '2025-03-01 00:00:00+00', 1, ?, [], ?, [], [], [], [], NULL, now(), now())",
+        "TIMESTAMPTZ '2025-03-01 00:00:00+00', 1, ?, [], ?, [], [], [], [], [], NULL, now(), now())",
         [aid, severity, keys, ips],
     )
 

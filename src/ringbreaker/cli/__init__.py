@@ -20,10 +20,11 @@ COMMANDS = {
     "simulate": "ringbreaker.cli.simulate:simulate",
     "ingest": "ringbreaker.cli.ingest:ingest",
     "classify": "ringbreaker.cli.classify:classify",
-    "rules": "ringbreaker.cli.rules:rules",
+    "detect": "ringbreaker.cli.detect:detect",
     "attribute": "ringbreaker.cli.attribute:attribute",
-    "demo": "ringbreaker.cli.demo:demo",
     "case": "ringbreaker.cli.case:case",
+    "rules": "ringbreaker.cli.rules:rules",
+    "demo": "ringbreaker.cli.demo:demo",
 }
 
 
@@ -56,15 +57,18 @@ def cli() -> None:
       simulate  write a synthetic world with a planted ring, in the providers' log formats
       ingest    read CloudTrail, Bedrock, Azure, LiteLLM and OpenAI audit logs into events
       classify  score prompts: jailbreak/bypass, sexual, real person, minor; severity
+      detect    run the detection rules over the workspace into alerts
       attribute link alerts, keys, proxies, tools and users into crews with roles
-      rules     list and check the rules (secret patterns, detections)
       case      write each crew's case file: HTML (offline), STIX 2.1 bundle, JSON
+      rules     list and check the rules (secret patterns, detections)
       demo      the whole job on a generated sample, out of the box
 
     \b
     Examples:
       ringbreaker scan . --history --format sarif > leaks.sarif
       ringbreaker scan repo/ --workspace case.duckdb
+      ringbreaker demo --out demo-out        # the whole chain on a simulated world
+      ringbreaker detect --fail-on high      # after ingest: exit 1 on high/critical alerts
       ringbreaker rules check
     """
 

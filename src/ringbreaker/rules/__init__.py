@@ -4,6 +4,7 @@ Built-in rules ship as package data under ``builtin/<kind>/*.yaml``; each file i
 (or, for secrets, a list of the rules of one provider) validated against ``schema/<kind>-rule.schema.json``.
 """
 
+from ringbreaker.rules.detections import DetectionRule, load_detection_rules
 from ringbreaker.rules.loader import SecretRule, load_secret_rules
 
-__all__ = ["SecretRule", "load_secret_rules"]
+__all__ = ["DetectionRule", "SecretRule", "load_detection_rules", "load_secret_rules"]

@@ -135,6 +135,7 @@ CREATE TABLE alerts (
     principals       VARCHAR[] NOT NULL,
     src_ips          VARCHAR[] NOT NULL,
     accounts         VARCHAR[] NOT NULL,
+    resources        VARCHAR[] NOT NULL,   -- Azure resource ids, gateway api_base: where the key has no id in the log
     proxy_hosts      VARCHAR[] NOT NULL,
     end_users        VARCHAR[] NOT NULL,
     event_ids        VARCHAR[] NOT NULL,   -- evidence: events.id

@@ -52,7 +52,12 @@ def _map(r: dict[str, Any]) -> dict[str, Any]:
     meta = _json(r.get("metadata"))
     psr = _json(r.get("proxy_server_request"))
     headers = _headers(meta, psr)
-    forwarded = None if headers is None else any(k.lower() in FORWARDING for k in headers)
+    # A header counts only with a value: exports write absent headers as false, null or "".
+    forwarded = (
+        None
+        if headers is None
+        else any(k.lower() in FORWARDING and v not in (None, False, "") for k, v in headers.items())
+    )
     key = as_str(r.get("api_key"))
     messages = _json(r.get("messages"))
     if not messages:

@@ -1,0 +1,132 @@
+"""``ringbreaker detect``: run the detection rules over a workspace into alerts."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ringbreaker.cli.common import EXIT_FOUND, EXIT_OK, workspace_option
+from ringbreaker.errors import UsageError
+from ringbreaker.rules.detections import SEVERITIES
+
+if TYPE_CHECKING:
+    from ringbreaker.detect.runner import Alert
+
+
+@click.command()
+@workspace_option
+@click.option("--rule", "rule_ids", multiple=True, metavar="ID", help="Run only this rule (repeatable).")
+@click.option(
+    "--rules",
+    "extra",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Extra detection rule file or directory (repeatable), e.g. from `rules import-sigma`.",
+)
+@click.option(
+    "--since",
+    metavar="T",
+    help="Report only hits whose last event is at or after T (ISO time, e.g. 2025-03-05T00:00:00Z). "
+    "Baselines still use the whole history.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "jsonl", "ocsf"]),
+    default="table",
+    show_default=True,
+    help="ocsf: a JSON array of OCSF 1.x Detection Findings (class 2004).",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(SEVERITIES),
+    default=None,
+    help="Exit 1 when an alert at or above this severity exists (CI and cron use).",
+)
+@click.option("--dry-run", is_flag=True, help="Run the rules and print alerts without writing them.")
+def detect(
+    workspace: str | None,
+    rule_ids: tuple[str, ...],
+    extra: tuple[Path, ...],
+    since: str | None,
+    fmt: str,
+    fail_on: str | None,
+    dry_run: bool,
+) -> None:
+    """Run the detection rules over the workspace and write `alerts`.
+
+    Each rule is SQL over events, findings and verdicts; hits on one entity (a key, a source IP,
+    an Azure resource) group into one alert with a stable id, so re-running updates alerts instead
+    of raising them twice. All alerts of a run are written in one transaction.
+
+    \b
+    Exit codes: 0 ok (or no alert at/above --fail-on), 1 an alert at/above --fail-on, 2 error.
+
+    \b
+    Examples:
+      ringbreaker detect --workspace ws.duckdb
+      ringbreaker detect --rule det.leaked-key.use --format jsonl
+      ringbreaker detect --since 2025-03-05T00:00:00Z --fail-on high
+      ringbreaker detect --format ocsf > findings.ocsf.json
+    """
+    import duckdb
+
+    from ringbreaker.detect.output import render
+    from ringbreaker.detect.runner import detect as run_detect
+    from ringbreaker.rules.detections import load_detection_rules
+    from ringbreaker.workspace import open_workspace
+
+    rules = load_detection_rules(extra)
+    if rule_ids:
+        known = {r.id for r in rules}
+        unknown = [r for r in rule_ids if r not in known]
+        if unknown:
+            raise UsageError(f"unknown rule id(s): {', '.join(unknown)} (see `ringbreaker rules list`)")
+        rules = [r for r in rules if r.id in rule_ids]
+    if since is not None:
+        try:
+            duckdb.sql("SELECT ?::TIMESTAMPTZ", params=[since])
+        except duckdb.Error as e:
+            raise UsageError(f"--since {since!r} is not a time (example: 2025-03-05T00:00:00Z)") from e
+    con = open_workspace(workspace)
+    err = Console(stderr=True)
+    with err.status("detect") as status:
+        result = run_detect(
+            con,
+            rules,
+            since=since,
+            write=not dry_run,
+            progress=lambda r: status.update(f"detect: {r.id}"),
+        )
+    con.close()
+    by_id = {r.id: r for r in rules}
+    if fmt == "table":
+        _table(result.alerts)
+    elif result.alerts or fmt != "jsonl":
+        click.echo(render(result.alerts, fmt, by_id))
+    new = sum(a.new for a in result.alerts)
+    took = sum(r.seconds for r in result.runs)
+    click.echo(
+        f"detect: {len(rules)} rule(s), {len(result.alerts)} alert(s) ({new} new), "
+        f"{'not written (dry run)' if dry_run else f'{result.written} written'} in {took:.2f}s",
+        err=True,
+    )
+    if fail_on is not None and result.worst() >= SEVERITIES.index(fail_on):
+        sys.exit(EXIT_FOUND)
+    sys.exit(EXIT_OK)
+
+
+def _table(alerts: list[Alert]) -> None:
+    from ringbreaker.detect.runner import iso
+
+    t = Table(title=f"{len(alerts)} alert(s)")
+    for col in ("severity", "rule", "first seen", "count", "summary"):
+        t.add_column(col, overflow="fold")
+    for a in alerts:
+        t.add_row(a.severity, a.rule, iso(a.first_time), str(a.count), a.summary)
+    Console(width=200).print(t)

@@ -1,0 +1,228 @@
+"""Run a detection rule's embedded tests on a real DuckDB workspace.
+
+Each test builds a fresh workspace from its inputs: events-table rows inserted as given (with
+defaults for the bookkeeping columns), raw provider records written to files and read by the real
+``ingest``, findings and verdict rows. The rule then runs exactly as ``detect`` runs it and its
+alerts are compared with ``expect``. A test marked ``todo`` is a known miss: it must fail today,
+so fixing it is noticed (never a deleted case).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ringbreaker.detect.runner import Alert, iso, run_rule
+from ringbreaker.errors import RingbreakerError
+from ringbreaker.rules.detections import DetectionRule
+
+PROVIDER = {
+    "cloudtrail": "aws",
+    "bedrock-invocation": "aws",
+    "azure-diagnostics": "azure",
+    "azure-activity": "azure",
+    "litellm-spendlogs": "gateway",
+    "openai-audit": "openai",
+}
+
+
+@dataclass(frozen=True)
+class TestResult:
+    rule: str
+    test: str
+    index: int
+    todo: bool
+    ok: bool  # for todo tests: True when the case still fails as recorded
+    detail: str
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        cols = list(row)
+        vals = [json.dumps(v) if isinstance(v, dict) else v for v in row.values()]
+        con.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['?'] * len(cols))})", vals)
+
+
+def _events(rule: DetectionRule, rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    fmt = next((s for s in rule.sources if s in PROVIDER), "cloudtrail")
+    out = []
+    for i, r in enumerate(rows):
+        row = dict(r)
+        row.setdefault("source_format", fmt)
+        row.setdefault("id", f"{name}-{i + 1}")
+        row.setdefault("provider", PROVIDER[row["source_format"]])
+        row.setdefault("status", "success")
+        row.setdefault("source_file", "rule-test")
+        row.setdefault("source_offset", i)
+        out.append(row)
+    return out
+
+
+def _findings(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for i, r in enumerate(rows):
+        row = {
+            "location": f"public/repo-{i}/config.py",
+            "id": f"finding-{i + 1}",
+            "rule": "secret.aws.access-key",
+            "provider": "aws",
+            "preview": "AKIA…(20)",
+            "length": 20,
+            "path": f"public/repo-{i}/config.py",
+            "line": 1,
+            "col": 1,
+            "confidence": "high",
+            "first_seen": "2025-01-01T00:00:00Z",
+            "last_seen": "2025-01-01T00:00:00Z",
+        }
+        row.update(r)
+        out.append(row)
+    return out
+
+
+def _verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        row: dict[str, Any] = {
+            "bypass": 0.0,
+            "sexual": 0.0,
+            "real_person": 0.0,
+            "minor": 0.0,
+            "severity": "none",
+            "labels": [],
+            "model_version": "rule-test",
+            "scored_at": "2025-01-01T00:00:00Z",
+        }
+        row.update(r)
+        out.append(row)
+    return out
+
+
+def _write_records(folder: Path, records: dict[str, list[dict[str, Any]]]) -> None:
+    for fmt, recs in records.items():
+        if fmt == "cloudtrail":
+            (folder / "cloudtrail.json").write_text(json.dumps({"Records": recs}))
+        else:
+            (folder / f"{fmt}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+
+def build_workspace(rule: DetectionRule, case: dict[str, Any], folder: Path) -> duckdb.DuckDBPyConnection:
+    """A fresh workspace holding one test case's inputs."""
+    from ringbreaker.workspace import open_workspace
+
+    con = open_workspace(folder / "ws.duckdb")
+    _insert(con, "events", _events(rule, case.get("events", []), case["name"]))
+    _insert(con, "findings", _findings(case.get("findings", [])))
+    _insert(con, "verdicts", _verdicts(case.get("verdicts", [])))
+    if case.get("records"):
+        from ringbreaker.ingest import IngestConfig, ingest
+
+        logs = folder / "logs"
+        logs.mkdir()
+        _write_records(logs, case["records"])
+        ingest(con, [logs], IngestConfig(jobs=1))
+    return con
+
+
+def _matches(alert: Alert, want: dict[str, Any]) -> str:
+    """Empty if ``alert`` has every field ``want`` names; else what differs."""
+    got: dict[str, Any] = {
+        **alert.entities,
+        "count": alert.count,
+        "event_ids": alert.event_ids,
+        "first_time": iso(alert.first_time),
+        "last_time": iso(alert.last_time),
+        "summary": alert.summary,
+    }
+    for k, v in want.items():
+        if k == "details":
+            for dk, dv in v.items():
+                have = alert.details.get(dk)
+                same = (
+                    abs(float(have) - float(dv)) < 1e-6
+                    if isinstance(dv, int | float) and isinstance(have, int | float)
+                    else have == dv
+                )
+                if not same:
+                    return f"details.{dk}: want {dv!r}, got {have!r}"
+        elif k == "summary_contains":
+            if str(v) not in alert.summary:
+                return f"summary {alert.summary!r} lacks {v!r}"
+        elif isinstance(v, list):
+            if sorted(map(str, v)) != sorted(got.get(k, [])):
+                return f"{k}: want {sorted(v)}, got {sorted(got.get(k, []))}"
+        elif k in ("first_time", "last_time"):
+            if got[k] != str(v).replace("+00:00", "Z"):
+                return f"{k}: want {v}, got {got[k]}"
+        elif got.get(k) != v:
+            return f"{k}: want {v!r}, got {got.get(k)!r}"
+    return ""
+
+
+def compare(alerts: list[Alert], expect: list[dict[str, Any]]) -> str:
+    """Empty when the alerts are exactly the expected ones; else the first difference."""
+    if len(alerts) != len(expect):
+        said = "; ".join(a.summary for a in alerts[:3])
+        return f"expected {len(expect)} alert(s), got {len(alerts)}" + (f": {said}" if said else "")
+    left = list(alerts)
+    for i, want in enumerate(expect):
+        reasons = [_matches(a, want) for a in left]
+        if "" not in reasons:
+            return f"expect[{i}]: no alert matches ({reasons[0] if reasons else 'none left'})"
+        left.pop(reasons.index(""))
+    return ""
+
+
+def run_case(rule: DetectionRule, index: int) -> TestResult:
+    case = rule.tests[index]
+    todo = "todo" in case
+    with tempfile.TemporaryDirectory(prefix="ringbreaker-ruletest-") as tmp:
+        try:
+            con = build_workspace(rule, case, Path(tmp))
+            try:
+                alerts, _ = run_rule(con, rule)
+            finally:
+                con.close()
+            detail = compare(alerts, case["expect"])
+        except (RingbreakerError, duckdb.Error) as e:
+            detail = f"error: {e}"
+    passes = not detail
+    ok = passes != todo
+    if todo and not ok:
+        detail = "known miss now passes: move it to the regular tests"
+    return TestResult(rule.id, case["name"], index, todo, ok, detail)
+
+
+def check_detection_rules(rules: Sequence[DetectionRule]) -> list[TestResult]:
+    """Every embedded test of every rule, plus the Spark SQL transpilation check per rule."""
+    results = []
+    for rule in rules:
+        problem = transpile_problem(rule)
+        results.append(TestResult(rule.id, "transpiles to Spark SQL", -1, False, not problem, problem))
+        results.extend(run_case(rule, i) for i in range(len(rule.tests)))
+    return results
+
+
+def to_spark(rule: DetectionRule) -> str:
+    """The rule's query in Spark SQL (the scale-out engine reads the same tables as Parquet)."""
+    import sqlglot
+
+    return sqlglot.transpile(
+        rule.query, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE
+    )[0]
+
+
+def transpile_problem(rule: DetectionRule) -> str:
+    import sqlglot.errors
+
+    try:
+        out = to_spark(rule)
+    except sqlglot.errors.SqlglotError as e:
+        return f"does not transpile to Spark SQL: {str(e).splitlines()[0]}"
+    return "" if out.strip() else "transpiled to nothing"
