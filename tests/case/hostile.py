@@ -65,8 +65,8 @@ def hostile_workspace(tmp: Path) -> Path:
             )
         con.execute(
             "INSERT INTO alerts VALUES ('al1', 'det.x', 'high', ?, ?, TIMESTAMPTZ '2025-03-04 10:20:00+00', "
-            "TIMESTAMPTZ '2025-03-04 11:20:00+00', 3, [?], [], ['203.0.113.7'], [], [], [?], [], ['ev0'], NULL, "
-            "now(), now())",
+            "TIMESTAMPTZ '2025-03-04 11:20:00+00', 3, [?], [], ['203.0.113.7'], [], [], [?], [], ['ev0'], "
+            "NULL, now(), now())",
             [f"title {SCRIPT}", f"summary {IMG}", fp, f"x{SVG_BREAK}.example.net"],
         )
     finally:

@@ -1,52 +1,22 @@
-"""``ringbreaker demo``: the pipeline so far, out of the box, on a simulated world.
+"""``ringbreaker demo``: the whole chain, out of the box, on a simulated world.
 
-simulate → scan --history of the simulated public code → ingest of the simulated telemetry, all
-into one workspace, then the join that ties the chain together: leaked keys (findings) whose
-fingerprints turn up in the telemetry (events), and how soon after the leak. Later stages (detect,
-classify, attribute, case) extend this command.
+simulate → scan --history of the simulated public code → ingest of its telemetry → classify the
+prompts → detect → attribute → case, all into one workspace under ``--out``, through the same
+library calls the verbs use. It ends with what a takedown team asks first: which keys leaked, which
+were abused and how soon, who the crews are by role, what it cost, and where the case file is.
 """
 
 from __future__ import annotations
 
 import shutil
+import statistics
 import time
+from collections import Counter
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
-
-from ringbreaker.ingest import IngestConfig, ingest
-from ringbreaker.rules.loader import load_secret_rules
-from ringbreaker.scan.scanner import history_units, run_units, to_findings
-from ringbreaker.scan.sources import ScanConfig, Stats
-from ringbreaker.simulate import SimConfig, simulate
-from ringbreaker.workspace import open_workspace
-from ringbreaker.workspace.findings import upsert_findings
-
-LEAK_TO_USE = """
-WITH leaks AS (
-    SELECT fingerprint, min(leak_time) AS leak_time, any_value(provider) AS provider,
-           any_value(preview) AS preview
-    FROM findings GROUP BY fingerprint
-),
-seen_before AS (  -- the networks the owner used the key from before it leaked
-    SELECT DISTINCT l.fingerprint, e.src_ip
-    FROM leaks l JOIN events e ON e.key_fingerprint = l.fingerprint AND e.time < l.leak_time
-),
-foreign_use AS (
-    SELECT l.fingerprint, l.provider, l.preview, l.leak_time, e.time, e.src_ip
-    FROM leaks l JOIN events e ON e.key_fingerprint = l.fingerprint AND e.time >= l.leak_time
-    WHERE NOT EXISTS (SELECT 1 FROM seen_before b
-                      WHERE b.fingerprint = l.fingerprint AND b.src_ip IS NOT DISTINCT FROM e.src_ip)
-)
-SELECT provider, preview, strftime(leak_time, '%Y-%m-%d %H:%M') AS leaked,
-       strftime(min(time), '%Y-%m-%d %H:%M') AS first_foreign_use,
-       round(date_diff('second', leak_time, min(time)) / 60.0, 1) AS minutes,
-       count(*) AS events, count(DISTINCT src_ip) AS new_ips
-FROM foreign_use
-GROUP BY fingerprint, provider, preview, leak_time ORDER BY leak_time
-"""
 
 
 @click.command()
@@ -55,23 +25,44 @@ GROUP BY fingerprint, provider, preview, leak_time ORDER BY leak_time
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("demo-out"),
     show_default=True,
-    help="Directory for the world and the workspace (recreated).",
+    help="Directory for the world, the workspace and the case files (recreated).",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="World seed.")
 @click.option("--scale", type=float, default=1.0, show_default=True, help="World size (1: ~40k events).")
 def demo(out: Path, seed: int, scale: float) -> None:
-    """Run the pipeline on a simulated world: leaked keys found in git history, joined to their use
-    in provider telemetry."""
+    """Run the whole pipeline on a simulated world with a planted ring and show the case.
+
+    \b
+    Writes OUT/world (the simulated logs, public code and truth.json), OUT/ringbreaker.duckdb (the
+    workspace every stage wrote) and OUT/cases/<crew>/case.html, case.stix.json, case.json.
+    Then try the verbs on it yourself, e.g.:
+      ringbreaker detect --workspace demo-out/ringbreaker.duckdb --format table
+      ringbreaker attribute --workspace demo-out/ringbreaker.duckdb --format json
+    """
+    from ringbreaker.attribute import AttributeConfig, attribute
+    from ringbreaker.case import write_cases
+    from ringbreaker.classify.model import default_model
+    from ringbreaker.classify.workspace import score_workspace
+    from ringbreaker.detect.runner import detect
+    from ringbreaker.ingest import IngestConfig, ingest
+    from ringbreaker.rules.detections import load_detection_rules
+    from ringbreaker.rules.loader import load_secret_rules
+    from ringbreaker.scan.scanner import history_units, run_units, to_findings
+    from ringbreaker.scan.sources import ScanConfig, Stats
+    from ringbreaker.simulate import SimConfig, simulate
+    from ringbreaker.workspace import open_workspace
+    from ringbreaker.workspace.findings import upsert_findings
+
     probe = Console()
     console = Console(width=probe.width if probe.is_terminal else 120)
     if out.exists():
         shutil.rmtree(out)
-    world, ws = out / "world", out / "ringbreaker.duckdb"
+    world, ws, cases = out / "world", out / "ringbreaker.duckdb", out / "cases"
 
     t0 = time.monotonic()
     summary = simulate(SimConfig(out=world, seed=seed, scale=scale))
     console.print(
-        f"[bold]1 simulate[/]  {summary.events:,} events in {len(summary.counts)} log formats, "
+        f"[bold]1 simulate[/]   {summary.events:,} events in {len(summary.counts)} log formats, "
         f"{summary.keys} keys, {summary.leaks} leaked into public code, "
         f"{summary.compromised} abused by {summary.crews} crew(s) → {world}"
     )
@@ -83,32 +74,73 @@ def demo(out: Path, seed: int, scale: float) -> None:
     con = open_workspace(ws)
     try:
         upsert_findings(con, findings)
+        leaked = {f.fingerprint for f in findings}
         console.print(
-            f"[bold]2 scan[/]      {len({f.fingerprint for f in findings})} leaked key(s) in the "
-            f"history of {stats.repos} repositories ({stats.commits} commits)"
+            f"[bold]2 scan[/]       {len(leaked)} leaked key(s) in the history of {stats.repos} "
+            f"repositories ({stats.commits} commits)"
         )
 
         report = ingest(con, [world], IngestConfig())
-        formats = sorted({f.format for f in report.files if f.format})
         console.print(
-            f"[bold]3 ingest[/]    {report.total('stored'):,} events stored from "
-            f"{report.total('read'):,} records ({', '.join(formats)}), "
-            f"{report.total('quarantined')} quarantined"
+            f"[bold]3 ingest[/]     {report.total('stored'):,} events stored from "
+            f"{report.total('read'):,} records ({len({f.format for f in report.files if f.format})} "
+            f"formats), {report.total('quarantined')} quarantined"
         )
 
-        rows = con.execute(LEAK_TO_USE).fetchall()
+        verdicts = score_workspace(con, default_model())
+        sev = verdicts.severity
+        console.print(
+            f"[bold]4 classify[/]   {verdicts.scored:,} prompts scored: {sev['critical']} critical, "
+            f"{sev['high']} high, {sev['medium']} medium"
+        )
+
+        result = detect(con, load_detection_rules())
+        by_sev = Counter(a.severity for a in result.alerts)
+        console.print(
+            f"[bold]5 detect[/]     {len(result.alerts)} alerts ({by_sev['critical']} critical, "
+            f"{by_sev['high']} high, {by_sev['medium']} medium) from {len(result.runs)} rules"
+        )
+
+        attribution = attribute(con, AttributeConfig(code=(world / "public-code",)))
+        crews = [c for c in attribution.crews if c.members]
+        roles = Counter(m.role for c in crews for m in c.members)
+        console.print(
+            f"[bold]6 attribute[/]  {len(crews)} crew(s): {roles['creator']} creator, "
+            f"{roles['provider']} provider and {roles['user']} user entities"
+        )
+
+        written = write_cases(con, cases, workspace=str(ws))
+        console.print(f"[bold]7 case[/]       {len(written)} case file(s) → {cases}")
+        keys = con.execute(
+            "SELECT c.name, k.provider, coalesce(k.preview, left(k.key_fingerprint, 12) || '…'), k.victim, "
+            "strftime(k.leak_time, '%Y-%m-%d %H:%M'), strftime(k.first_abuse, '%Y-%m-%d %H:%M'), "
+            "round(k.minutes_to_abuse, 1), k.events FROM crew_keys k JOIN crews c ON c.id = k.crew_id "
+            "ORDER BY k.leak_time NULLS LAST, k.first_abuse"
+        ).fetchall()
     finally:
         con.close()
-    table = Table(
-        title="Leaked keys used from networks their owner never used before the leak "
-        "(findings ⋈ events on the key fingerprint)"
-    )
-    for col in ("provider", "key", "leaked", "first foreign use", "minutes", "events", "new IPs"):
-        table.add_column(col, justify="right" if col in ("minutes", "events", "new IPs") else "left")
-    for r in rows:
-        table.add_row(*(str(v) for v in r))
+
+    table = Table(title="Stolen keys: leak → first abuse, by crew")
+    for col in ("crew", "provider", "key", "victim", "leaked", "first abuse", "minutes", "events"):
+        table.add_column(col, justify="right" if col in ("minutes", "events") else "left")
+    for r in keys:
+        table.add_row(*("" if v is None else str(v) for v in r))
     console.print(table)
+
+    minutes = [float(r[6]) for r in keys if r[6] is not None]
+    abused_leaks = sum(1 for r in keys if r[4])
+    cost = sum(float(w.summary.get("cost_usd_estimated") or 0) for w in written)
     console.print(
-        f"Workspace {ws} ({time.monotonic() - t0:.1f} s). Detection, classification, "
-        "attribution and the case file arrive with the next stages."
+        f"[bold]Summary[/]: {len(leaked)} keys leaked, {len(keys)} abused ({abused_leaks} of them leaked"
+        + (
+            f"; median {statistics.median(minutes):.0f} min from leak to abuse, fastest {min(minutes):.0f}"
+            if minutes
+            else ""
+        )
+        + f"); {len(crews)} crew(s) with {roles['creator']} creator, {roles['provider']} provider and "
+        f"{roles['user']} user entities; estimated cost to victims ${cost:,.2f}."
     )
+    first = next((w for w in written if w.crew_id != "unattributed"), written[0] if written else None)
+    if first is not None:
+        console.print(f"Case file: [bold]{first.dir / 'case.html'}[/] (all crews: {cases / 'index.html'})")
+    console.print(f"Workspace {ws}; {time.monotonic() - t0:.1f} s in all.")
