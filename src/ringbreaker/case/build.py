@@ -68,7 +68,7 @@ def build_case(con: duckdb.DuckDBPyConnection, crew_id: str, *, workspace: str =
             + ", ".join(cost["unpriced_models"])
             + " (not included in the cost)."
         )
-    infra = infrastructure(data, load.links(con))
+    infra = infrastructure(data, load.links(con, data["members"]))
     members = {r: [] for r in load.ROLES}  # type: dict[str, list[dict[str, Any]]]
     for m in data["members"]:
         members.setdefault(m["role"], []).append(

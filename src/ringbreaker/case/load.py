@@ -249,10 +249,21 @@ def workspace_averages(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[float,
     return out
 
 
-def links(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Key ↔ source IP ↔ user agent triples with counts, over the crew's events."""
+def links(
+    con: duckdb.DuckDBPyConnection, members: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Key ↔ source IP ↔ user agent triples with counts, over the crew's events.
+
+    When the crew has member addresses, only requests from them (or from their masked /24) are
+    drawn: the victims' own traffic on a stolen key is evidence of whose key it is, not part of
+    the crew's infrastructure, and a reader would take every address on the chart for the crew's.
+    """
+    ips = [m["entity"] for m in members or [] if m["kind"] == "ip"]
+    masked = sorted({ip.rsplit(".", 1)[0] + ".***" for ip in ips if ip.count(".") == 3})
+    where, params = ("WHERE list_contains(?, e.src_ip)", [ips + masked]) if ips else ("", [])
     return rows(
         con,
         "SELECT e.key_fingerprint, e.account, e.src_ip, e.user_agent, e.end_user, count(*) AS events "
-        "FROM events e JOIN case_events c USING (id) GROUP BY ALL ORDER BY events DESC",
+        f"FROM events e JOIN case_events c USING (id) {where} GROUP BY ALL ORDER BY events DESC",
+        params,
     )

@@ -104,6 +104,7 @@ def demo(out: Path, seed: int, scale: float) -> None:
         attribution = attribute(con, AttributeConfig(code=(world / "public-code",)))
         crews = [c for c in attribution.crews if c.members]
         roles = Counter(m.role for c in crews for m in c.members)
+        roles["user"] += sum(c.user_count for c in crews)  # end users are written by SQL, counted here
         console.print(
             f"[bold]6 attribute[/]  {len(crews)} crew(s): {roles['creator']} creator, "
             f"{roles['provider']} provider and {roles['user']} user entities"

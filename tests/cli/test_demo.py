@@ -1,0 +1,38 @@
+"""`ringbreaker demo` runs the whole chain and ends with a case file that shows the planted ring."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+
+def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    proc = subprocess.run(
+        [sys.executable, "-m", "ringbreaker", "demo", "--out", str(out), "--seed", "2"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for step in ("simulate", "scan", "ingest", "classify", "detect", "attribute", "case"):
+        assert step in proc.stdout
+    truth = json.loads((out / "world" / "truth.json").read_text())
+    con = duckdb.connect(str(out / "ringbreaker.duckdb"), read_only=True)
+    try:
+        crews = [c for (c,) in con.execute("SELECT id FROM crews WHERE id <> 'unattributed'").fetchall()]
+        stolen = {k for (k,) in con.execute("SELECT key_fingerprint FROM crew_keys").fetchall()}
+    finally:
+        con.close()
+    assert len(crews) == len(truth["crews"])
+    abused = {k["fingerprint"] for k in truth["keys"] if k["compromised"]}
+    assert stolen <= abused, "no key outside the planted ring is called stolen"
+    html = (out / "cases" / crews[0] / "case.html").read_text()
+    assert "<script src=" not in html  # self-contained
+    assert "Case file:" in proc.stdout
+    assert "Summary" in proc.stdout
