@@ -64,7 +64,7 @@ def sh(*argv: str) -> None:
 
 
 def build_world(folder: Path, seed: int, scale: float) -> Path:
-    """simulate -> scan --history -> ingest; return the workspace path."""
+    """simulate -> scan --history -> ingest -> classify; return the workspace path."""
     world, ws = folder / f"world-{seed}", folder / f"ws-{seed}.duckdb"
     sh(RB, "simulate", str(world), "--seed", str(seed), "--scale", str(scale), "-q")
     subprocess.run(
@@ -74,6 +74,12 @@ def build_world(folder: Path, seed: int, scale: float) -> Path:
         stderr=subprocess.DEVNULL,
     )
     sh(RB, "ingest", str(world), "--workspace", str(ws))
+    subprocess.run(  # exit 1: prompts at medium or above, which is expected
+        [RB, "classify", "--workspace", str(ws)],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return ws
 
 
@@ -375,8 +381,9 @@ def render(res: dict[str, Any]) -> str:
         "stolen "
         "gateway keys are found without a leak (first-seen network, one-token probe, end users, "
         "reseller IP). "
-        "Prompt-verdict rules need `classify` (verdicts); the simulated workspaces here have none, so those "
-        "rules are covered by their embedded tests only. "
+        "Each world is classified before detect, so the prompt-verdict rules run on real verdicts; the "
+        "simulator's abusive prompts are neutral placeholders, so those rules are exercised for false "
+        "alarms on customers' prompts here and for hits by their embedded tests. "
         f"Resolution: the worlds hold {sum(w['legit_keys'] for w in q['worlds'])} legitimate keys in all, so "
         f"one falsely alerted key would read {1000 / max(1, sum(w['legit_keys'] for w in q['worlds'])):.0f} "
         "per 1,000. Baseline rules (first-seen, volume, off-hours, pricier model, end users) learn from each "
