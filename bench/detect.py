@@ -432,6 +432,11 @@ def main() -> None:
                 1 if args.quick else args.runs,
             )
     res["load_end"] = Path("/proc/loadavg").read_text().split()[0]
+    previous = OUT / "detect.json"
+    if "perf" not in res and previous.exists():  # --skip-perf keeps the last speed figures
+        old = json.loads(previous.read_text())
+        if "perf" in old:
+            res["perf"] = old["perf"]
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "detect.json").write_text(json.dumps(res, indent=2))
     text = render(res)

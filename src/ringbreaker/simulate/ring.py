@@ -72,6 +72,7 @@ class Crew:
     evades: bool
     load: list[float] = field(default_factory=list)  # this hour's rate factor, one per hour
     account: str = ""  # compromised Azure admin sign-in used for control-plane changes
+    account_used: bool = False  # it signed in before the world ends (truth lists it only then)
     keys: list[Key] = field(default_factory=list)
     serve_from: dict[str, int] = field(default_factory=dict)  # fingerprint -> first proxied request
 
@@ -84,7 +85,7 @@ class Crew:
         ]
         m += [{"kind": "proxy_host", "value": h, "role": "provider"} for h in self.hosts]
         m += [{"kind": "ip", "value": ip.ip, "role": "provider"} for ip in self.ips]
-        if self.account:
+        if self.account and self.account_used:
             m.append({"kind": "account", "value": self.account, "role": "provider"})
         m += [{"kind": "end_user", "value": u, "role": "user"} for u in self.users]
         return m
@@ -193,6 +194,7 @@ class Ring:
                     org.deployments.append(AZURE_DEPLOYMENTS[3])
                     org.image_from = t + 40
                 self.at(t, own, partial(self._azure_takeover, org, crew, ip, deploy))
+                crew.account_used = crew.account_used or t < self.end
         elif key.provider == "litellm":
             self.at(t_first, own, partial(self._gateway_probe, key, org, crew, ip))
             serve = t_first + r.randint(300, 1200)
