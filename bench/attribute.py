@@ -200,6 +200,13 @@ def render(res: dict[str, Any]) -> str:
             "Targets: ARI ≥ 0.9, role accuracy ≥ 90%, no legitimate organisation or victim in a crew, "
             "every compromised key in exactly one case.",
             "",
+            "The compromised key in no case is, in every world, the leaked OpenAI admin key: its abuse shows "
+            "only in the OpenAI audit log, which names the key's id (`key_…`), never the secret, so nothing "
+            "joins it to the leak's fingerprint, and the log records no address to follow. "
+            "`det.openai.admin-key-creates-credentials` reports it by principal; a case would need the "
+            "owner's key-id inventory. Every other stolen key (AWS, Azure through `findings.resource`, "
+            "the gateway keys stolen without a leak) is in exactly one crew's case.",
+            "",
         ]
     if res.get("speed"):
         s = res["speed"]
@@ -214,7 +221,12 @@ def render(res: dict[str, Any]) -> str:
             f"| {s['cpu_seconds']} | {s['peak_rss_mb']:,} MB |",
             "",
             "Target: ≤ 30 s and ≤ 2 GB RSS on 10M events with ≥ 1M graph edges. The workspace is written "
-            "in SQL (not simulated) so that the graph is big: see the docstring of `bench/attribute.py`.",
+            "in SQL (not simulated) so that the graph is big: see the docstring of `bench/attribute.py`. "
+            "Edges are the address--key uses plus the address--address links the clustering runs on. "
+            "The run misses both targets by about a fifth: the abuse events are re-read from the "
+            "workspace by each grouped query (a view: materialising 4M rows once took 20 s but 3.2 GB; "
+            "capping DuckDB's memory at 1-1.5 GB made it spill and take 40-100 s), and 600k stolen keys "
+            "and timeline steps are written.",
             "",
         ]
     return "\n".join(lines)
