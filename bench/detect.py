@@ -103,6 +103,13 @@ def judge(truth: dict[str, Any], alerts: list[dict[str, Any]]) -> dict[str, Any]
             if k["compromised"]:
                 azure_comp.setdefault(k["key_id"], set()).add(k["fingerprint"])
     by_id = {k["key_id"]: k["fingerprint"] for k in keys if k["provider"] != "azure"}
+    # Bedrock invocation logs name the IAM user, not the access key: each simulated key is its own user.
+    accounts = {o["id"]: o.get("account") for o in truth["orgs"]}
+    by_id |= {
+        f"arn:aws:iam::{accounts[k['owner']]}:user/{k['label']}": k["fingerprint"]
+        for k in keys
+        if k["provider"] == "aws" and accounts.get(k["owner"])
+    }
 
     def named(a: dict[str, Any]) -> set[str]:
         e = a["entities"]

@@ -52,7 +52,7 @@ class AttributeConfig:
     resolution: float = 0.5  # CPM resolution, as a fraction of each component's weighted density
     min_victims: int = 2  # ... and hold keys of this many victims (pooling), or a published tool
     seed: int = 1
-    memory_limit: str | None = None  # DuckDB's, while attributing: big temp tables spill to disk
+    memory_limit: str | None = None  # DuckDB memory limit while attributing (None: its default)
 
 
 @dataclass
