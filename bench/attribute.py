@@ -13,7 +13,7 @@ Results go to ``bench/out/attribute.json`` and the ``## attribute`` section of d
 
 Usage::
 
-    .venv/bin/python bench/attribute.py                  # seeds 1-3, 10M-event speed run
+    .venv/bin/python bench/attribute.py                  # 4 worlds (seeds 1-4), 10M-event speed run
     .venv/bin/python bench/attribute.py --quick          # seed 1 and 1M events: smoke test
     .venv/bin/python bench/attribute.py --skip-quality   # speed only
 """
@@ -184,13 +184,14 @@ def render(res: dict[str, Any]) -> str:
         lines += [
             "### Quality on simulated worlds (the whole pipeline through the CLI, scored against truth.json)",
             "",
-            "| seed | crews (truth / found) | crew ARI | ring members found | extra members | role accuracy "
+            "| seed | scale | crews (truth / found) | crew ARI | ring members found | extra members "
+            "| role accuracy "
             "| strays (legitimate or victim) | compromised keys in exactly one case |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for q in res["quality"]:
             lines.append(
-                f"| {q['seed']} | {q['crews_truth']} / {q['crews_found']} | {q['ari']:.3f} "
+                f"| {q['seed']} | {q['scale']:g} | {q['crews_truth']} / {q['crews_found']} | {q['ari']:.3f} "
                 f"| {q['members_found']} / {q['members_planted']} | {q['members_extra']} "
                 f"| {100 * q['role_accuracy']:.1f}% | {len(q['strays'])} "
                 f"| {q['keys_in_exactly_one_case']} / {q['keys_compromised']} |"
@@ -200,6 +201,9 @@ def render(res: dict[str, Any]) -> str:
             "Targets: ARI ≥ 0.9, role accuracy ≥ 90%, no legitimate organisation or victim in a crew, "
             "every compromised key in exactly one case.",
             "",
+            "Ring members not found are end users that truth.json plants but that never appear in a log "
+            "that records end users (a crew whose stolen keys are all AWS or Azure: their logs have no "
+            "end-user field); ARI is computed over the members both sides can see. "
             "The compromised key in no case is, in every world, the leaked OpenAI admin key: its abuse shows "
             "only in the OpenAI audit log, which names the key's id (`key_…`), never the secret, so nothing "
             "joins it to the leak's fingerprint, and the log records no address to follow. "
@@ -243,8 +247,12 @@ def update_docs(section: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    ap.add_argument("--scale", type=float, default=2.0, help="world scale for the quality runs")
+    ap.add_argument(
+        "--worlds",
+        nargs="+",
+        default=["1:2", "2:2", "3:2", "4:6"],
+        help="SEED:SCALE per quality world (scale 6 and up plants three crews)",
+    )
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--crews", type=int, default=2000)
     ap.add_argument("--quick", action="store_true")
@@ -252,7 +260,7 @@ def main() -> None:
     ap.add_argument("--skip-speed", action="store_true")
     args = ap.parse_args()
     if args.quick:
-        args.seeds, args.events, args.crews = [1], 1_000_000, 200
+        args.worlds, args.events, args.crews = ["1:1"], 1_000_000, 200
     res: dict[str, Any] = {
         "date": dt.date.today().isoformat(),
         "machine": machine(),
@@ -261,7 +269,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rb-attr-") as tmp:
         work = Path(tmp)
         if not args.skip_quality:
-            res["quality"] = [quality(s, args.scale, work) for s in args.seeds]
+            res["quality"] = [
+                quality(int(w.split(":")[0]), float(w.split(":")[1]), work) for w in args.worlds
+            ]
             for q in res["quality"]:
                 print(json.dumps(q), file=sys.stderr)
         if not args.skip_speed:

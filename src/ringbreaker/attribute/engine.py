@@ -162,12 +162,12 @@ def _abuse_table(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str]) 
         WITH e AS (
             SELECT * FROM events
             WHERE src_ip IN (SELECT ip FROM seed_ip)
-               OR (regexp_matches(src_ip, {masked})
+               OR (ends_with(src_ip, '*')  -- cheap test first: the regex runs on masked callers only
                    AND regexp_replace(src_ip, {masked}, '\\1.0/24') IN (SELECT net FROM seed_net))
         )
         SELECT e.id, e.time, e.provider, e.operation, e.actor, e.user_agent, e.tokens_in, e.tokens_out,
                e.end_user, e.source_format,
-               CASE WHEN regexp_matches(e.src_ip, {masked})
+               CASE WHEN ends_with(e.src_ip, '*') AND regexp_matches(e.src_ip, {masked})
                     THEN regexp_replace(e.src_ip, {masked}, '\\1.0/24') ELSE e.src_ip END AS node,
                coalesce(e.key_fingerprint, k.fingerprint) AS key_fp,
                coalesce(e.account, regexp_extract(e.resource, '(?i)/subscriptions/([^/]+)', 1)) AS victim,
@@ -352,7 +352,7 @@ def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list
         ua
         for (ua,) in con.execute(
             "SELECT DISTINCT user_agent FROM events WHERE user_agent IN (SELECT unnest(?::VARCHAR[])) "
-            "AND src_ip NOT IN (SELECT ip FROM seed_ip) AND NOT regexp_matches(coalesce(src_ip, ''), '\\*')",
+            "AND src_ip NOT IN (SELECT ip FROM seed_ip) AND NOT contains(coalesce(src_ip, ''), '*')",
             [sorted(u for u, _, _ in uas)],
         ).fetchall()
     }
