@@ -233,3 +233,23 @@ def test_alerted_key_no_crew_explains_gets_a_case_of_its_own(world: World, works
     rows = con.execute("SELECT crew_id FROM crew_keys WHERE key_fingerprint = ?", [lone]).fetchall()
     assert rows == [("unattributed",)]
     con.close()
+
+
+def test_bad_memory_limit_is_a_usage_error(workspace: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ringbreaker",
+            "attribute",
+            "--workspace",
+            str(workspace),
+            "--memory-limit",
+            "1'; x",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "not a size" in proc.stderr

@@ -52,7 +52,9 @@ class AttributeConfig:
     resolution: float = 0.5  # CPM resolution, as a fraction of each component's weighted density
     min_victims: int = 2  # ... and hold keys of this many victims (pooling), or a published tool
     seed: int = 1
-    memory_limit: str | None = None  # DuckDB memory limit while attributing (None: its default)
+    # DuckDB's memory limit while attributing (None: its default, 80% of RAM). 1700MB keeps a
+    # 10M-event run under 2 GB in all at full speed; 1500MB already spills and takes half again longer.
+    memory_limit: str | None = "1700MB"
 
 
 @dataclass
@@ -255,7 +257,7 @@ def _graph(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig) -> tuple[int, i
     )
     con.execute(
         """
-        CREATE OR REPLACE TEMP TABLE g_use AS
+        CREATE OR REPLACE TEMP TABLE g_use_s AS
         SELECT g.rep AS ip, 'key:' || a.key_fp AS item, count(*) AS n
         FROM abuse a JOIN g_alias g USING (node) WHERE a.key_fp IS NOT NULL GROUP BY ALL
         UNION ALL
@@ -268,14 +270,19 @@ def _graph(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig) -> tuple[int, i
         "CREATE OR REPLACE TEMP TABLE g_nodes AS SELECT ip AS name, "
         "(row_number() OVER (ORDER BY ip) - 1)::INTEGER AS idx FROM (SELECT DISTINCT rep AS ip FROM g_alias)"
     )
+    # Integers from here on: the pair self-join below is the biggest hash table of the run.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE g_use AS SELECT n.idx AS ip, "
+        "dense_rank() OVER (ORDER BY u.item)::INTEGER AS item FROM g_use_s u JOIN g_nodes n ON n.name = u.ip"
+    )
+    con.execute("DROP TABLE g_use_s")
     e = con.sql(
         f"""
         WITH m AS (SELECT item, count(*) AS users FROM g_use GROUP BY item
                    HAVING count(*) BETWEEN 2 AND {HUB_USERS}),
         u AS (SELECT g_use.ip, g_use.item, m.users FROM g_use JOIN m USING (item))
-        SELECT na.idx AS s, nb.idx AS d, sum(1.0 / (u1.users - 1)) AS w
+        SELECT u1.ip AS s, u2.ip AS d, sum(1.0 / (u1.users - 1)) AS w
         FROM u u1 JOIN u u2 ON u1.item = u2.item AND u1.ip < u2.ip
-        JOIN g_nodes na ON na.name = u1.ip JOIN g_nodes nb ON nb.name = u2.ip
         GROUP BY ALL
         """
     ).to_arrow_table()
@@ -316,6 +323,8 @@ def attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig = AttributeCo
     """
     if cfg.min_severity not in SEVERITIES:
         raise UsageError(f"unknown severity {cfg.min_severity!r}; one of {', '.join(SEVERITIES)}")
+    if cfg.memory_limit and not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", cfg.memory_limit, re.IGNORECASE):
+        raise UsageError(f"memory limit {cfg.memory_limit!r} is not a size such as 1700MB or 2GB")
     repos = index(list(cfg.code)) if cfg.code else []
     before = _one(con, "SELECT current_setting('memory_limit')")[0]
     if cfg.memory_limit:
@@ -444,12 +453,17 @@ _WORDS = """CASE stage WHEN 'key-check' THEN 'checked the key' WHEN 'model-enabl
     WHEN 'guardrail-tampering' THEN 'weakened safety controls'
     ELSE stage END"""
 
-# The timeline: each key's leak, then per key and stage the first event, with counts and evidence.
+# The timeline: each key's leak (from crew_keys, inserted first), then per key and stage the first
+# event, with counts and evidence.
 _TIMELINE = f"""
-SELECT crew_id, leak_time, 'leak', key_fp,
-       'key ' || coalesce(preview, left(key_fp, 12)) || ' published in ' || coalesce(loc, '?'),
-       CASE WHEN fid IS NULL THEN [] ELSE [fid] END
-FROM ({_KEYS}) WHERE leak_time IS NOT NULL
+SELECT k.crew_id, k.leak_time, 'leak', k.key_fingerprint,
+       'key ' || coalesce(k.preview, left(k.key_fingerprint, 12)) || ' published in '
+       || coalesce(k.leak_location, '?'),
+       CASE WHEN f.fid IS NULL THEN [] ELSE [f.fid] END
+FROM crew_keys k  -- written just before, in the same transaction
+LEFT JOIN (SELECT fingerprint, arg_min(id, leak_time) AS fid FROM findings GROUP BY fingerprint) f
+       ON f.fingerprint = k.key_fingerprint
+WHERE k.leak_time IS NOT NULL AND k.crew_id IN (SELECT crew_id FROM crew_map)
 UNION ALL
 SELECT m.crew_id, t.first, t.stage, t.key_fp,
        {_WORDS} || ' with ' || coalesce('key ' || left(t.key_fp, 12), 'the victim''s resource') || ': '

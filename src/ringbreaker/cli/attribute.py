@@ -29,6 +29,13 @@ from ringbreaker.cli.common import workspace_option
     help="Alerts at or above this severity seed the abuse subgraph.",
 )
 @click.option(
+    "--memory-limit",
+    default="1700MB",
+    show_default=True,
+    help="DuckDB memory limit while attributing ('none': DuckDB's default, 80% of RAM). Lower saves "
+    "memory on big workspaces at the cost of spilling to disk.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["table", "json"]),
@@ -36,7 +43,9 @@ from ringbreaker.cli.common import workspace_option
     show_default=True,
     help="json: the crews, members (role, confidence, evidence), keys and timeline as one document.",
 )
-def attribute(workspace: str | None, code: tuple[Path, ...], min_severity: str, fmt: str) -> None:
+def attribute(
+    workspace: str | None, code: tuple[Path, ...], min_severity: str, memory_limit: str, fmt: str
+) -> None:
     """Link alerts, keys, proxies, tools and end users into crews and name their roles.
 
     \b
@@ -59,7 +68,8 @@ def attribute(workspace: str | None, code: tuple[Path, ...], min_severity: str, 
 
     con = open_workspace(workspace)
     try:
-        result = run_attribute(con, AttributeConfig(code=code, min_severity=min_severity))
+        limit = None if memory_limit.lower() == "none" else memory_limit
+        result = run_attribute(con, AttributeConfig(code=code, min_severity=min_severity, memory_limit=limit))
         if fmt == "json":
             click.echo(json.dumps(to_json(con, result), indent=2, default=str))
             return
