@@ -38,7 +38,7 @@ from ringbreaker.attribute.stages import STAGE_SQL
 from ringbreaker.errors import UsageError
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
-MAX_EVIDENCE = 20  # event ids kept per member; per timeline step and end user: EVIDENCE_STEP
+MAX_EVIDENCE = 10  # event ids kept per member; per timeline step and end user: EVIDENCE_STEP
 EVIDENCE_STEP = 5
 _MASKED = re.compile(r"^(\d+\.\d+\.\d+)\.(?:\*+|x+|0)$", re.IGNORECASE)
 

@@ -10,6 +10,8 @@ import click
 
 from ringbreaker.cli.common import workspace_option
 
+TABLE_ROWS = 50  # crews shown in the table, most keys first
+
 
 @click.command(context_settings={"max_content_width": 100})
 @workspace_option
@@ -91,7 +93,8 @@ def attribute(
         "last seen",
     ):
         table.add_column(col, no_wrap=True)
-    for c in result.crews:
+    shown = sorted(result.crews, key=lambda c: -(c.key_count or len(c.keys)))[:TABLE_ROWS]
+    for c in shown:
         roles = Counter(m.role for m in c.members)
         table.add_row(
             c.id,
@@ -106,6 +109,12 @@ def attribute(
         )
     console = Console(width=None if Console().is_terminal else 160)
     console.print(table)
+    if len(result.crews) > len(shown):
+        click.echo(
+            f"... and {len(result.crews) - len(shown)} more crew(s) with fewer keys "
+            "(all of them: --format json, or the crews table)",
+            err=True,
+        )
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(
