@@ -149,7 +149,8 @@ def _seeds(
 
 
 def _abuse_table(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str]) -> int:
-    """TEMP table ``abuse``: the events the seeds sent, with the node they hang on and their key."""
+    """TEMP view ``abuse``: the events the seeds sent, with the node they hang on and their key;
+    returns 1 if there is any (the count comes later, from a query that scans them anyway)."""
     con.execute("CREATE OR REPLACE TEMP TABLE seed_ip AS SELECT unnest(?::VARCHAR[]) AS ip", [sorted(ips)])
     con.execute("CREATE OR REPLACE TEMP TABLE seed_net AS SELECT unnest(?::VARCHAR[]) AS net", [sorted(nets)])
     # Leaked keys by the resource their leak names (Azure logs name the resource, not the key).
@@ -179,7 +180,7 @@ def _abuse_table(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str]) 
          AND k.resource = lower(regexp_extract(e.resource, '(?i)/accounts/([^/]+)', 1))
         """
     )
-    return int(_one(con, "SELECT count(*) FROM abuse")[0])
+    return int(_one(con, "SELECT count(*) FROM (SELECT 1 FROM abuse LIMIT 1)")[0])
 
 
 def _leiden(
@@ -351,21 +352,23 @@ def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list
         return result
     result.nodes, result.edges = _graph(con, cfg)
 
-    # Tool fingerprints: user agents the crew's addresses send and customers never do.
-    uas = con.sql(
-        "SELECT user_agent, arg_max(crew, n), sum(n) FROM "
-        "(SELECT user_agent, crew, count(*) AS n FROM abuse_c "
-        "WHERE user_agent IS NOT NULL GROUP BY ALL) GROUP BY user_agent"
-    ).fetchall()
+    parts = _parts(con, alerts_by_ip)
+    result.abuse_events = parts.events
+    # Tool fingerprints: user agents the crew's addresses send and customers never do; each joins
+    # the crew that sent most of its requests.
+    by_ua: dict[str, Counter[int]] = defaultdict(Counter)
+    for c, per_ua in parts.uas.items():
+        for ua, (n, _) in per_ua.items():
+            by_ua[ua][c] += n
     common = {
         ua
         for (ua,) in con.execute(
             "SELECT DISTINCT user_agent FROM events WHERE user_agent IN (SELECT unnest(?::VARCHAR[])) "
             "AND src_ip NOT IN (SELECT ip FROM seed_ip) AND NOT contains(coalesce(src_ip, ''), '*')",
-            [sorted(u for u, _, _ in uas)],
+            [sorted(by_ua)],
         ).fetchall()
     }
-    ua_crew = {ua: int(c) for ua, c, _ in uas if ua not in common}
+    ua_crew = {ua: votes.most_common(1)[0][0] for ua, votes in by_ua.items() if ua not in common}
     repo_crew: dict[str, int] = {}
     for repo in repos:
         text = repo.added_text()
@@ -373,13 +376,8 @@ def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list
         if votes:
             repo_crew[repo.name] = votes.most_common(1)[0][0]
 
-    victims = dict(
-        con.sql(
-            "SELECT crew, count(DISTINCT victim) FROM abuse_c WHERE key_fp IS NOT NULL GROUP BY crew"
-        ).fetchall()
-    )
+    victims = {c: v for c, (_, v, _) in parts.counts.items()}  # owners of the keys each crew holds
     crews: list[CrewResult] = []
-    parts = _parts(con, alerts_by_ip)
     for c in sorted(set(victims) | set(repo_crew.values())):
         tools = [r for r in repos if repo_crew.get(r.name) == c]
         if victims.get(c, 0) < cfg.min_victims and not tools:
@@ -416,6 +414,7 @@ class _Parts:
     uas: dict[int, dict[str, tuple[int, list[str]]]] = field(default_factory=lambda: defaultdict(dict))
     counts: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # keys, victims, end users
     span: dict[int, tuple[str, str]] = field(default_factory=dict)
+    events: int = 0  # abuse events in all
     merged: dict[int, dict[str, list[str]]] = field(default_factory=lambda: defaultdict(dict))
 
 
@@ -489,11 +488,14 @@ FROM (SELECT a.crew, a.key_fp, min(a.time) AS first, count(*) AS n,
 def _parts(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -> _Parts:
     p = _Parts()
     n_ev = MAX_EVIDENCE
-    for c, node, n, nkeys, nvictims, ids in con.sql(
+    for c, node, n, nkeys, nvictims, ids, lo, hi in con.sql(
         "SELECT crew, node, count(*), count(DISTINCT key_fp), count(DISTINCT victim), "
-        f"arg_min(id, time, {n_ev}) "
-        "FROM abuse_c GROUP BY crew, node ORDER BY crew, node"
+        f"arg_min(id, time, {n_ev}), strftime(min(time), '%Y-%m-%dT%H:%M:%SZ'), "
+        "strftime(max(time), '%Y-%m-%dT%H:%M:%SZ') FROM abuse_c GROUP BY crew, node ORDER BY crew, node"
     ).fetchall():
+        p.events += n
+        span = p.span.get(c)
+        p.span[c] = (min(span[0], lo), max(span[1], hi)) if span else (lo, hi)
         if node.endswith("/24"):
             p.merged[c][node] = []
             continue  # a masked /24 is evidence for the crew's addresses in it, not a member itself
@@ -544,11 +546,6 @@ def _parts(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
     for c, users in con.sql(f"SELECT crew, count(*) FROM ({_END_USERS}) GROUP BY crew").fetchall():
         k, v, _ = p.counts.get(c, (0, 0, 0))
         p.counts[c] = (k, v, users)
-    for c, lo, hi in con.sql(
-        "SELECT crew, strftime(min(time), '%Y-%m-%dT%H:%M:%SZ'), strftime(max(time), '%Y-%m-%dT%H:%M:%SZ') "
-        "FROM abuse_c GROUP BY crew"
-    ).fetchall():
-        p.span[c] = (lo, hi)
     return p
 
 
