@@ -543,7 +543,9 @@ def _parts(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
         "JOIN key_crew USING (key_fp, crew)) GROUP BY crew"
     ).fetchall():
         p.counts[c] = (nkeys, nvictims, 0)
-    for c, users in con.sql(f"SELECT crew, count(*) FROM ({_END_USERS}) GROUP BY crew").fetchall():
+    # End users once, into a small table that _store inserts from (one scan of the abuse events).
+    con.execute(f"CREATE OR REPLACE TEMP TABLE crew_end_users AS {_END_USERS}")
+    for c, users in con.sql("SELECT crew, count(*) FROM crew_end_users GROUP BY crew").fetchall():
         k, v, _ = p.counts.get(c, (0, 0, 0))
         p.counts[c] = (k, v, users)
     return p
@@ -804,14 +806,14 @@ def _store(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
         if sql_parts:
             con.execute("CREATE OR REPLACE TEMP TABLE crew_map AS SELECT * FROM crew_map_rows")
             con.execute(
-                f"""
+                """
                 INSERT INTO crew_members
                 SELECT m.crew_id, 'end_user', u.end_user, 'user', CASE WHEN u.bad > 0 THEN 0.9 ELSE 0.75 END,
-                       format('{{:,}}', u.n) || ' requests through the crew''s proxy'
+                       format('{:,}', u.n) || ' requests through the crew''s proxy'
                        || CASE WHEN u.bad > 0 THEN '; ' || u.bad || ' prompt(s) rated high or critical'
                                ELSE '' END,
                        u.ids
-                FROM ({_END_USERS}) u JOIN crew_map m ON m.crew = u.crew
+                FROM crew_end_users u JOIN crew_map m ON m.crew = u.crew
                 """
             )
             con.execute(
