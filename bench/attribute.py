@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scan import DOCS, OUT, VENV_BIN, machine, measure  # the shared harness
+from scan import OUT, VENV_BIN, machine, measure, update_docs  # the shared harness
 
 RB = str(VENV_BIN / "ringbreaker")
 PY = sys.executable
@@ -239,15 +239,6 @@ def render(res: dict[str, Any]) -> str:
             "",
         ]
     return "\n".join(lines)
-
-
-def update_docs(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## attribute\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    text = (
-        pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
-    )
-    DOCS.write_text(text)
 
 
 def main() -> None:

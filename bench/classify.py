@@ -40,13 +40,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
-DOCS = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(ROOT / "src"))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ringbreaker.classify.data import dataset, default_shared, fetch_wheels  # noqa: E402
 from ringbreaker.classify.lexicon import people  # noqa: E402
 from ringbreaker.classify.metrics import auprc, auroc, recall_at_fpr  # noqa: E402
 from ringbreaker.classify.model import SEVERITIES, default_model  # noqa: E402
+from scan import update_docs  # noqa: E402  (the shared harness)
 
 SUBJECT = re.compile(
     r"^(?:a|an|the|one)\s+(?:young\s+|old\s+|older\s+|adult\s+)?(man|woman|person|guy|lady)\b", re.I
@@ -320,17 +320,6 @@ def section(q: dict[str, Any], s: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def update_docs(text_section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## classify\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    text = (
-        pattern.sub(lambda _: text_section, text, count=1)
-        if pattern.search(text)
-        else (text.rstrip("\n") + "\n\n" + text_section)
-    )
-    DOCS.write_text(text.rstrip("\n") + "\n")
 
 
 def main() -> int:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import re
 import statistics
 import subprocess
 import sys
@@ -47,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ringbreaker.detect.runner import detect
 from ringbreaker.rules.detections import load_detection_rules
 from ringbreaker.workspace import open_workspace
-from scan import DOCS, OUT, VENV_BIN, machine  # the shared harness
+from scan import OUT, VENV_BIN, machine, update_docs  # the shared harness
 
 RB = str(VENV_BIN / "ringbreaker")
 ROOT = Path(__file__).resolve().parent.parent
@@ -401,13 +400,6 @@ def render(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_docs(text: str) -> None:
-    doc = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## detect\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    doc = pattern.sub(text, doc) if pattern.search(doc) else doc.rstrip("\n") + "\n\n" + text
-    DOCS.write_text(doc)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", default="1,2,3")
@@ -419,7 +411,7 @@ def main() -> None:
     ap.add_argument("--render-only", action="store_true", help="rewrite the docs from bench/out/detect.json")
     args = ap.parse_args()
     if args.render_only:
-        write_docs(render(json.loads((OUT / "detect.json").read_text())))
+        update_docs(render(json.loads((OUT / "detect.json").read_text())))
         return
     seeds = [1] if args.quick else [int(s) for s in args.seeds.split(",")]
     res: dict[str, Any] = {
@@ -449,7 +441,7 @@ def main() -> None:
     text = render(res)
     print(text)
     if not args.quick:
-        write_docs(text)
+        update_docs(text)
 
 
 if __name__ == "__main__":

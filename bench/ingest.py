@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import re
 import shutil
 import statistics
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scan import CACHE, DOCS, OUT, VENV_BIN, machine, measure  # the shared harness
+from scan import CACHE, OUT, VENV_BIN, machine, measure, update_docs  # the shared harness
 
 RB = str(VENV_BIN / "ringbreaker")
 PY = sys.executable
@@ -216,18 +215,6 @@ def render(doc: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def update_docs(section: str) -> None:
-    """Replace (or add) the ``## ingest`` section of docs/benchmarks.md, keeping other sections."""
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## ingest\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    text = (
-        pattern.sub(lambda _: section, text, count=1)
-        if pattern.search(text)
-        else (text.rstrip("\n") + "\n\n" + section)
-    )
-    DOCS.write_text(text.rstrip("\n") + "\n")
 
 
 if __name__ == "__main__":

@@ -849,13 +849,16 @@ def render_markdown(results: dict[str, Any]) -> str:
 
 
 def update_docs(section: str) -> None:
-    """Replace (or add) the ``## scan`` section of docs/benchmarks.md, keeping other sections."""
+    """Replace (or add) the section of docs/benchmarks.md that ``section`` opens with its ``## name``
+    heading, keeping the other sections; every benchmark script writes its own through this."""
+    heading = section.split("\n", 1)[0]
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## scan\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    body = section.rstrip("\n") + "\n\n"
     if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
+        text = pattern.sub(lambda _: body, text, count=1)
     else:
-        text = text.rstrip("\n") + "\n\n" + section
+        text = text.rstrip("\n") + "\n\n" + body
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text(text.rstrip("\n") + "\n")
 

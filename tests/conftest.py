@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +15,28 @@ from ringbreaker.rules.examples import expand
 from ringbreaker.rules.loader import SecretRule, load_secret_rules
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def rb(
+    *args: str,
+    stdin: str | bytes | None = None,
+    cwd: Path | None = None,
+    check: bool = False,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as a user would, ignoring any RINGBREAKER_WORKSPACE of
+    the environment the tests run in."""
+    env = {k: v for k, v in os.environ.items() if k != "RINGBREAKER_WORKSPACE"}
+    return subprocess.run(
+        [sys.executable, "-m", "ringbreaker", *args],
+        input=stdin.decode() if isinstance(stdin, bytes) else stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        check=check,
+    )
 
 
 @pytest.fixture(scope="session")

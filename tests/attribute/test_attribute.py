@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pytest
 
 from ringbreaker.attribute import AttributeConfig, attribute
 from ringbreaker.attribute.code import index
 from ringbreaker.attribute.evaluate import adjusted_rand, evaluate
 from ringbreaker.workspace import open_workspace
+from tests.conftest import rb
 
 World = tuple[Path, Path, dict[str, Any]]
 
@@ -169,53 +168,28 @@ def test_cli_writes_tables_and_json(world: World, workspace: Path) -> None:
     con = open_workspace(workspace)
     _ring_alerts(con, truth)
     con.close()
-    cmd = [
-        sys.executable,
-        "-m",
-        "ringbreaker",
-        "attribute",
-        "--workspace",
-        str(workspace),
-        "--code",
-        str(out / "public-code"),
-        "--format",
-        "json",
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = rb(
+        "attribute", "--workspace", str(workspace), "--code", str(out / "public-code"), "--format", "json"
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert len(doc["crews"]) == len(truth["crews"])
     roles = {m["role"] for c in doc["crews"] for m in c["members"]}
     assert roles == {"creator", "provider", "user"}
     assert all(m["evidence"] and m["evidence_ids"] for c in doc["crews"] for m in c["members"])
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ringbreaker",
-            "attribute",
-            "--workspace",
-            str(workspace),
-            "--code",
-            "/nonexistent",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    bad = rb("attribute", "--workspace", str(workspace), "--code", "/nonexistent")
     assert bad.returncode == 2
     assert "/nonexistent" in bad.stderr
 
 
-@pytest.mark.parametrize("severity", ["critical"])
-def test_min_severity_filters_seeds(world: World, workspace: Path, severity: str) -> None:
+def test_min_severity_filters_seeds(world: World, workspace: Path) -> None:
     out, _, truth = world
     con = open_workspace(workspace)
     for crew in truth["crews"]:
         for m in crew["members"]:
             if m["kind"] == "ip":
                 _alert(con, f"a-{m['value']}", "medium", [m["value"]], [])
-    assert attribute(con, AttributeConfig(code=(out / "public-code",), min_severity=severity)).crews == []
+    assert attribute(con, AttributeConfig(code=(out / "public-code",), min_severity="critical")).crews == []
     assert len(attribute(con, AttributeConfig(code=(out / "public-code",), min_severity="medium")).crews) == 2
     con.close()
 
@@ -236,20 +210,6 @@ def test_alerted_key_no_crew_explains_gets_a_case_of_its_own(world: World, works
 
 
 def test_bad_memory_limit_is_a_usage_error(workspace: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ringbreaker",
-            "attribute",
-            "--workspace",
-            str(workspace),
-            "--memory-limit",
-            "1'; x",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = rb("attribute", "--workspace", str(workspace), "--memory-limit", "1'; x")
     assert proc.returncode == 2
     assert "not a size" in proc.stderr

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ringbreaker.workspace import open_workspace
+from tests.conftest import rb
 
 from .conftest import coco, jailbreakbench
 
@@ -24,17 +23,6 @@ FIELDS = {
     "thresholds",
     "model_version",
 }
-
-
-def rb(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ringbreaker", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        check=False,
-    )
 
 
 def test_text_arguments_jsonl_fields() -> None:

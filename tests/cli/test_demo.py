@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 
+from tests.conftest import rb
+
 
 def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    proc = subprocess.run(
-        [sys.executable, "-m", "ringbreaker", "demo", "--out", str(out), "--seed", "2"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    proc = rb("demo", "--out", str(out), "--seed", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     for step in ("simulate", "scan", "ingest", "classify", "detect", "attribute", "case"):
         assert step in proc.stdout

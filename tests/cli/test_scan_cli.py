@@ -14,22 +14,8 @@ import jsonschema
 
 from ringbreaker.model import fingerprint
 from ringbreaker.scan.sample import make_sample_repo
-from tests.conftest import HF, OPENAI
+from tests.conftest import HF, OPENAI, rb
 from tests.scan.test_report import sarif_schema
-
-
-def rb(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "RINGBREAKER_WORKSPACE"}
-    return subprocess.run(
-        [sys.executable, "-m", "ringbreaker", *args],
-        input=stdin.decode() if stdin else None,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_exit_codes(tmp_path: Path, keygen: Callable) -> None:

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-RB = [sys.executable, "-m", "ringbreaker"]
+from tests.conftest import rb as shared_rb
 
-
-def rb(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess."""
-    return subprocess.run([*RB, *args], capture_output=True, text=True, check=check)
+rb = partial(shared_rb, check=True)  # the real CLI; a failing step fails the test unless told
 
 
 @pytest.fixture(scope="session")

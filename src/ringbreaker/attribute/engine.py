@@ -40,7 +40,7 @@ from ringbreaker.errors import UsageError
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 MAX_EVIDENCE = 10  # event ids kept per member; per timeline step and end user: EVIDENCE_STEP
 EVIDENCE_STEP = 5
-_MASKED = re.compile(r"^(\d+\.\d+\.\d+)\.(?:\*+|x+|0)$", re.IGNORECASE)
+_MASKED = re.compile(r"^(\d+\.\d+\.\d+)\.\*+$")  # Azure diagnostics: 203.0.113.***
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _net(ip: str) -> str | None:
 
 
 def _masked(ip: str) -> bool:
-    return bool(_MASKED.match(ip)) and not ip.endswith(".0")
+    return bool(_MASKED.match(ip))
 
 
 def _one(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> tuple[Any, ...]:
@@ -148,9 +148,9 @@ def _seeds(
     return ips, nets, by_ip
 
 
-def _abuse_table(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str]) -> int:
+def _abuse_view(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str]) -> bool:
     """TEMP view ``abuse``: the events the seeds sent, with the node they hang on and their key;
-    returns 1 if there is any (the count comes later, from a query that scans them anyway)."""
+    whether there is any (the count comes later, from a query that scans them anyway)."""
     con.execute("CREATE OR REPLACE TEMP TABLE seed_ip AS SELECT unnest(?::VARCHAR[]) AS ip", [sorted(ips)])
     con.execute("CREATE OR REPLACE TEMP TABLE seed_net AS SELECT unnest(?::VARCHAR[]) AS net", [sorted(nets)])
     # Leaked keys by the resource their leak names (Azure logs name the resource, not the key).
@@ -180,7 +180,7 @@ def _abuse_table(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str]) 
          AND k.resource = lower(regexp_extract(e.resource, '(?i)/accounts/([^/]+)', 1))
         """
     )
-    return int(_one(con, "SELECT count(*) FROM (SELECT 1 FROM abuse LIMIT 1)")[0])
+    return bool(_one(con, "SELECT count(*) FROM (SELECT 1 FROM abuse LIMIT 1)")[0])
 
 
 def _leiden(
@@ -338,9 +338,8 @@ def attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig = AttributeCo
 
 def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list[Repo]) -> Result:
     ips, nets, alerts_by_ip = _seeds(con, cfg.min_severity)
-    n_abuse = _abuse_table(con, ips, nets) if (ips or nets) else 0
-    result = Result([], len(ips) + len(nets), n_abuse, 0, 0)
-    if not n_abuse:
+    result = Result([], len(ips) + len(nets), 0, 0, 0)
+    if not ((ips or nets) and _abuse_view(con, ips, nets)):
         result.notes.append(
             f"no events from addresses named by {cfg.min_severity}+ alerts: run detect first"
             if not alerts_by_ip
@@ -415,7 +414,7 @@ class _Parts:
     counts: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # keys, victims, end users
     span: dict[int, tuple[str, str]] = field(default_factory=dict)
     events: int = 0  # abuse events in all
-    merged: dict[int, dict[str, list[str]]] = field(default_factory=lambda: defaultdict(dict))
+    merged: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))  # masked /24s
 
 
 # End users: each joins the crew that carried most of its requests (evidence: its first requests,
@@ -497,7 +496,7 @@ def _parts(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
         span = p.span.get(c)
         p.span[c] = (min(span[0], lo), max(span[1], hi)) if span else (lo, hi)
         if node.endswith("/24"):
-            p.merged[c][node] = []
+            p.merged[c].add(node)
             continue  # a masked /24 is evidence for the crew's addresses in it, not a member itself
         alert_ids = alerts_by_ip.get(node, [])
         p.ips[c].append(
@@ -572,7 +571,7 @@ def _crew(c: int, parts: _Parts, tools: list[Repo], ua_crew: dict[str, int]) -> 
     for repo in tools:
         members.extend(_repo_members(repo))
     nkeys, nvictims, nusers = parts.counts.get(c, (0, 0, 0))
-    nodes = sorted(m.entity for m in members if m.kind == "ip") or sorted(parts.merged.get(c, {}))
+    nodes = sorted(m.entity for m in members if m.kind == "ip") or sorted(parts.merged.get(c, set()))
     cid = "crew-" + _hid(*(nodes + sorted(r.name for r in tools)), n=8)
     full_ips = [m.entity for m in members if m.kind == "ip"]
     name = tools[0].name if tools else (full_ips[0] if full_ips else cid)

@@ -152,17 +152,21 @@ def load_crew(con: duckdb.DuckDBPyConnection, crew_id: str) -> dict[str, Any]:
     }
 
 
+def _addresses(members: list[dict[str, Any]]) -> list[str]:
+    """The crew's member addresses and their masked form (Azure logs hide the last octet)."""
+    ips = [m["entity"] for m in members if m["kind"] == "ip"]
+    return ips + sorted({ip.rsplit(".", 1)[0] + ".***" for ip in ips if ip.count(".") == 3})
+
+
 def _crew_filter(members: list[dict[str, Any]]) -> tuple[str, list[Any]]:
     """SQL predicate (and its parameters) for the events that touch the crew's infrastructure."""
     by_kind: dict[str, list[str]] = {}
     for m in members:
         by_kind.setdefault(m["kind"], []).append(m["entity"])
-    ips = by_kind.get("ip", [])
-    masked = sorted({ip.rsplit(".", 1)[0] + ".***" for ip in ips if ip.count(".") == 3})
     agents = by_kind.get("user_agent", []) + by_kind.get("tool", [])
     parts, params = [], []
     for col, values in (
-        ("src_ip", ips + masked),
+        ("src_ip", _addresses(members)),
         ("user_agent", agents),
         ("end_user", by_kind.get("end_user", [])),
         ("actor", by_kind.get("account", [])),
@@ -258,9 +262,8 @@ def links(
     drawn: the victims' own traffic on a stolen key is evidence of whose key it is, not part of
     the crew's infrastructure, and a reader would take every address on the chart for the crew's.
     """
-    ips = [m["entity"] for m in members or [] if m["kind"] == "ip"]
-    masked = sorted({ip.rsplit(".", 1)[0] + ".***" for ip in ips if ip.count(".") == 3})
-    where, params = ("WHERE list_contains(?, e.src_ip)", [ips + masked]) if ips else ("", [])
+    addresses = _addresses(members or [])
+    where, params = ("WHERE list_contains(?, e.src_ip)", [addresses]) if addresses else ("", [])
     return rows(
         con,
         "SELECT e.key_fingerprint, e.account, e.src_ip, e.user_agent, e.end_user, count(*) AS events "

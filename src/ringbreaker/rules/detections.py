@@ -14,10 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from ringbreaker.errors import RuleError
-from ringbreaker.rules.loader import _rule_files, _schema, builtin_dir
+from ringbreaker.rules.loader import (
+    _UNREADABLE,
+    _read_yaml,
+    _rule_files,
+    _schema,
+    _schema_problems,
+    builtin_dir,
+)
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 ENTITY_FIELDS = (
@@ -110,17 +116,15 @@ def load_detection_rules(extra: Iterable[Path] = (), *, builtin: bool = True) ->
     rules: list[DetectionRule] = []
     seen: dict[str, str] = {}
     for f in _rule_files(paths):
-        try:
-            raw = yaml.safe_load(f.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as e:
-            problems.append(f"{f}: cannot read YAML: {e}")
+        raw = _read_yaml(f, problems)
+        if raw is _UNREADABLE:
             continue
         if isinstance(raw, dict) and "rules" in raw:
             continue  # a secret-rule file given in a mixed --rules directory
         where = f"{f}" + (f" ({raw.get('id')})" if isinstance(raw, dict) else "")
-        errs = sorted(validator.iter_errors(raw), key=lambda e: list(e.path))
+        errs = _schema_problems(validator, raw, where)
         if errs:
-            problems.extend(f"{where}: {'/'.join(map(str, e.path)) or '<rule>'}: {e.message}" for e in errs)
+            problems.extend(errs)
             continue
         rule = _detection_rule(raw, str(f))
         bad = _cross_checks(rule)

@@ -115,6 +115,24 @@ def _rule_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
+_UNREADABLE = object()
+
+
+def _read_yaml(f: Path, problems: list[str]) -> Any:
+    """A rule file's YAML document, or ``_UNREADABLE`` (with the reason added to ``problems``)."""
+    try:
+        return yaml.safe_load(f.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        problems.append(f"{f}: cannot read YAML: {e}")
+        return _UNREADABLE
+
+
+def _schema_problems(validator: jsonschema.Draft202012Validator, raw: Any, where: str) -> list[str]:
+    """Every schema violation of one rule, each naming the rule and the path inside it."""
+    errs = sorted(validator.iter_errors(raw), key=lambda e: list(e.path))
+    return [f"{where}: {'/'.join(map(str, e.path)) or '<rule>'}: {e.message}" for e in errs]
+
+
 def _secret_rule(raw: dict[str, Any], source: str) -> SecretRule:
     ctx = raw.get("context") or {}
     comp = raw.get("companion") or {}
@@ -149,10 +167,8 @@ def load_secret_rules(extra: Iterable[Path] = (), *, builtin: bool = True) -> li
     rules: list[SecretRule] = []
     seen: dict[str, str] = {}
     for f in _rule_files(paths):
-        try:
-            doc = yaml.safe_load(f.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as e:
-            problems.append(f"{f}: cannot read YAML: {e}")
+        doc = _read_yaml(f, problems)
+        if doc is _UNREADABLE:
             continue
         entries = doc.get("rules") if isinstance(doc, dict) else None
         if not isinstance(entries, list):
@@ -160,11 +176,9 @@ def load_secret_rules(extra: Iterable[Path] = (), *, builtin: bool = True) -> li
             continue
         for i, raw in enumerate(entries):
             where = f"{f}: rules[{i}]" + (f" ({raw.get('id')})" if isinstance(raw, dict) else "")
-            errs = sorted(validator.iter_errors(raw), key=lambda e: list(e.path))
+            errs = _schema_problems(validator, raw, where)
             if errs:
-                problems.extend(
-                    f"{where}: {'/'.join(map(str, e.path)) or '<rule>'}: {e.message}" for e in errs
-                )
+                problems.extend(errs)
                 continue
             try:
                 rule = _secret_rule(raw, str(f))
