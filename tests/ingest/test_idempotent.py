@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ringbreaker.ingest import IngestConfig, ingest
+from ringbreaker.ingest import FileReport, IngestConfig, ingest
 from ringbreaker.workspace import open_workspace
 from tests.ingest.conftest import DATA, rows
 from tests.ingest.gen import record
@@ -99,24 +99,29 @@ def test_killed_ingest_is_consistent_and_a_rerun_completes_it(tmp_path: Path) ->
         con.close()
 
 
-@pytest.mark.parametrize("file_bytes", [0, 1500])  # every file to the workers; the small ones kept here
+@pytest.mark.parametrize("bundle_bytes", [0, 3000])  # one file a bundle; several small files a bundle
 def test_worker_processes_give_the_same_result(
-    ws: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_bytes: int
+    ws: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bundle_bytes: int
 ) -> None:
     from ringbreaker.ingest import runner
+    from ringbreaker.ingest.pipeline import Task
 
     monkeypatch.setattr(runner, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(runner, "PARALLEL_FILE_BYTES", file_bytes)
+    monkeypatch.setattr(runner, "BUNDLE_BYTES", bundle_bytes)
     paths = sorted(DATA.iterdir())
+    assert len(runner._bundles([Task(i, str(p), str(p)) for i, p in enumerate(paths)],
+                               {i: p.stat().st_size for i, p in enumerate(paths)})) > 1  # fmt: skip
     report = ingest(ws, paths, IngestConfig(jobs=2))
     assert [f.status for f in report.files] == ["ingested"] * len(paths)
     serial = open_workspace(tmp_path / "serial.duckdb")
     try:
-        ingest(serial, paths, IngestConfig(jobs=1))
-        want = rows(serial, "SELECT id, operation, source_offset FROM events ORDER BY id")
+        alone = ingest(serial, paths, IngestConfig(jobs=1))
+        want = rows(serial, "SELECT id, operation, source_file, source_offset FROM events ORDER BY id")
     finally:
         serial.close()
-    assert rows(ws, "SELECT id, operation, source_offset FROM events ORDER BY id") == want
+    assert rows(ws, "SELECT id, operation, source_file, source_offset FROM events ORDER BY id") == want
+    counts = [(f.read, f.stored, f.duplicates, f.quarantined) for f in report.files]
+    assert counts == [(f.read, f.stored, f.duplicates, f.quarantined) for f in alone.files]
 
 
 def test_files_sharing_records_in_one_transaction(ws: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
@@ -147,11 +152,81 @@ def test_a_spilled_batch_comes_back_whole(tmp_path: Path) -> None:
     from ringbreaker.ingest.pipeline import Batch, spill, unspill
 
     table = pa.table({"raw": pa.array(["{}", '{"a":1}'], pa.large_string()), "n": [1, 2]})
-    sent = spill(Batch(3, table, [Bad(7, "why", "x")], 3), str(tmp_path), 1)
+    sent = spill(Batch(table, [(3, Bad(7, "why", "x"))], {3: 3}), str(tmp_path), 1)
     assert sent.table is None
     assert sent.spilled is not None
     got = unspill(sent)
     assert not list(tmp_path.iterdir())
     assert got.table is not None
     assert got.table.equals(table)
-    assert (got.key, got.read, got.bad, got.spilled) == (3, 3, [Bad(7, "why", "x")], None)
+    assert (got.read, got.bad, got.spilled) == ({3: 3}, [(3, Bad(7, "why", "x"))], None)
+
+
+def test_a_file_ending_after_the_row_group_cut_is_recorded_with_its_last_rows(
+    ws: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer commits whole row groups and carries the rest: a file whose last rows are carried
+    is recorded as ingested (and reported) only in the commit that stores them."""
+    import numpy as np
+    import pyarrow as pa
+
+    from ringbreaker.ingest import store
+    from ringbreaker.ingest.pipeline import Batch, Task, run_bundle
+
+    monkeypatch.setattr(store, "ROW_GROUP", 4)
+    path = tmp_path / "six.ndjson"
+    _write_many(tmp_path / "logs", files=1, per_file=6)
+    path.write_bytes(gzip.decompress((tmp_path / "logs" / "part-000.ndjson.gz").read_bytes()))
+    (table,) = [
+        m.table for m in run_bundle([Task(0, str(path), str(path))]) if isinstance(m, Batch) and m.table
+    ]
+
+    def rows_of(key: int, start: int, n: int) -> pa.Table:
+        part = table.slice(start, n)
+        return part.set_column(part.schema.get_field_index("key"), "key", pa.array(np.full(n, key, np.int32)))
+
+    a, b = FileReport("a", read=5), FileReport("b", read=1)
+    reported: list[str] = []
+    w = store.Store(ws, rows=6)
+    w.write(rows_of(0, 0, 5), [], {0: ("cloudtrail", "a", a)})
+    w.finish_file("a", "sha-a", 10, "cloudtrail", a)
+    w.after(lambda: reported.append("a"))
+    w.write(rows_of(1, 5, 1), [], {1: ("cloudtrail", "b", b)})  # 6 rows queued: rows 0-3 commit
+    assert rows(ws, "SELECT count(*) FROM events") == [(4,)]
+    assert rows(ws, "SELECT count(*) FROM ingested_files") == [(0,)]
+    assert (reported, a.stored) == ([], 4)
+    w.flush()
+    assert rows(ws, "SELECT count(*) FROM events") == [(6,)]
+    assert rows(ws, "SELECT path, records, stored FROM ingested_files") == [("a", 5, 5)]
+    assert (reported, a.stored, b.stored) == (["a"], 5, 1)
+
+
+def test_commits_of_whole_row_groups_keep_every_file_whole(
+    ws: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Groups are cut at row-group multiples and the rest carried over: every record is still stored
+    once, each file is recorded with its own totals, and each file is reported once, after its rows."""
+    from ringbreaker.ingest import store
+
+    paths = sorted(DATA.iterdir())
+    whole = open_workspace(tmp_path / "whole.duckdb")
+    try:
+        ingest(whole, paths, IngestConfig(jobs=1))
+        want_events = rows(whole, "SELECT id, source_file, source_offset FROM events ORDER BY id")
+        want_files = rows(whole, "SELECT path, records, stored, duplicates, quarantined FROM ingested_files")
+    finally:
+        whole.close()
+
+    monkeypatch.setattr(store, "ROW_GROUP", 3)
+    seen: list[tuple[str, object]] = []
+
+    def committed(rep: FileReport) -> None:
+        path = rep.path
+        seen.append((path, rows(ws, "SELECT count(*) FROM events WHERE source_file = ?", path)[0][0]))
+
+    report = ingest(ws, paths, IngestConfig(jobs=1, batch=2), on_file=committed)
+    assert rows(ws, "SELECT id, source_file, source_offset FROM events ORDER BY id") == want_events
+    got_files = rows(ws, "SELECT path, records, stored, duplicates, quarantined FROM ingested_files")
+    assert sorted(got_files) == sorted(want_files)
+    assert sorted(seen) == sorted((f.path, f.stored) for f in report.files)  # once each, rows committed
+    assert all(f.stored for f in report.files)

@@ -1,7 +1,11 @@
-"""One file to batches: read, decompress, split, detect, parse, enrich. Runs in worker processes.
+"""Files to batches: read, decompress, split, detect, parse, enrich. Runs in worker processes.
 
-The worker yields messages (Start, Batch, End); the single writer stores them. Nothing here touches
-the workspace, so any number of workers can run side by side.
+A worker takes a bundle of files (one big file, or many small ones) and yields messages: Start per
+file, Batch per ~``batch`` records (the rows of one or many files, each row tagged with its file's
+key), End per file after the batch holding its last rows. Building one Arrow table for the rows of
+many small files, rather than one a file, is what makes a tree of thousands of small CloudTrail
+objects cheap: the per-table cost (~0.3 ms) was worth ~8 µs per record at 37 records a file.
+Nothing here touches the workspace, so any number of workers can run side by side.
 """
 
 from __future__ import annotations
@@ -9,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from ringbreaker.ingest.columns import Bad, canonical_id, text, to_table
@@ -52,10 +58,13 @@ class Start:
 
 @dataclass(slots=True)
 class Batch:
-    key: int
+    """Rows of one or more files: ``table`` has a ``key`` column naming each row's file; ``bad``
+    holds (key, record) for the records that could not be mapped; ``read`` counts records read per
+    key."""
+
     table: pa.Table | None
-    bad: list[Bad]
-    read: int
+    bad: list[tuple[int, Bad]]
+    read: dict[int, int]
     spilled: str | None = None  # from a worker: the table is in this Arrow IPC file (see ``worker``)
 
 
@@ -73,15 +82,101 @@ class Failed:
 Message = Start | Batch | End | Failed
 
 
+@dataclass(slots=True)
+class _Part:
+    """One parsed chunk of one file, not yet in a table."""
+
+    key: int
+    columns: dict[str, Any]
+    count: int
+    bad: list[Bad]
+    read: int
+
+
 def run(task: Task) -> Iterator[Message]:
     """Every message for one task; an unreadable file yields Failed instead of raising."""
+    return run_bundle([task])
+
+
+def run_bundle(tasks: Sequence[Task]) -> Iterator[Message]:
+    """Every message for a bundle of tasks, their rows gathered into batches of about
+    ``tasks[0].batch`` records. End and Failed of a file come after the batch with its last rows."""
+    if not tasks:
+        return
+    size = tasks[0].batch
+    enricher = None
+    if tasks[0].geoip:
+        from ringbreaker.ingest.geoip import GeoIP
+
+        enricher = GeoIP(tasks[0].geoip)
+    parts: list[_Part] = []
+    rows = 0
+    closing: list[Message] = []  # End/Failed waiting for the batch with the file's last rows
     try:
-        yield from _run(task)
-    except OSError as e:
-        yield Failed(task.key, f"cannot read: {e.strerror or e}")
+        for task in tasks:
+            try:
+                for item in _run(task):
+                    if isinstance(item, _Part):
+                        parts.append(item)
+                        rows += item.count
+                        if rows >= size:
+                            yield _batch(parts, enricher)
+                            parts, rows = [], 0
+                            yield from closing
+                            closing = []
+                    elif isinstance(item, End):
+                        closing.append(item)
+                    else:
+                        yield item
+            except OSError as e:
+                closing.append(Failed(task.key, f"cannot read: {e.strerror or e}"))
+            except Exception as e:  # a bug or a parser's surprise fails this file, not the bundle
+                closing.append(Failed(task.key, f"{type(e).__name__}: {e}"))
+        if parts:
+            yield _batch(parts, enricher)
+        yield from closing
+    finally:
+        if enricher is not None:
+            enricher.close()
 
 
-def _run(task: Task) -> Iterator[Message]:
+def _batch(parts: list[_Part], enricher: Any) -> Batch:
+    """One Batch from the parsed chunks of one or more files: columns joined, one table built."""
+    read: dict[int, int] = {}
+    bad: list[tuple[int, Bad]] = []
+    for p in parts:
+        read[p.key] = read.get(p.key, 0) + p.read
+        bad.extend((p.key, b) for b in p.bad)
+    full = [p for p in parts if p.count]
+    if not full:
+        return Batch(None, bad, read)
+    n = sum(p.count for p in full)
+    names: set[str] = set()
+    for p in full:
+        names.update(p.columns)
+    columns: dict[str, Any] = {}
+    with no_gc():
+        for name in names:
+            if len(full) == 1:
+                columns[name] = full[0].columns.get(name)
+                continue
+            joined: list[Any] = []
+            for p in full:
+                v = p.columns.get(name)
+                if v is None:
+                    joined.extend([None] * p.count)
+                else:
+                    joined.extend(v)
+            columns[name] = joined
+        table = to_table(columns, n)
+    keys = np.repeat(np.array([p.key for p in full], dtype=np.int32), [p.count for p in full])
+    table = table.append_column("key", pa.array(keys))
+    if enricher is not None:
+        table = enricher.enrich(table)
+    return Batch(table, bad, read)
+
+
+def _run(task: Task) -> Iterator[Start | _Part | End]:
     if task.data is not None:
         blob = task.data
     else:
@@ -108,21 +203,16 @@ def _run(task: Task) -> Iterator[Message]:
     broken = [Bad(off, reason, text(raw)) for off, reason, raw in container.broken] + truncation
     if fmt is None:
         if broken:
-            yield Batch(task.key, None, broken, len(container.broken))
+            yield _Part(task.key, {}, 0, broken, len(container.broken))
         yield End(task.key)
         return
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
     parse = parser(fmt)
-    enricher = None
-    if task.geoip:
-        from ringbreaker.ingest.geoip import GeoIP
-
-        enricher = GeoIP(task.geoip)
     raws, offsets = container.raws, container.offsets
     total = len(raws)
     if total == 0 or broken:
-        yield Batch(task.key, None, broken, len(container.broken))
+        yield _Part(task.key, {}, 0, broken, len(container.broken))
     for start in range(0, total, task.batch):
         chunk = raws[start : start + task.batch]
         if container.buffer is not None:
@@ -135,12 +225,7 @@ def _run(task: Task) -> Iterator[Message]:
                 parsed.columns["rid"] = [
                     r if r is not None else canonical_id(raw_col[i]) for i, r in enumerate(rids)
                 ]
-            table = to_table(parsed.columns, parsed.count) if parsed.count else None
-        if table is not None and enricher is not None:
-            table = enricher.enrich(table)
-        yield Batch(task.key, table, parsed.bad, len(chunk))
-    if enricher is not None:
-        enricher.close()
+        yield _Part(task.key, parsed.columns, parsed.count, parsed.bad, len(chunk))
     yield End(task.key)
 
 
@@ -152,7 +237,7 @@ def spill(msg: Batch, spool: str, n: int) -> Batch:
     path = os.path.join(spool, f"{os.getpid()}-{n}.arrow")
     with pa.OSFile(path, "wb") as f, pa.ipc.new_file(f, msg.table.schema) as w:
         w.write_table(msg.table)
-    return Batch(msg.key, None, msg.bad, msg.read, path)
+    return Batch(None, msg.bad, msg.read, path)
 
 
 def unspill(msg: Batch) -> Batch:
@@ -164,36 +249,44 @@ def unspill(msg: Batch) -> Batch:
             table = pa.ipc.open_file(source).read_all()
     finally:
         os.unlink(msg.spilled)
-    return Batch(msg.key, table, msg.bad, msg.read)
+    return Batch(table, msg.bad, msg.read)
 
 
 def worker(  # pragma: no cover - runs in a child process
     tasks: object, results: object, spool: str | None = None
 ) -> None:
-    """Process entry point: take tasks until None, put every message on ``results`` (batches with
-    a table spilled to a file under ``spool``, when given)."""
+    """Process entry point: take bundles of tasks until None; put their messages on ``results`` in
+    lists, each ending with a batch (spilled to a file under ``spool``, when given, if big) or with
+    the bundle's last message. One queue item a batch, not one a message: the queue's bound then
+    counts batches in flight, and thousands of per-file Start/End messages cost one pickle."""
     from multiprocessing.queues import Queue
 
     assert isinstance(tasks, Queue)
     assert isinstance(results, Queue)
     n = 0
     while True:
-        task = tasks.get()
-        if task is None:
+        bundle = tasks.get()
+        if bundle is None:
             break
+        closed: set[int] = set()
+        out: list[Message] = []
         try:
-            for msg in run(task):
-                if (
-                    spool is not None
-                    and isinstance(msg, Batch)
-                    and msg.table is not None
-                    and msg.table.nbytes >= SPILL_BYTES
-                ):
-                    n += 1
-                    results.put(spill(msg, spool, n))
+            for msg in run_bundle(bundle):
+                if isinstance(msg, End | Failed):
+                    closed.add(msg.key)
+                if isinstance(msg, Batch):
+                    big = spool is not None and msg.table is not None and msg.table.nbytes >= SPILL_BYTES
+                    if big:
+                        n += 1
+                    out.append(spill(msg, str(spool), n) if big else msg)
+                    results.put(out)
+                    out = []
                 else:
-                    results.put(msg)
+                    out.append(msg)
         except Exception as e:
-            results.put(Failed(task.key, f"{type(e).__name__}: {e}"))
+            why = f"{type(e).__name__}: {e}"
+            out.extend(Failed(key, why) for key in sorted({t.key for t in bundle} - closed))
+        if out:
+            results.put(out)
         sys.stdout.flush()
     results.put(None)

@@ -28,19 +28,16 @@ from ringbreaker.ingest.pipeline import (
     Message,
     Start,
     Task,
-    run,
+    run_bundle,
     unspill,
     worker,
 )
-from ringbreaker.ingest.store import Store
+from ringbreaker.ingest.store import FileRef, Store
 
 GROUP_BATCHES = 2  # a transaction holds up to this many batches of records (of one or many files)
-PARALLEL_MIN_BYTES = 8 << 20  # below this, worker start-up costs more than it saves
-# only files at least this big count towards PARALLEL_MIN_BYTES: handing a file's messages between
-# processes (~1 ms a file) costs more than the parsing it moves off the writer for small files (a
-# simulated world of 3,800 files of ~10 KB ingests in 3.3 CPU-s / 5 s in-process against
-# 8.5 CPU-s / 8-10 s with two workers on 2 cores)
-PARALLEL_FILE_BYTES = 256 << 10
+PARALLEL_MIN_BYTES = 8 << 20  # below this, worker start-up (~0.3 s) costs more than it saves
+BUNDLE_BYTES = 2 << 20  # a worker takes files in bundles of about this many bytes (one big file alone)
+BUNDLE_FILES = 4096  # and at most this many files
 _GLOB = frozenset("*?[")
 
 
@@ -229,12 +226,11 @@ def _ingest(
         tasks.append(Task(key=key, name=name, path=name, **common))  # type: ignore[arg-type]
 
     jobs = cfg.jobs or os.cpu_count() or 1
-    big = [t for t in tasks if sizes[t.key] >= PARALLEL_FILE_BYTES]
-    if jobs > 1 and sum(sizes[t.key] for t in big) >= PARALLEL_MIN_BYTES:
-        small = [t for t in tasks if sizes[t.key] < PARALLEL_FILE_BYTES]
-        messages = _parallel(big, min(jobs, len(big)), small)
+    bundles = _bundles(tasks, sizes)
+    if jobs > 1 and len(bundles) > 1 and sum(sizes.values()) >= PARALLEL_MIN_BYTES:
+        messages = _parallel(bundles, min(jobs, len(bundles)))
     else:
-        messages = (m for t in tasks for m in run(t))
+        messages = (m for b in bundles for m in run_bundle(b))
 
     sha: dict[int, tuple[str, int]] = {}
 
@@ -242,6 +238,14 @@ def _ingest(
         return lambda: on_file(rep) if on_file else None
 
     for msg in messages:
+        if isinstance(msg, Batch):
+            refs: dict[int, FileRef] = {}
+            for key, n in msg.read.items():
+                rep = reports[key]
+                rep.read += n
+                refs[key] = (rep.format, rep.path, rep)
+            store.write(msg.table, msg.bad, refs)
+            continue
         rep = reports[msg.key]
         if isinstance(msg, Start):
             rep.format, rep.why, rep.compression, rep.shape = msg.format, msg.why, msg.compression, msg.shape
@@ -252,9 +256,6 @@ def _ingest(
                 rep.status = "unknown" if explicit[msg.key] else "ignored"
                 if explicit[msg.key]:
                     store.quarantine_file(rep.path, f"unknown format: {msg.why}", msg.head, rep)
-        elif isinstance(msg, Batch):
-            rep.read += msg.read
-            store.write(rep.format, rep.path, msg.table, msg.bad, rep)
         elif isinstance(msg, End):
             if rep.status == "ingested" and rep.format and rep.path != "-":
                 digest, size = sha[msg.key]
@@ -269,14 +270,31 @@ def _ingest(
     return Report(reports, time.monotonic() - started)
 
 
-def _parallel(tasks: list[Task], workers: int, local: Sequence[Task] = ()) -> Iterator[Message]:
-    """Messages from ``workers`` spawned processes, each taking whole files from a shared queue; the
-    ``local`` tasks (small files) are parsed here whenever no worker message is waiting."""
-    ctx = mp.get_context("spawn")
-    todo: mp.Queue[Task | None] = ctx.Queue()
-    results: mp.Queue[Message | None] = ctx.Queue(maxsize=workers + 1)  # bounds batches in flight
+def _bundles(tasks: list[Task], sizes: dict[int, int]) -> list[list[Task]]:
+    """Tasks in input order, cut into bundles of about BUNDLE_BYTES: many small files travel and
+    are parsed together; a big file goes alone."""
+    out: list[list[Task]] = []
+    current: list[Task] = []
+    nbytes = 0
     for t in tasks:
-        todo.put(t)
+        size = sizes.get(t.key, 0)
+        if current and (nbytes + size > BUNDLE_BYTES or len(current) >= BUNDLE_FILES):
+            out.append(current)
+            current, nbytes = [], 0
+        current.append(t)
+        nbytes += size
+    if current:
+        out.append(current)
+    return out
+
+
+def _parallel(bundles: list[list[Task]], workers: int) -> Iterator[Message]:
+    """Messages from ``workers`` spawned processes, each taking bundles from a shared queue."""
+    ctx = mp.get_context("spawn")
+    todo: mp.Queue[list[Task] | None] = ctx.Queue()
+    results: mp.Queue[list[Message] | None] = ctx.Queue(maxsize=workers + 1)  # bounds batches in flight
+    for b in bundles:
+        todo.put(b)
     for _ in range(workers):
         todo.put(None)
     spool = tempfile.mkdtemp(prefix="ringbreaker-ingest-")
@@ -284,37 +302,23 @@ def _parallel(tasks: list[Task], workers: int, local: Sequence[Task] = ()) -> It
     for p in procs:
         p.start()
     done = 0
-    open_keys: set[int] = set()
-    pending = iter(local)
-    idle = False  # no local task left
+    unfinished = {t.key for b in bundles for t in b}  # files without End or Failed yet
     try:
         while done < workers:
             try:
-                msg = results.get(timeout=1.0) if idle else results.get_nowait()
+                got = results.get(timeout=1.0)
             except queue.Empty:
-                if not idle:
-                    here = next(pending, None)
-                    if here is None:
-                        idle = True
-                    else:
-                        yield from run(here)
-                    continue
                 if all(not p.is_alive() for p in procs):
                     break
                 continue
-            if msg is None:
+            if got is None:
                 done += 1
                 continue
-            if isinstance(msg, Start):
-                open_keys.add(msg.key)
-            elif isinstance(msg, End | Failed):
-                open_keys.discard(msg.key)
-            elif isinstance(msg, Batch):
-                msg = unspill(msg)
-            yield msg
-        for here in pending:
-            yield from run(here)
-        for key in sorted(open_keys):
+            for msg in got:
+                if isinstance(msg, End | Failed):
+                    unfinished.discard(msg.key)
+                yield unspill(msg) if isinstance(msg, Batch) else msg
+        for key in sorted(unfinished):
             yield Failed(key, "worker process died")
     finally:
         for p in procs:

@@ -15,7 +15,7 @@ the workspace for writing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -76,6 +76,7 @@ _FINISHED = pa.schema(
     ]
 )
 MAX_FILES = 4096  # files finished in one transaction at most
+ROW_GROUP = 122_880  # DuckDB's rows per row group (see Store.flush)
 MEMORY_LIMIT = 512 << 20  # DuckDB's buffer pool while ingesting: written blocks need not stay cached
 _UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
           "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}  # fmt: skip
@@ -88,6 +89,9 @@ class Counts(Protocol):
     stored: int
     duplicates: int
     quarantined: int
+
+
+FileRef = tuple[str | None, str, Counts]  # a batch's file: (format, source_file, where its totals go)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,28 +161,35 @@ class Store:
             self._quarantined.discard(name)
             self._g.forget.append(name)
 
-    def write(
-        self, fmt: str | None, name: str, table: pa.Table | None, bad: list[Bad], counts: Counts
-    ) -> None:
-        """Queue one batch and its quarantined records; ``counts`` is updated once they are committed."""
+    def write(self, table: pa.Table | None, bad: list[tuple[int, Bad]], files: Mapping[int, FileRef]) -> None:
+        """Queue one batch (rows tagged with their file's ``key`` column) and its quarantined
+        records; ``files`` names every key in it, whose counts are updated once they are committed."""
         g = self._g
-        fk = g.files.get((fmt, name))
-        if fk is None:
-            fk = g.files[(fmt, name)] = len(g.counts)
-            g.counts.append(counts)
-        g.bad.extend((fk, b) for b in bad)
+        fks: dict[int, int] = {}
+        for key, (fmt, name, counts) in files.items():
+            fk = g.files.get((fmt, name))
+            if fk is None:
+                fk = g.files[(fmt, name)] = len(g.counts)
+                g.counts.append(counts)
+            fks[key] = fk
+        g.bad.extend((fks[key], b) for key, b in bad)
         if table is not None and table.num_rows:
             n = table.num_rows
-            table = table.append_column("fk", pa.array(np.full(n, fk, dtype=np.int32)))
+            lut = np.zeros(max(fks) + 1, dtype=np.int32)
+            for key, fk in fks.items():
+                lut[key] = fk
+            fk_col = lut[table.column("key").to_numpy()]
+            table = table.drop_columns(["key"])
+            table = table.append_column("fk", pa.array(fk_col))
             table = table.append_column("i", pa.array(np.arange(g.rows, g.rows + n, dtype=np.int64)))
             g.tables.append(table)
             g.rows += n
         if g.rows >= self.max_rows:
-            self.flush()
+            self.flush(whole_row_groups=True)
 
     def quarantine_file(self, name: str, reason: str, head: str, counts: Counts) -> None:
         """A whole file that could not be read as any format: one row, offset NULL."""
-        self.write(None, name, None, [Bad(None, reason, head)], counts)
+        self.write(None, [(0, Bad(None, reason, head))], {0: (None, name, counts)})
 
     def finish_file(self, path: str, sha256: str, size: int, fmt: str, counts: Counts) -> None:
         """Record a file as ingested, in the transaction of its last rows."""
@@ -190,9 +201,16 @@ class Store:
         """Call ``fn`` once everything queued so far is committed."""
         self._g.after.append(fn)
 
-    def flush(self) -> None:
-        """Commit everything queued, in one transaction, then run the ``after`` callbacks."""
+    def flush(self, *, whole_row_groups: bool = False) -> None:
+        """Commit everything queued, in one transaction, then run the ``after`` callbacks.
+
+        ``whole_row_groups``: commit only the first multiple of ROW_GROUP rows and keep the rest
+        queued. DuckDB writes a committed full row group once; a partial one is written, then read
+        and compressed again when the next transaction fills it: on CloudTrail that doubled the
+        insert's CPU time and left a file 1.8x bigger (11.6 against 6.4 µs an event, 103 against 57 MB)."""
         g, self._g = self._g, _Group()
+        if whole_row_groups and g.rows > ROW_GROUP and g.rows % ROW_GROUP:
+            g, self._g = _split(g, g.rows // ROW_GROUP * ROW_GROUP)
         if not (g.tables or g.bad or g.forget or g.finished):
             for fn in g.after:
                 fn()
@@ -314,6 +332,35 @@ class Store:
             fn()
         finally:
             self.con.unregister(name)
+
+
+def _split(g: _Group, cut: int) -> tuple[_Group, _Group]:
+    """The group's first ``cut`` rows, and a group of the rest. A finished file goes with the part
+    holding its last row (its ingested_files row must commit with its last records); the ``after``
+    callbacks wait for the rest when any finished file does."""
+    batch = pa.concat_tables(g.tables)
+    fks = batch.column("fk").to_numpy()
+    last = np.full(len(g.counts), -1, dtype=np.int64)
+    np.maximum.at(last, fks, np.arange(len(fks)))
+    now: list[tuple[str, str, int, str, Counts]] = []
+    later: list[tuple[str, str, int, str, Counts]] = []
+    for f in g.finished:
+        fk = g.files.get((f[3], f[0]))
+        (later if fk is not None and last[fk] >= cut else now).append(f)
+    head = _Group([batch.slice(0, cut)], cut, g.files, g.counts, g.bad, g.forget, now)
+    rest = batch.slice(cut)
+    rest = rest.set_column(
+        rest.schema.get_field_index("i"), "i", pa.array(np.arange(rest.num_rows, dtype=np.int64))
+    )
+    tail = _Group(
+        [rest], rest.num_rows, dict(g.files), list(g.counts),
+        finished=later,
+    )  # fmt: skip
+    if tail.finished:
+        tail.after = g.after
+    else:
+        head.after = g.after
+    return head, tail
 
 
 def _bytes(setting: str) -> float:
