@@ -118,7 +118,7 @@ def ingest(
         sys.exit(EXIT_ERROR)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
-    totals = report.to_dict()["totals"]
+    totals = report.totals()
     if not quiet:
         rate = totals["read"] / report.seconds if report.seconds > 0 else 0.0
         click.echo(

@@ -17,6 +17,7 @@ FORMATS = (
 )
 DIAGNOSTIC_CATEGORIES = frozenset({"audit", "requestresponse", "trace", "requestresponselogs"})
 SAMPLE = 20
+AGREED = 5  # this many records in a row of one format decide it (most files hold one format)
 
 
 def _value(v: Any) -> Any:
@@ -58,7 +59,8 @@ def classify(rec: Any) -> str | None:
 
 
 def detect(raws: Sequence[bytes | memoryview | msgspec.Raw]) -> tuple[str | None, str]:
-    """(format, why) from the first records that decode: the most common verdict wins."""
+    """(format, why) from the first records that decode: the most common verdict wins; the first
+    AGREED records agreeing end the sampling (detection is a per-file cost, for thousands of files)."""
     votes: dict[str, int] = {}
     seen = 0
     for raw in raws[: SAMPLE * 3]:
@@ -70,7 +72,7 @@ def detect(raws: Sequence[bytes | memoryview | msgspec.Raw]) -> tuple[str | None
         fmt = classify(rec)
         if fmt:
             votes[fmt] = votes.get(fmt, 0) + 1
-        if seen >= SAMPLE:
+        if seen >= SAMPLE or (seen == AGREED and len(votes) == 1 and fmt and votes[fmt] == AGREED):
             break
     if not votes:
         if not seen:

@@ -24,10 +24,12 @@ import pyarrow as pa
 from ringbreaker.ingest.columns import Bad, canonical_id, text, to_table
 from ringbreaker.ingest.detect import FORMATS, detect
 from ringbreaker.ingest.formats import Chunk, no_gc, parser
-from ringbreaker.ingest.readers import decompress, split
+from ringbreaker.ingest.readers import Container, Decoded, Stream, decompress, split, split_lines
 
 BATCH = 65_536
 SPILL_BYTES = 8 << 20  # a worker's batch at least this big goes to the writer through a file
+STREAM_BYTES = 64 << 20  # a file bigger than this on disk is read block by block (see _run_stream)
+STREAM_BLOCK = 16 << 20  # decompressed bytes a block
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,6 @@ class Start:
     why: str
     compression: str
     shape: str
-    sha256: str
     size: int
     head: str = ""  # the file's first bytes, for a whole-file quarantine row when the format is unknown
     notes: list[str] = field(default_factory=list)
@@ -71,6 +72,8 @@ class Batch:
 @dataclass(slots=True)
 class End:
     key: int
+    sha256: str  # of the file as stored, known once it is read to the end
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -177,15 +180,23 @@ def _batch(parts: list[_Part], enricher: Any) -> Batch:
 
 
 def _run(task: Task) -> Iterator[Start | _Part | End]:
-    if task.data is not None:
-        blob = task.data
-    else:
+    if task.data is None:
         assert task.path is not None
+        if os.path.getsize(task.path) > STREAM_BYTES:
+            yield from _run_stream(task, task.path)
+            return
         blob = Path(task.path).read_bytes()
+    else:
+        blob = task.data
     digest = hashlib.sha256(blob).hexdigest()
     dec = decompress(blob)
     size = len(blob)
     del blob
+    yield from _records(task, dec, digest, size)
+
+
+def _records(task: Task, dec: Decoded, digest: str, size: int) -> Iterator[Start | _Part | End]:
+    """The messages of one whole file, decompressed."""
     container = split(dec.data, truncated=dec.truncated_at is not None)
     notes = list(container.notes)
     truncation: list[Bad] = []
@@ -193,27 +204,70 @@ def _run(task: Task) -> Iterator[Start | _Part | End]:
         what = f"truncated {dec.compression} at byte {dec.truncated_at}"
         notes.append(f"{what}: kept what was readable")
         truncation.append(Bad(dec.truncated_at, what, ""))
-    if task.hint:
-        fmt: str | None = task.hint
-        why = "--format-hint"
-    else:
-        fmt, why = detect(container.raws)
+    fmt, why = (task.hint, "--format-hint") if task.hint else detect(container.raws)
     head = text(dec.data[:4096]) if fmt is None else ""
-    yield Start(task.key, fmt, why, dec.compression, container.shape, digest, size, head, notes)
+    yield Start(task.key, fmt, why, dec.compression, container.shape, size, head, notes)
     broken = [Bad(off, reason, text(raw)) for off, reason, raw in container.broken] + truncation
     if fmt is None:
         if broken:
             yield _Part(task.key, {}, 0, broken, len(container.broken))
-        yield End(task.key)
+        yield End(task.key, digest)
         return
+    if container.raws or broken:
+        yield from _parts(task, fmt, container, broken)
+    else:
+        yield _Part(task.key, {}, 0, [], 0)
+    yield End(task.key, digest)
+
+
+def _run_stream(task: Task, path: str) -> Iterator[Start | _Part | End]:
+    """A big file read block by block: NDJSON (the shape of big exports and gateway logs) is parsed
+    as it streams, in bounded memory; any other shape needs the whole document, so it is gathered."""
+    stream = Stream(path, STREAM_BLOCK)
+    blocks = stream.blocks()
+    first = next(blocks, b"")
+    container = split(first)
+    if container.shape not in ("ndjson", "ndjson-records"):
+        data = first + b"".join(blocks)
+        yield from _records(
+            task, Decoded(data, stream.compression, stream.truncated_at), stream.sha256, stream.size
+        )
+        return
+    fmt, why = (task.hint, "--format-hint") if task.hint else detect(container.raws)
+    size = os.path.getsize(path)
+    head = text(first[:4096]) if fmt is None else ""
+    yield Start(task.key, fmt, why, stream.compression, container.shape, size, head, list(container.notes))
+    envelopes = container.shape == "ndjson-records"
+    line = 1
+    block: bytes | None = first
+    while block is not None:
+        if line > 1:
+            container = split_lines(block, envelopes, line)
+        line += block.count(b"\n")
+        broken = [Bad(off, reason, text(raw)) for off, reason, raw in container.broken]
+        if fmt is None:
+            if broken:
+                yield _Part(task.key, {}, 0, broken, len(container.broken))
+        else:
+            yield from _parts(task, fmt, container, broken)
+        block = next(blocks, None)
+    notes: list[str] = []
+    if stream.truncated_at is not None:
+        what = f"truncated {stream.compression} at byte {stream.truncated_at}"
+        notes.append(f"{what}: kept what was readable")
+        yield _Part(task.key, {}, 0, [Bad(stream.truncated_at, what, "")], 0)
+    yield End(task.key, stream.sha256, notes)
+
+
+def _parts(task: Task, fmt: str, container: Container, broken: list[Bad]) -> Iterator[_Part]:
+    """The records of one container parsed as ``fmt``, in chunks of ``task.batch``."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
     parse = parser(fmt)
     raws, offsets = container.raws, container.offsets
-    total = len(raws)
-    if total == 0 or broken:
+    if broken:
         yield _Part(task.key, {}, 0, broken, len(container.broken))
-    for start in range(0, total, task.batch):
+    for start in range(0, len(raws), task.batch):
         chunk = raws[start : start + task.batch]
         if container.buffer is not None:
             chunk = Chunk(chunk, container.buffer)
@@ -226,7 +280,6 @@ def _run(task: Task) -> Iterator[Start | _Part | End]:
                     r if r is not None else canonical_id(raw_col[i]) for i, r in enumerate(rids)
                 ]
         yield _Part(task.key, parsed.columns, parsed.count, parsed.bad, len(chunk))
-    yield End(task.key)
 
 
 def spill(msg: Batch, spool: str, n: int) -> Batch:

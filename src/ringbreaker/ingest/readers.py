@@ -9,10 +9,11 @@ ndjson and csv, 0-based record indexes otherwise.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -285,3 +286,128 @@ def _csv_value(key: str, v: str | None) -> Any:
         except msgspec.DecodeError:
             return v
     return v
+
+
+PIECE = 1 << 20  # compressed bytes read at a time while streaming
+
+
+class Stream:
+    """A big file's decompressed bytes in line-aligned blocks, read piece by piece, so memory stays
+    bounded whatever the file's size. Hashes the file (SHA-256 of its bytes as stored) on the way;
+    after the blocks are consumed, ``sha256``, ``size``, ``compression`` and ``truncated_at`` (the
+    compressed byte offset where a broken stream stopped, as ``decompress`` reports it) are set."""
+
+    def __init__(self, path: str, block: int) -> None:
+        self.path = path
+        self.block = block
+        self.compression = "plain"
+        self.truncated_at: int | None = None
+        self.size = 0
+        self.sha256 = ""
+
+    def blocks(self) -> Iterator[bytes]:
+        """Decompressed blocks of at least ``block`` bytes (but the last), each ending with a line
+        break (but a last line without one)."""
+        pending: list[bytes] = []
+        n = 0
+        for piece in self._pieces():
+            pending.append(piece)
+            n += len(piece)
+            if n >= self.block:
+                buf = b"".join(pending)
+                cut = buf.rfind(b"\n") + 1
+                if cut:
+                    yield buf[:cut]
+                    rest = buf[cut:]
+                    pending, n = ([rest], len(rest)) if rest else ([], 0)
+                else:
+                    pending = [buf]
+        if n:
+            yield b"".join(pending)
+
+    def _pieces(self) -> Iterator[bytes]:
+        sha = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            first = f.read(PIECE)
+            if first.startswith(GZIP_MAGIC):
+                self.compression, magic = "gzip", GZIP_MAGIC
+            elif first.startswith(ZSTD_MAGIC):
+                self.compression, magic = "zstd", ZSTD_MAGIC
+            else:
+                magic = b""
+            new = _decompressor(self.compression)
+            d = new()
+            fed = False  # the current member/frame has input
+            done = False  # trailing garbage or a broken stream: read on for the hash only
+            member_at = 0  # compressed offset where the current member began
+            pos = 0  # compressed offset of ``data``
+            carry = b""
+            data = first
+            while data:
+                sha.update(data)
+                if not magic:
+                    yield data
+                elif not done:
+                    buf = carry + data
+                    base = pos - len(carry)
+                    carry = b""
+                    while buf:
+                        try:
+                            out = d.decompress(buf)
+                        except Exception as e:  # zlib.error, zstandard.ZstdError: a broken member
+                            if not _is_codec_error(e):
+                                raise
+                            self.truncated_at, done = member_at, True
+                            break
+                        fed = True
+                        if out:
+                            yield out
+                        if not d.eof:
+                            break
+                        rest = d.unused_data
+                        used = len(buf) - len(rest)
+                        if len(rest) < len(magic) and magic.startswith(rest):
+                            carry = rest  # the next member's magic straddles two pieces
+                            member_at, d, fed = base + used, new(), False
+                            break
+                        if not rest.startswith(magic):  # trailing garbage or padding ends the stream
+                            done = True
+                            break
+                        member_at, d, fed = base + used, new(), False
+                        base += used
+                        buf = rest
+                pos += len(data)
+                data = f.read(PIECE)
+        if magic and not done and fed and not d.eof:
+            self.truncated_at = pos
+        self.size = pos
+        self.sha256 = sha.hexdigest()
+
+
+def _decompressor(compression: str) -> Any:
+    if compression == "gzip":
+        return lambda: zlib.decompressobj(wbits=31)
+    if compression == "zstd":
+        import zstandard
+
+        return lambda: zstandard.ZstdDecompressor().decompressobj()
+    return lambda: None
+
+
+def _is_codec_error(e: Exception) -> bool:
+    if isinstance(e, zlib.error):
+        return True
+    import zstandard
+
+    return isinstance(e, zstandard.ZstdError)
+
+
+def split_lines(data: bytes, envelopes: bool, first_line: int) -> Container:
+    """One block of an NDJSON stream (``envelopes``: one records envelope a line), with line numbers
+    counted from ``first_line``."""
+    c = _ndjson_envelopes(data) if envelopes else _ndjson(data)
+    if first_line != 1:
+        shift = first_line - 1
+        c.offsets[:] = [o + shift for o in c.offsets]
+        c.broken = [(None if o is None else o + shift, why, raw) for o, why, raw in c.broken]
+    return c
