@@ -11,7 +11,7 @@ from ringbreaker.rules.check import check_secret_rules
 from ringbreaker.rules.loader import load_secret_rules
 from ringbreaker.scan.matcher import HAVE_HYPERSCAN
 
-RULES = load_secret_rules()
+RULES = load_secret_rules(check_builtin=True)  # the shipped rules held to the schema
 RESULTS = check_secret_rules(RULES)
 
 
@@ -105,3 +105,28 @@ def test_every_rule_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text()
     missing = [r.id for r in RULES if f"`{r.id}`" not in doc]
     assert not missing, f"add to docs/rules.md: {missing}"
+
+
+def test_shipped_rules_are_held_to_the_schema_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading skips the schema for the shipped rules (rules check and these tests apply it); a
+    shipped file that breaks the schema is caught when asked, and another file always is."""
+    from ringbreaker.rules import loader
+
+    shipped = tmp_path / "secrets"
+    shipped.mkdir()
+    src = loader.builtin_dir("secrets")
+    for f in src.glob("*.yaml"):
+        (shipped / f.name).write_text(f.read_text())
+    first = sorted(shipped.glob("*.yaml"))[0]
+    first.write_text(first.read_text().replace("confidence:", "confidence_typo:", 1))
+    monkeypatch.setattr(loader, "builtin_dir", lambda kind: tmp_path / kind)
+    with pytest.raises(RuleError) as e:
+        loader.load_secret_rules(check_builtin=True)
+    assert any("confidence" in p for p in e.value.problems)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(first.read_text())
+    with pytest.raises(RuleError) as e:
+        loader.load_secret_rules([mine], builtin=False)
+    assert any("confidence" in p for p in e.value.problems)

@@ -132,7 +132,7 @@ def check(extra: tuple[Path, ...], kind: str, verbose: bool) -> None:
     secret_extra, detection_extra = _split(extra)
     failed = 0
     if kind != "detection":
-        loaded = load_secret_rules(secret_extra)
+        loaded = load_secret_rules(secret_extra, check_builtin=True)
         results = check_secret_rules(loaded)
         bad = [r for r in results if not r.ok]
         for r in results if verbose else bad:
@@ -141,7 +141,7 @@ def check(extra: tuple[Path, ...], kind: str, verbose: bool) -> None:
         click.echo(f"{len(loaded)} secret rules, {len(results)} example runs, {len(bad)} failed", err=True)
         failed += len(bad)
     if kind != "secret":
-        dets = load_detection_rules(detection_extra)
+        dets = load_detection_rules(detection_extra, check_builtin=True)
         dres = check_detection_rules(dets)
         dbad = [r for r in dres if not r.ok]
         for d in dres if verbose else dbad:

@@ -13,15 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from ringbreaker.errors import RuleError
 from ringbreaker.rules.loader import (
     _UNREADABLE,
+    SchemaCheck,
     _read_yaml,
     _rule_files,
-    _schema,
-    _schema_problems,
     builtin_dir,
 )
 
@@ -107,11 +104,14 @@ def _cross_checks(rule: DetectionRule) -> list[str]:
     return problems
 
 
-def load_detection_rules(extra: Iterable[Path] = (), *, builtin: bool = True) -> list[DetectionRule]:
+def load_detection_rules(
+    extra: Iterable[Path] = (), *, builtin: bool = True, check_builtin: bool = False
+) -> list[DetectionRule]:
     """Load built-in detection rules plus extra files or directories; raise one RuleError listing
-    every problem (schema violations, missing promises, duplicate ids)."""
+    every problem (schema violations, missing promises, duplicate ids). ``check_builtin``: hold
+    the shipped rules to the schema too (see SchemaCheck)."""
     paths = ([builtin_dir("detections")] if builtin else []) + [Path(p) for p in extra]
-    validator = jsonschema.Draft202012Validator(_schema("detection"))
+    check = SchemaCheck("detection", check_builtin)
     problems: list[str] = []
     rules: list[DetectionRule] = []
     seen: dict[str, str] = {}
@@ -122,7 +122,7 @@ def load_detection_rules(extra: Iterable[Path] = (), *, builtin: bool = True) ->
         if isinstance(raw, dict) and "rules" in raw:
             continue  # a secret-rule file given in a mixed --rules directory
         where = f"{f}" + (f" ({raw.get('id')})" if isinstance(raw, dict) else "")
-        errs = _schema_problems(validator, raw, where)
+        errs = check(f, raw, where)
         if errs:
             problems.extend(errs)
             continue

@@ -16,7 +16,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from ringbreaker.errors import RuleError
@@ -127,10 +126,29 @@ def _read_yaml(f: Path, problems: list[str]) -> Any:
         return _UNREADABLE
 
 
-def _schema_problems(validator: jsonschema.Draft202012Validator, raw: Any, where: str) -> list[str]:
-    """Every schema violation of one rule, each naming the rule and the path inside it."""
-    errs = sorted(validator.iter_errors(raw), key=lambda e: list(e.path))
-    return [f"{where}: {'/'.join(map(str, e.path)) or '<rule>'}: {e.message}" for e in errs]
+class SchemaCheck:
+    """Every schema violation of a rule, each naming the rule and the path inside it.
+
+    Rules shipped in the package are checked by ``rules check`` and the test suite, not on every
+    load: importing jsonschema costs 1.7 s on every command when rfc3987-syntax is installed beside
+    it (it builds a grammar at import), more than a whole small scan. Other rule files are always
+    checked; jsonschema is imported on the first one."""
+
+    def __init__(self, kind: str, builtin: bool) -> None:  # kind: secret | detection
+        self.kind = kind
+        self.builtin = builtin  # check the shipped rules too
+        self._validator: Any = None
+        self._root = builtin_dir(kind + "s").resolve()
+
+    def __call__(self, f: Path, raw: Any, where: str) -> list[str]:
+        if not self.builtin and f.resolve().parent == self._root:
+            return []
+        if self._validator is None:
+            import jsonschema
+
+            self._validator = jsonschema.Draft202012Validator(_schema(self.kind))
+        errs = sorted(self._validator.iter_errors(raw), key=lambda e: list(e.path))
+        return [f"{where}: {'/'.join(map(str, e.path)) or '<rule>'}: {e.message}" for e in errs]
 
 
 def _secret_rule(raw: dict[str, Any], source: str) -> SecretRule:
@@ -158,11 +176,14 @@ def _secret_rule(raw: dict[str, Any], source: str) -> SecretRule:
     )
 
 
-def load_secret_rules(extra: Iterable[Path] = (), *, builtin: bool = True) -> list[SecretRule]:
+def load_secret_rules(
+    extra: Iterable[Path] = (), *, builtin: bool = True, check_builtin: bool = False
+) -> list[SecretRule]:
     """Load built-in secret rules plus any extra files or directories; raise one RuleError listing
-    every problem (schema violations, bad regexes, duplicate ids, capture-group count)."""
+    every problem (schema violations, bad regexes, duplicate ids, capture-group count).
+    ``check_builtin``: hold the shipped rules to the schema too (see SchemaCheck)."""
     paths = ([builtin_dir("secrets")] if builtin else []) + [Path(p) for p in extra]
-    validator = jsonschema.Draft202012Validator(_schema("secret"))
+    check = SchemaCheck("secret", check_builtin)
     problems: list[str] = []
     rules: list[SecretRule] = []
     seen: dict[str, str] = {}
@@ -176,7 +197,7 @@ def load_secret_rules(extra: Iterable[Path] = (), *, builtin: bool = True) -> li
             continue
         for i, raw in enumerate(entries):
             where = f"{f}: rules[{i}]" + (f" ({raw.get('id')})" if isinstance(raw, dict) else "")
-            errs = _schema_problems(validator, raw, where)
+            errs = check(f, raw, where)
             if errs:
                 problems.extend(errs)
                 continue
