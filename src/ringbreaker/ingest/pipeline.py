@@ -26,7 +26,7 @@ from ringbreaker.ingest.detect import FORMATS, detect
 from ringbreaker.ingest.formats import Chunk, no_gc, parser
 from ringbreaker.ingest.readers import Container, Decoded, Stream, decompress, split, split_lines
 
-BATCH = 65_536
+BATCH = 32_768  # records a worker puts in one table (each of the two workers holds one or two)
 SPILL_BYTES = 8 << 20  # a worker's batch at least this big goes to the writer through a file
 STREAM_BYTES = 64 << 20  # a file bigger than this on disk is read block by block (see _run_stream)
 STREAM_BLOCK = 16 << 20  # decompressed bytes a block

@@ -34,7 +34,7 @@ from ringbreaker.ingest.pipeline import (
 )
 from ringbreaker.ingest.store import FileRef, Store
 
-GROUP_BATCHES = 2  # a transaction holds up to this many batches of records (of one or many files)
+GROUP_BATCHES = 4  # a transaction holds up to this many batches of records (at least a row group)
 PARALLEL_MIN_BYTES = 8 << 20  # below this, worker start-up (~0.3 s) costs more than it saves
 BUNDLE_BYTES = 2 << 20  # a worker takes files in bundles of about this many bytes (one big file alone)
 BUNDLE_FILES = 4096  # and at most this many files

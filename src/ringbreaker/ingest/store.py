@@ -77,7 +77,7 @@ _FINISHED = pa.schema(
 )
 MAX_FILES = 4096  # files finished in one transaction at most
 ROW_GROUP = 122_880  # DuckDB's rows per row group (see Store.flush)
-MEMORY_LIMIT = 512 << 20  # DuckDB's buffer pool while ingesting: written blocks need not stay cached
+MEMORY_LIMIT = 256 << 20  # DuckDB's buffer pool while ingesting: written blocks need not stay cached
 _UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
           "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}  # fmt: skip
 
