@@ -249,3 +249,18 @@ def test_all_shared_cloudtrail_recordings(ws: duckdb.DuckDBPyConnection, tmp_pat
     # every access key id fingerprints exactly as `scan` would
     for akid, fp in rows(ws, "SELECT DISTINCT key_id, key_fingerprint FROM events"):
         assert fp == fingerprint(str(akid))
+
+
+def test_mapped_records_with_differing_fields_become_full_columns() -> None:
+    """A mapper may leave a field out of some records: its column holds None there, not a shift."""
+    from ringbreaker.ingest.formats import map_dicts
+
+    raws = [b'{"a": 1, "b": 2}', b'{"a": 3}', b'{"a": 5, "b": 6}']
+    parsed = map_dicts(raws, [1, 2, 3], dict)
+    assert (list(parsed.columns["a"]), list(parsed.columns["b"])) == ([1, 3, 5], [2, None, 6])
+    same = map_dicts(raws[::2], [1, 3], dict)
+    assert (list(same.columns["a"]), list(same.columns["b"])) == ([1, 5], [2, 6])
+    swapped = map_dicts([b'{"a": 1, "b": 2}', b'{"c": 3, "a": 4}'], [1, 2], dict)
+    assert {k: list(v) for k, v in swapped.columns.items() if k in "abc"} == {
+        "a": [1, 4], "b": [2, None], "c": [None, 3]
+    }  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import msgspec
@@ -153,14 +154,28 @@ def map_dicts(
             continue
         kept_off.append(off)
         kept_raw.append(raw)
-    keys: set[str] = set()
-    for row in rows:
-        keys.update(row)
-    cols: dict[str, list[Any]] = {k: [row.get(k) for row in rows] for k in keys}
+    cols: dict[str, Any] = _transpose(rows)
     cols["source_offset"] = kept_off
     cols["raw"] = kept_raw
     n = len(rows)
     return Parsed(cols, n, bad)
+
+
+def _transpose(rows: list[dict[str, Any]]) -> dict[str, Sequence[Any]]:
+    """Row dicts to column sequences. A mapper returns the same keys for every record, so one
+    ``itemgetter`` and ``zip`` do it in C; rows with differing keys take the general path."""
+    if not rows:
+        return {}
+    keys = tuple(rows[0])
+    if len(keys) > 1 and all(len(r) == len(keys) for r in rows):
+        try:
+            return dict(zip(keys, zip(*map(itemgetter(*keys), rows), strict=True), strict=True))
+        except KeyError:
+            pass
+    every: dict[str, None] = {}
+    for row in rows:
+        every.update(dict.fromkeys(row))
+    return {k: [row.get(k) for row in rows] for k in every}
 
 
 _DICTS: msgspec.json.Decoder[list[dict[str, Any]]] = msgspec.json.Decoder(list[dict[str, Any]])
