@@ -135,14 +135,17 @@ def _decode_sub(
 def map_dicts(
     raws: Sequence[Raw],
     offsets: Sequence[int],
-    mapper: Callable[[dict[str, Any]], dict[str, Any]],
+    mapper: Callable[[Any], dict[str, Any]],
+    decoders: tuple[msgspec.json.Decoder[Any], msgspec.json.Decoder[Any]] | None = None,
 ) -> Parsed:
-    """Decode records to dicts and map each with ``mapper`` (for the lower-volume formats).
+    """Decode records (to dicts, or with ``decoders``, a (list, one) pair for a Struct of the fields
+    a format reads, which skips the rest unallocated) and map each with ``mapper``.
 
     ``mapper`` returns the column values of one record; a KeyError/TypeError/ValueError it raises
     quarantines that record with the message as reason.
     """
-    recs, offs, rws, bad = decode_chunk(raws, offsets, _DICTS, _DICT)
+    many, one = decoders or (_DICTS, _DICT)
+    recs, offs, rws, bad = decode_chunk(raws, offsets, many, one)
     rows: list[dict[str, Any]] = []
     kept_off: list[int] = []
     kept_raw: list[Raw] = []
