@@ -120,6 +120,8 @@ def main() -> int:
                 [world / "aws" / "bedrock-invocation", world / "azure", world / "gateway", world / "openai"],
                 total - counts.get("cloudtrail", 0),
             ),
+            # everything into one workspace: the peak-RSS target is for 10M events at once
+            "whole world": ([world / "aws", world / "azure", world / "gateway", world / "openai"], total),
         }
         results: dict[str, Any] = {}
         for name, (candidates, expected) in groups.items():
@@ -137,6 +139,7 @@ def main() -> int:
                 r["stored"] = count_events(ws)
                 runs.append(r)
                 ws.unlink(missing_ok=True)
+            anchor: dict[str, Any] | None = None
             if name == "cloudtrail":
                 anchor = run(
                     [PY, "-c", DUCKDB_CLOUDTRAIL, str(paths[0]) + "/**/*.json.gz"],
@@ -144,7 +147,7 @@ def main() -> int:
                     "duckdb-cloudtrail",
                     args.timeout,
                 )
-            else:
+            elif name == "other formats":
                 listing = work / "other-files.txt"
                 listing.write_text(
                     "\n".join(str(f) for p in paths for f in sorted(p.rglob("*")) if f.is_file())
@@ -163,7 +166,9 @@ def main() -> int:
                 / max(runs[0]["stored"], 1)
                 * 1e6,
                 "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-                "duckdb_read_json": {
+                "duckdb_read_json": None
+                if anchor is None
+                else {
                     "wall_s": anchor["wall_s"],
                     "rows": int(anchor["stdout"].split()[-1]),
                     "events_per_s": int(anchor["stdout"].split()[-1]) / anchor["wall_s"],
@@ -183,7 +188,8 @@ def main() -> int:
         (OUT / name).write_text(json.dumps(doc, indent=2))
         section = render(doc)
         print(section)
-        update_docs(section)
+        if not args.quick:  # a smoke test of this script, not a figure
+            update_docs(section)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
@@ -207,18 +213,20 @@ def render(doc: dict[str, Any]) -> str:
     ]
     for name, r in doc["ingest"].items():
         a = r["duckdb_read_json"]
+        anchor = "— | —" if a is None else (
+            f"{a['events_per_s']:,.0f} | {r['events_per_s'] / a['events_per_s']:.2f}"
+        )  # fmt: skip
         lines.append(
             f"| {name} | {r['stored']:,} (of {r['expected_events']:,}) | {r['mb']:.0f} "
             f"| {r['events_per_s']:,.0f} "
-            f"| {r['cpu_us_per_event']:.1f} | {r['peak_rss_mb']:.0f} | {a['events_per_s']:,.0f} "
-            f"| {r['events_per_s'] / a['events_per_s']:.2f} |"
+            f"| {r['cpu_us_per_event']:.1f} | {r['peak_rss_mb']:.0f} | {anchor} |"
         )
     lines += [
         "",
         "Ingest stores every record with all mapped columns and the raw record; the anchor only counts "
-        "records (DuckDB's reader on the same files, no mapping, no storage). Target: ≥ 300k CloudTrail "
-        "events/s, peak RSS ≤ 1.5 GB at 10M events. Peak RSS is the summed RSS of the process tree, "
-        "sampled every 50 ms.",
+        "records (DuckDB's reader on the same files, no mapping, no storage). `whole world` ingests every "
+        "file of the world into one workspace (no anchor). Target: ≥ 300k CloudTrail events/s, peak RSS "
+        "≤ 1.5 GB at 10M events. Peak RSS is the summed RSS of the process tree, sampled every 50 ms.",
         "",
     ]
     return "\n".join(lines)
