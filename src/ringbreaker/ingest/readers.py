@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,49 +33,79 @@ class Decoded:
 
 def decompress(blob: bytes) -> Decoded:
     """Undo gzip (all members) or zstd (all frames); keep what was readable from a broken stream."""
-    if blob.startswith(GZIP_MAGIC):
-        return _gunzip(blob)
-    if blob.startswith(ZSTD_MAGIC):
-        return _unzstd(blob)
-    return Decoded(blob, "plain")
+    compression = _compression(blob)
+    if compression == "plain":
+        return Decoded(blob, "plain")
+    inflater = _Inflater(compression)
+    data = b"".join(inflater.feed(blob))
+    inflater.finish()
+    return Decoded(data, compression, inflater.truncated_at)
 
 
-def _gunzip(blob: bytes) -> Decoded:
-    out: list[bytes] = []
-    pos = 0
-    while pos < len(blob):
-        d = zlib.decompressobj(wbits=31)
-        try:
-            out.append(d.decompress(blob[pos:]))
-        except zlib.error:
-            return Decoded(b"".join(out), "gzip", pos)
-        if not d.eof:
-            return Decoded(b"".join(out), "gzip", len(blob))
-        consumed = len(blob) - pos - len(d.unused_data)
-        pos += consumed
-        rest = d.unused_data
-        if not rest.startswith(GZIP_MAGIC):  # trailing garbage or padding ends the stream
-            break
-    return Decoded(b"".join(out), "gzip")
+def _compression(head: bytes) -> str:
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return "plain"
 
 
-def _unzstd(blob: bytes) -> Decoded:
-    import zstandard
+class _Inflater:
+    """A gzip (every member) or zstd (every frame) stream decompressed as it is fed, whole or in
+    pieces. After ``finish``, ``truncated_at`` is the compressed offset where a broken stream
+    stopped: the start of the member that failed to decode, or the end of the input when it ended
+    inside a member. Trailing garbage or padding after a member ends the stream quietly."""
 
-    out: list[bytes] = []
-    rest = blob
-    while rest:
-        d = zstandard.ZstdDecompressor().decompressobj()
-        try:
-            out.append(d.decompress(rest))
-        except zstandard.ZstdError:
-            return Decoded(b"".join(out), "zstd", len(blob) - len(rest))
-        if not d.eof:
-            return Decoded(b"".join(out), "zstd", len(blob))
-        rest = d.unused_data
-        if not rest.startswith(ZSTD_MAGIC):
-            break
-    return Decoded(b"".join(out), "zstd")
+    def __init__(self, compression: str) -> None:
+        self._new: Callable[[], Any]
+        if compression == "gzip":
+            self.magic, self._new = GZIP_MAGIC, lambda: zlib.decompressobj(wbits=31)
+        else:
+            import zstandard
+
+            self.magic, self._new = ZSTD_MAGIC, lambda: zstandard.ZstdDecompressor().decompressobj()
+        self._d = self._new()
+        self._fed = False  # the current member has had input
+        self._done = False  # stopped: what follows is not decoded
+        self._member_at = 0  # compressed offset where the current member began
+        self._pos = 0  # compressed bytes fed so far
+        self._carry = b""  # the start of the next member's magic, cut off at a piece's end
+        self.truncated_at: int | None = None
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """The decompressed bytes of the next compressed piece."""
+        buf = self._carry + data
+        base = self._pos - len(self._carry)  # compressed offset of ``buf``
+        self._carry = b""
+        self._pos += len(data)
+        while buf and not self._done:
+            try:
+                out = self._d.decompress(buf)
+            except Exception as e:  # zlib.error, zstandard.ZstdError: a broken member
+                if not _is_codec_error(e):
+                    raise
+                self.truncated_at, self._done = self._member_at, True
+                return
+            self._fed = True
+            if out:
+                yield out
+            if not self._d.eof:
+                return
+            rest = self._d.unused_data
+            base += len(buf) - len(rest)
+            self._member_at, self._d, self._fed = base, self._new(), False
+            if len(rest) < len(self.magic) and self.magic.startswith(rest):
+                self._carry = rest  # the next member's magic straddles two pieces (or nothing follows)
+                return
+            if not rest.startswith(self.magic):  # trailing garbage or padding ends the stream
+                self._done = True
+                return
+            buf = rest
+
+    def finish(self) -> None:
+        """Call after the last piece: a stream that stopped inside a member is truncated."""
+        if not self._done and self._fed and not self._d.eof:
+            self.truncated_at = self._pos
 
 
 @dataclass(slots=True)
@@ -328,70 +358,21 @@ class Stream:
     def _pieces(self) -> Iterator[bytes]:
         sha = hashlib.sha256()
         with open(self.path, "rb") as f:
-            first = f.read(PIECE)
-            if first.startswith(GZIP_MAGIC):
-                self.compression, magic = "gzip", GZIP_MAGIC
-            elif first.startswith(ZSTD_MAGIC):
-                self.compression, magic = "zstd", ZSTD_MAGIC
-            else:
-                magic = b""
-            new = _decompressor(self.compression)
-            d = new()
-            fed = False  # the current member/frame has input
-            done = False  # trailing garbage or a broken stream: read on for the hash only
-            member_at = 0  # compressed offset where the current member began
-            pos = 0  # compressed offset of ``data``
-            carry = b""
-            data = first
+            data = f.read(PIECE)
+            self.compression = _compression(data)
+            inflater = None if self.compression == "plain" else _Inflater(self.compression)
             while data:
                 sha.update(data)
-                if not magic:
+                if inflater is None:
                     yield data
-                elif not done:
-                    buf = carry + data
-                    base = pos - len(carry)
-                    carry = b""
-                    while buf:
-                        try:
-                            out = d.decompress(buf)
-                        except Exception as e:  # zlib.error, zstandard.ZstdError: a broken member
-                            if not _is_codec_error(e):
-                                raise
-                            self.truncated_at, done = member_at, True
-                            break
-                        fed = True
-                        if out:
-                            yield out
-                        if not d.eof:
-                            break
-                        rest = d.unused_data
-                        used = len(buf) - len(rest)
-                        if len(rest) < len(magic) and magic.startswith(rest):
-                            carry = rest  # the next member's magic straddles two pieces
-                            member_at, d, fed = base + used, new(), False
-                            break
-                        if not rest.startswith(magic):  # trailing garbage or padding ends the stream
-                            done = True
-                            break
-                        member_at, d, fed = base + used, new(), False
-                        base += used
-                        buf = rest
-                pos += len(data)
+                else:
+                    yield from inflater.feed(data)
+                self.size += len(data)
                 data = f.read(PIECE)
-        if magic and not done and fed and not d.eof:
-            self.truncated_at = pos
-        self.size = pos
+        if inflater is not None:
+            inflater.finish()
+            self.truncated_at = inflater.truncated_at
         self.sha256 = sha.hexdigest()
-
-
-def _decompressor(compression: str) -> Any:
-    if compression == "gzip":
-        return lambda: zlib.decompressobj(wbits=31)
-    if compression == "zstd":
-        import zstandard
-
-        return lambda: zstandard.ZstdDecompressor().decompressobj()
-    return lambda: None
 
 
 def _is_codec_error(e: Exception) -> bool:

@@ -207,9 +207,9 @@ def parser(name: str) -> Callable[[Sequence[Raw], Sequence[int]], Parsed]:
     return table[name]
 
 
-def required(rec: dict[str, Any], key: str) -> Any:
-    """A field the record cannot be stored without."""
-    v = rec.get(key)
+def required(rec: Any, key: str) -> Any:
+    """A field the record (a dict, or a format's Struct) cannot be stored without."""
+    v = rec.get(key) if isinstance(rec, dict) else getattr(rec, key, None)
     if v is None or v == "":
         raise KeyError(f"missing required field {key!r}")
     return v

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from ringbreaker.ingest.columns import Parsed
-from ringbreaker.ingest.formats import Raw, as_int, as_str, get, map_dicts
+from ringbreaker.ingest.formats import Raw, as_int, as_str, get, map_dicts, required
 from ringbreaker.ingest.formats._text import prompt_text
 
 NAME = "bedrock-invocation"
@@ -65,22 +65,16 @@ def _output_tokens(raw: msgspec.Raw) -> int | None:
         return None
 
 
-def _required(v: Any, name: str) -> Any:
-    if v is None or v == "":
-        raise KeyError(f"missing required field {name!r}")
-    return v
-
-
 def _map(r: Record) -> dict[str, Any]:
     arn = as_str(get(r.identity, "arn"))
     error = as_str(r.errorCode)
     body = get(r.input, "inputBodyJson")
     return {
         "rid": as_str(r.requestId),
-        "time": _required(r.timestamp, "timestamp"),
+        "time": required(r, "timestamp"),
         "provider": "aws",
         "service": "bedrock.amazonaws.com",
-        "operation": _required(r.operation, "operation"),
+        "operation": required(r, "operation"),
         "category": "data",
         "status": "failure" if error else "success",
         "error_code": error,

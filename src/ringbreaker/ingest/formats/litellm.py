@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from ringbreaker.ingest.columns import Parsed
-from ringbreaker.ingest.formats import Raw, as_int, as_str, get, map_dicts
+from ringbreaker.ingest.formats import Raw, as_int, as_str, get, map_dicts, required
 from ringbreaker.ingest.formats._text import prompt_text
 
 NAME = "litellm-spendlogs"
@@ -74,12 +74,6 @@ class Record(msgspec.Struct, gc=False):
 _DECODERS = (msgspec.json.Decoder(list[Record]), msgspec.json.Decoder(Record))
 
 
-def _required(v: Any, name: str) -> Any:
-    if v is None or v == "":
-        raise KeyError(f"missing required field {name!r}")
-    return v
-
-
 def _map(r: Record) -> dict[str, Any]:
     meta = _json(r.metadata)
     psr = _json(r.proxy_server_request)
@@ -98,10 +92,10 @@ def _map(r: Record) -> dict[str, Any]:
     user = as_str(r.user) or as_str(get(meta, "user_api_key_user_id"))
     return {
         "rid": as_str(r.request_id),
-        "time": as_str(_required(r.startTime, "startTime")),
+        "time": as_str(required(r, "startTime")),
         "provider": "gateway",
         "service": "litellm",
-        "operation": as_str(_required(r.call_type, "call_type")),
+        "operation": as_str(required(r, "call_type")),
         "category": "data",
         "status": status if status in ("success", "failure") else "unknown",
         "error_code": as_str(get(meta, "error_information", "error_code")),
