@@ -13,6 +13,8 @@ Errors carry their source (file, line, record) so a message always says where to
 
 from __future__ import annotations
 
+__all__ = ["InputError", "RingbreakerError", "RuleError", "UsageError", "WorkspaceError"]
+
 
 class RingbreakerError(Exception):
     """Base class: an expected failure with a message fit for the user."""

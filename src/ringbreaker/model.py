@@ -10,6 +10,8 @@ import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
+__all__ = ["Finding", "fingerprint"]
+
 
 def fingerprint(secret: str | bytes) -> str:
     """SHA-256 hex of the exact credential string: the thread that joins a leak to its abuse."""
