@@ -19,7 +19,16 @@ from ringbreaker.errors import WorkspaceError
 if TYPE_CHECKING:  # duckdb is imported on use: `scan` without a workspace never loads it
     import duckdb
 
-__all__ = ["DEFAULT", "ENV", "latest_version", "migrate", "migrations", "open_workspace", "resolve", "version"]
+__all__ = [
+    "DEFAULT",
+    "ENV",
+    "latest_version",
+    "migrate",
+    "migrations",
+    "open_workspace",
+    "resolve",
+    "version",
+]
 
 DEFAULT = "ringbreaker.duckdb"
 ENV = "RINGBREAKER_WORKSPACE"
