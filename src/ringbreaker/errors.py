@@ -6,14 +6,19 @@ Hierarchy::
     ├── UsageError               bad flags or arguments
     ├── InputError               unreadable or malformed input; carries source/line/record
     ├── RuleError                a rule file that fails its schema or its own examples
-    └── WorkspaceError           the DuckDB workspace cannot be opened or migrated
+    ├── WorkspaceError           the DuckDB workspace cannot be opened, migrated, read or written
+    └── ResourceError            the machine refused: a full disk, no memory, a worker killed
+
+Each stage maps what its libraries raise into this tree at its boundary (DuckDB errors through
+``ringbreaker.workspace.guarded``, OS errors where files are written), so the CLI turns every one
+into a message and exit code 2; anything else reaching the CLI is a bug.
 
 Errors carry their source (file, line, record) so a message always says where to look.
 """
 
 from __future__ import annotations
 
-__all__ = ["InputError", "RingbreakerError", "RuleError", "UsageError", "WorkspaceError"]
+__all__ = ["InputError", "ResourceError", "RingbreakerError", "RuleError", "UsageError", "WorkspaceError"]
 
 
 class RingbreakerError(Exception):
@@ -47,3 +52,11 @@ class RuleError(RingbreakerError):
 
 class WorkspaceError(RingbreakerError):
     """The workspace database cannot be opened or migrated."""
+
+
+class ResourceError(RingbreakerError):
+    """The machine refused the work: a full disk, no memory, a worker process that was killed.
+
+    Not the input's fault and not a bug: the same run may succeed with more room, so callers that
+    loop (a watcher) can tell it from bad input.
+    """

@@ -16,6 +16,7 @@ import ctypes
 import json
 import multiprocessing as mp
 import os
+import pickle
 import random
 import time
 from collections import Counter
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ringbreaker.errors import UsageError
+from ringbreaker.errors import ResourceError, RingbreakerError, UsageError
 from ringbreaker.simulate import azure_activity, leaks, legit, openai_audit
 from ringbreaker.simulate.legit import Streams
 from ringbreaker.simulate.prompts import Corpus, builtin
@@ -102,7 +103,19 @@ def _plan_leaks(orgs: list[Org], rng: random.Random, start: int, span: int) -> l
 
 
 def simulate(cfg: SimConfig, progress: Callable[[int, int], None] | None = None) -> Summary:
-    """Write the whole world under ``cfg.out``; ``progress(done_hours, hours)`` is called each hour."""
+    """Write the whole world under ``cfg.out``; ``progress(done_hours, hours)`` is called each hour.
+
+    A file that cannot be written (a full disk, no permission) is a ResourceError naming it, raised
+    from the worker that hit it as well as from this process.
+    """
+    try:
+        return _simulate(cfg, progress)
+    except OSError as e:
+        where = e.filename if e.filename is not None else cfg.out
+        raise ResourceError(f"cannot write the world: {e.strerror or e}", source=str(where)) from e
+
+
+def _simulate(cfg: SimConfig, progress: Callable[[int, int], None] | None) -> Summary:
     began = time.perf_counter()
     out = cfg.out
     if cfg.scale <= 0 or cfg.days < 1:
@@ -359,7 +372,7 @@ def _run(
                 else:
                     raise value
             if i in live and not proc.is_alive() and not conn.poll():
-                raise RuntimeError(f"simulate worker {i} died (exit code {proc.exitcode})")
+                raise ResourceError(f"simulate worker {i} died (exit code {proc.exitcode}); out of memory?")
         if progress:
             progress(min(done), hours)
 
@@ -403,8 +416,8 @@ def _child(plan: _Plan, group: list[str], conn: Connection) -> None:
         code = 1
         try:
             conn.send(("error", e))
-        except Exception:
-            conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}")))
+        except (pickle.PicklingError, TypeError, AttributeError):  # an exception that does not pickle
+            conn.send(("error", RingbreakerError(f"simulate worker failed: {type(e).__name__}: {e}")))
     finally:
         conn.close()
         os._exit(code)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -22,10 +24,13 @@ if TYPE_CHECKING:  # duckdb is imported on use: `scan` without a workspace never
 __all__ = [
     "DEFAULT",
     "ENV",
+    "guarded",
     "latest_version",
     "migrate",
     "migrations",
     "open_workspace",
+    "path_of",
+    "query_fault",
     "resolve",
     "version",
 ]
@@ -108,3 +113,42 @@ def migrate(con: duckdb.DuckDBPyConnection, source: str = "workspace") -> int:
             con.execute("ROLLBACK")
             raise WorkspaceError(f"migration {v} ({title}) failed: {e}", source=source) from e
     return version(con)
+
+
+def path_of(con: duckdb.DuckDBPyConnection) -> str:
+    """The file behind a connection, for messages (``workspace`` when DuckDB cannot say)."""
+    import duckdb
+
+    try:
+        rows = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+        row = rows.fetchone()
+    except duckdb.Error:
+        return "workspace"
+    return str(row[0]) if row and row[0] else "workspace (in memory)"
+
+
+def query_fault(e: BaseException) -> bool:
+    """True when a DuckDB error is the query's own fault (bad SQL, a bad cast, a missing column),
+    false when it is the file's (damaged blocks, a full disk, a lock, memory): a rule that fails
+    to bind is the rule's error, a checksum mismatch under it is the workspace's."""
+    import duckdb
+
+    return isinstance(e, duckdb.ProgrammingError | duckdb.DataError)
+
+
+@contextmanager
+def guarded(con: duckdb.DuckDBPyConnection, action: str) -> Iterator[None]:
+    """Turn a DuckDB failure inside the block into a WorkspaceError naming the file.
+
+    This is the boundary every stage crosses to its storage: a damaged, full or locked workspace
+    then reads as what it is, with its path, and the CLI exits 2 instead of printing a traceback.
+    The path is read before the block runs, because a fatal error leaves the connection unusable.
+    """
+    import duckdb
+
+    source = path_of(con)
+    try:
+        yield
+    except duckdb.Error as e:
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WorkspaceError(f"{action} failed: {detail}", source=source) from e
