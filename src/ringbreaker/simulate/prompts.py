@@ -68,6 +68,8 @@ def load(path: Path, limit: int = 50_000) -> Corpus:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise InputError(f"cannot read prompts: {e.strerror}", source=str(path)) from e
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text (byte {e.start})", source=str(path)) from e
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
