@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scan import OUT, VENV_BIN, machine, measure, update_docs  # the shared harness
+from harness import OUT, VENV_BIN, machine, measure, update_docs
 
 RB = str(VENV_BIN / "ringbreaker")
 PY = sys.executable

@@ -42,11 +42,11 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import update_docs  # noqa: E402
 from ringbreaker.classify.data import dataset, default_shared, fetch_wheels  # noqa: E402
 from ringbreaker.classify.lexicon import people  # noqa: E402
 from ringbreaker.classify.metrics import auprc, auroc, recall_at_fpr  # noqa: E402
 from ringbreaker.classify.model import SEVERITIES, default_model  # noqa: E402
-from scan import update_docs  # noqa: E402  (the shared harness)
 
 SUBJECT = re.compile(
     r"^(?:a|an|the|one)\s+(?:young\s+|old\s+|older\s+|adult\s+)?(man|woman|person|guy|lady)\b", re.I

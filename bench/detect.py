@@ -43,10 +43,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import OUT, VENV_BIN, machine, update_docs
 from ringbreaker.detect.runner import detect
 from ringbreaker.rules.detections import load_detection_rules
 from ringbreaker.workspace import open_workspace
-from scan import OUT, VENV_BIN, machine, update_docs  # the shared harness
 
 RB = str(VENV_BIN / "ringbreaker")
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scan import CACHE, OUT, VENV_BIN, machine, measure, update_docs  # the shared harness
+from harness import CACHE, MB, OUT, VENV_BIN, machine, measure, update_docs
 
 RB = str(VENV_BIN / "ringbreaker")
 PY = sys.executable
-MB = 1_000_000
 DEFAULT_SCALE = 30.0  # other scales get their own docs section and JSON file
 
 DUCKDB_CLOUDTRAIL = """

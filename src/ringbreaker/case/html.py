@@ -3,8 +3,9 @@
 Order: what happened (executive summary and headline figures), who (org chart), how (link chart),
 when (timeline), the stolen keys, the cost, what to do, then the evidence tables and what the case
 cannot show. Charts are inline SVG (see svg.py); CSS and a few lines of JS (table sorting and
-filtering) are inline and allowed by hash in a strict Content-Security-Policy: nothing loads from
-anywhere, no inline event handlers or style attributes exist, and every value is escaped.
+filtering) are package files (``case/static/``) inlined into the page and allowed by hash in a
+strict Content-Security-Policy: nothing loads from anywhere, no inline event handlers or style
+attributes exist, and every value is escaped.
 """
 
 from __future__ import annotations
@@ -12,88 +13,29 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from importlib.resources import files
 from typing import Any
 
 from ringbreaker.case.build import ROLE_NAMES, STAGES, when_text
 from ringbreaker.case.svg import esc, link_chart, org_chart, timeline_chart
-
-CSS = """
-:root{--ink:#111827;--muted:#4b5563;--line:#e5e7eb;--accent:#1d4ed8;--warn:#b91c1c}
-*{box-sizing:border-box}
-body{margin:0;font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);
-background:#f9fafb}
-main{max-width:1060px;margin:0 auto;padding:24px 28px 60px;background:#fff}
-header{border-bottom:3px solid var(--ink);margin-bottom:18px}
-h1{font-size:28px;margin:8px 0 2px}
-h2{font-size:21px;margin:34px 0 6px;padding-top:8px;border-top:1px solid var(--line)}
-header+section h2{border-top:0;margin-top:10px}
-h3{font-size:16px;margin:18px 0 6px}
-.sub{color:var(--muted);margin:0 0 12px}
-.lead{font-size:16px}
-.summary p{margin:6px 0}
-.cards{display:flex;flex-wrap:wrap;gap:10px;margin:14px 0}
-.card{flex:1 1 150px;border:1px solid var(--line);border-radius:8px;padding:10px 12px;background:#f9fafb}
-.card b{display:block;font-size:22px}
-.card span{color:var(--muted);font-size:13px}
-.explain{color:var(--muted);font-size:14px;margin:2px 0 10px}
-.chart{max-width:100%;height:auto;display:block;margin:6px 0}
-table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0 10px}
-th,td{border-bottom:1px solid var(--line);padding:5px 6px;text-align:left;vertical-align:top}
-td{overflow-wrap:break-word}
-td.mono{word-break:break-all}
-td.when{white-space:nowrap}
-th{background:#f3f4f6;cursor:pointer;user-select:none}
-th.asc::after{content:" \\25B2"}th.desc::after{content:" \\25BC"}
-td.num,th.num{text-align:right}
-code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
-.filter{margin:4px 0;padding:5px 8px;width:320px;max-width:100%;border:1px solid #d1d5db;border-radius:6px}
-.gaps li{color:var(--warn)}
-.actions li{margin:3px 0}
-.note{font-size:12px;color:var(--muted)}
-details{margin:8px 0}
-summary{cursor:pointer;font-weight:600}
-@media print{body{background:#fff}main{padding:0}.filter{display:none}th{cursor:auto}}
-"""
-
-JS = """
-(function(){
-  function val(td){var v=td.getAttribute('data-v');return v===null?td.textContent.trim():v;}
-  document.querySelectorAll('table.sortable').forEach(function(t){
-    t.querySelectorAll('th').forEach(function(th,i){
-      th.addEventListener('click',function(){
-        var asc=!th.classList.contains('asc');
-        t.querySelectorAll('th').forEach(function(h){h.classList.remove('asc','desc');});
-        th.classList.add(asc?'asc':'desc');
-        var body=t.tBodies[0],rows=Array.prototype.slice.call(body.rows);
-        rows.sort(function(a,b){
-          var x=val(a.cells[i]),y=val(b.cells[i]),nx=parseFloat(x),ny=parseFloat(y);
-          var c=(!isNaN(nx)&&!isNaN(ny)&&th.classList.contains('num'))?nx-ny:x.localeCompare(y);
-          return asc?c:-c;});
-        rows.forEach(function(r){body.appendChild(r);});
-      });
-    });
-  });
-  document.querySelectorAll('input.filter').forEach(function(inp){
-    var t=document.getElementById(inp.getAttribute('data-table'));
-    inp.addEventListener('input',function(){
-      var q=inp.value.toLowerCase();
-      Array.prototype.forEach.call(t.tBodies[0].rows,function(r){
-        r.hidden=q!==''&&r.textContent.toLowerCase().indexOf(q)<0;});
-    });
-  });
-})();
-"""
-
 
 TIMELINE_ROWS = 1000  # rows of the timeline table; case.json has them all
 DASH = "\u2013"  # shown for an empty cell
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
+def _static(name: str) -> str:
+    """A file of ``case/static`` (package data), read as it is: its bytes are what the CSP hashes."""
+    return (files("ringbreaker.case") / "static" / name).read_bytes().decode("utf-8")
+
+
 def _hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
+# Inlined into every page (the case file opens offline, so nothing is linked), and allowed by hash.
+CSS = _static("case.css")
+JS = _static("case.js")
 CSP = (
     f"default-src 'none'; style-src {_hash(CSS)}; script-src {_hash(JS)}; base-uri 'none'; form-action 'none'"
 )

@@ -1,0 +1,340 @@
+"""Step 4 of attribution: who plays which role in each community, with the evidence for it.
+
+Why apart from the graph: roles are read from the clustered abuse events (TEMP view ``abuse_c``
+and table ``key_crew``, left by :func:`ringbreaker.attribute.graph.cluster`) and from the indexed
+public repositories, never from the graph; each rule here names what it saw in ``evidence``.
+Addresses and control-plane accounts provide the infrastructure; tool fingerprints (user agents
+customers never send) and the repositories whose code holds them are the creators'; end users
+are counted here and written by SQL (:mod:`ringbreaker.attribute.store`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from ringbreaker.attribute.code import Repo
+from ringbreaker.attribute.graph import net24
+
+MAX_EVIDENCE = 10  # event ids kept per member; per timeline step and end user: EVIDENCE_STEP
+EVIDENCE_STEP = 5
+
+
+@dataclass
+class Member:
+    """One entity of a crew (address, account, tool, person, host, end user), its role and why."""
+
+    kind: str
+    entity: str
+    role: str
+    confidence: float
+    evidence: str
+    evidence_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CrewResult:
+    """One crew as found. ``members`` holds the named infrastructure, tools and people; its end users,
+    stolen keys and timeline (possibly hundreds of thousands of rows) go straight from SQL to the
+    workspace tables and are counted here. ``keys`` and ``timeline`` are filled only for the
+    ``unattributed`` case, which is built in Python."""
+
+    id: str
+    name: str
+    members: list[Member]
+    keys: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+    first_time: str | None
+    last_time: str | None
+    summary: str
+    community: int | None = None  # Leiden community; None for the ``unattributed`` case
+    key_count: int = 0
+    victim_count: int = 0
+    user_count: int = 0
+
+
+def _hid(*parts: str, n: int = 12) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:n]
+
+
+def ua_in_code(ua: str, text: str) -> bool:
+    """Whether ``text`` (code) holds the user agent ``ua`` as a quoted literal."""
+    return len(ua) >= 6 and (f'"{ua}"' in text or f"'{ua}'" in text or f"`{ua}`" in text)
+
+
+@dataclass
+class Parts:
+    """Per-crew rows of the small grouped queries, keyed by community number. Keys, end users and
+    the timeline can be hundreds of thousands of rows: they go from SQL to the tables directly
+    (see :func:`ringbreaker.attribute.store.write`), and only their counts come back here."""
+
+    ips: dict[int, list[Member]] = field(default_factory=lambda: defaultdict(list))
+    accounts: dict[int, list[Member]] = field(default_factory=lambda: defaultdict(list))
+    uas: dict[int, dict[str, tuple[int, list[str]]]] = field(default_factory=lambda: defaultdict(dict))
+    counts: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # keys, victims, end users
+    span: dict[int, tuple[str, str]] = field(default_factory=dict)
+    events: int = 0  # abuse events in all
+    merged: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))  # masked /24s
+
+
+# End users: each joins the crew that carried most of its requests (evidence: its first requests,
+# and how many of its prompts classify rated high or critical).
+_END_USERS = f"""
+SELECT end_user, arg_max(crew, n) AS crew, sum(n) AS n, arg_max(ids, n) AS ids, sum(bad) AS bad
+FROM (SELECT a.end_user, a.crew, count(*) AS n, arg_min(a.id, a.time, {EVIDENCE_STEP}) AS ids,
+             count(v.event_id) FILTER (WHERE v.severity IN ('high', 'critical')) AS bad
+      FROM abuse_c a LEFT JOIN verdicts v ON v.event_id = a.id
+      WHERE a.end_user IS NOT NULL GROUP BY a.end_user, a.crew)
+GROUP BY end_user
+"""
+
+
+def gather(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -> Parts:
+    """The per-community members and counts, from a handful of grouped scans of ``abuse_c``."""
+    p = Parts()
+    n_ev = MAX_EVIDENCE
+    for c, node, n, nkeys, nvictims, ids, lo, hi in con.sql(
+        "SELECT crew, node, count(*), count(DISTINCT key_fp), count(DISTINCT victim), "
+        f"arg_min(id, time, {n_ev}), strftime(min(time), '%Y-%m-%dT%H:%M:%SZ'), "
+        "strftime(max(time), '%Y-%m-%dT%H:%M:%SZ') FROM abuse_c GROUP BY crew, node ORDER BY crew, node"
+    ).fetchall():
+        p.events += n
+        span = p.span.get(c)
+        p.span[c] = (min(span[0], lo), max(span[1], hi)) if span else (lo, hi)
+        if node.endswith("/24"):
+            p.merged[c].add(node)
+            continue  # a masked /24 is evidence for the crew's addresses in it, not a member itself
+        alert_ids = alerts_by_ip.get(node, [])
+        p.ips[c].append(
+            Member(
+                "ip",
+                node,
+                "provider",
+                min(1.0, 0.5 + 0.1 * nkeys + 0.1 * nvictims + (0.2 if alert_ids else 0)),
+                f"sent {n:,} requests with {nkeys} stolen key(s) of {nvictims} victim(s)"
+                + (f"; named by {len(alert_ids)} alert(s)" if alert_ids else ""),
+                (alert_ids + list(ids))[:n_ev],
+            )
+        )
+    for c, members in p.ips.items():
+        for m in members:
+            net = net24(m.entity)
+            if net in p.merged[c]:
+                m.evidence += f"; masked Azure callers from {net} resolved to this address's /24"
+    for c, actor, ids, ops in con.sql(
+        f"SELECT crew, actor, arg_min(id, time, {n_ev}), list(DISTINCT operation ORDER BY operation) "
+        "FROM abuse_c "
+        "WHERE source_format = 'azure-activity' AND actor IS NOT NULL GROUP BY ALL ORDER BY ALL"
+    ).fetchall():
+        p.accounts[c].append(
+            Member(
+                "account",
+                actor,
+                "provider",
+                0.8,
+                f"signed in from crew addresses for control-plane changes: {', '.join(ops)}",
+                list(ids),
+            )
+        )
+    for c, ua, n, ids in con.sql(
+        f"SELECT crew, user_agent, count(*), arg_min(id, time, {EVIDENCE_STEP}) FROM abuse_c "
+        "WHERE user_agent IS NOT NULL "
+        "GROUP BY ALL"
+    ).fetchall():
+        p.uas[c][ua] = (n, list(ids))
+    for c, nkeys, nvictims in con.sql(
+        "SELECT crew, count(*), count(DISTINCT victim) FROM "
+        "(SELECT DISTINCT crew, key_fp, victim FROM abuse_c "
+        "JOIN key_crew USING (key_fp, crew)) GROUP BY crew"
+    ).fetchall():
+        p.counts[c] = (nkeys, nvictims, 0)
+    # End users once, into a small table that store.write inserts from (one scan of the abuse events).
+    con.execute(f"CREATE OR REPLACE TEMP TABLE crew_end_users AS {_END_USERS}")
+    for c, users in con.sql("SELECT crew, count(*) FROM crew_end_users GROUP BY crew").fetchall():
+        k, v, _ = p.counts.get(c, (0, 0, 0))
+        p.counts[c] = (k, v, users)
+    return p
+
+
+def tool_crews(
+    con: duckdb.DuckDBPyConnection, parts: Parts, repos: list[Repo]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Tool fingerprints and published tools, each with the community it belongs to.
+
+    A tool fingerprint is a user agent the crew's addresses send and customers never do; each
+    joins the crew that sent most of its requests. A repository joins the crew most of whose
+    fingerprints its code hard-codes.
+    """
+    by_ua: dict[str, Counter[int]] = defaultdict(Counter)
+    for c, per_ua in parts.uas.items():
+        for ua, (n, _) in per_ua.items():
+            by_ua[ua][c] += n
+    common = {
+        ua
+        for (ua,) in con.execute(
+            "SELECT DISTINCT user_agent FROM events WHERE user_agent IN (SELECT unnest(?::VARCHAR[])) "
+            "AND src_ip NOT IN (SELECT ip FROM seed_ip) AND NOT contains(coalesce(src_ip, ''), '*')",
+            [sorted(by_ua)],
+        ).fetchall()
+    }
+    ua_crew = {ua: votes.most_common(1)[0][0] for ua, votes in by_ua.items() if ua not in common}
+    repo_crew: dict[str, int] = {}
+    for repo in repos:
+        text = repo.added_text()
+        votes = Counter(c for ua, c in ua_crew.items() if ua_in_code(ua, text))
+        if votes:
+            repo_crew[repo.name] = votes.most_common(1)[0][0]
+    return ua_crew, repo_crew
+
+
+def crew(c: int, parts: Parts, tools: list[Repo], ua_crew: dict[str, int]) -> CrewResult:
+    """Community ``c`` as a crew: its named members with their roles, a stable id, name and summary."""
+    members: list[Member] = [*parts.ips.get(c, []), *parts.accounts.get(c, [])]
+    code_text = "\n".join(r.added_text() for r in tools)
+    for ua, (n, ids) in sorted(parts.uas.get(c, {}).items()):
+        if ua_crew.get(ua) != c:
+            continue
+        repo_names = [r.name for r in tools if ua_in_code(ua, r.added_text())]
+        members.append(
+            Member(
+                "tool",
+                ua,
+                "creator",
+                0.95 if ua_in_code(ua, code_text) else 0.6,
+                f"client fingerprint of {n:,} crew requests, never sent by customers"
+                + (f"; hard-coded in {', '.join(repo_names)}" if repo_names else ""),
+                [*(f"repo:{r}" for r in repo_names), *ids],
+            )
+        )
+    for repo in tools:
+        members.extend(_repo_members(repo))
+    nkeys, nvictims, nusers = parts.counts.get(c, (0, 0, 0))
+    nodes = sorted(m.entity for m in members if m.kind == "ip") or sorted(parts.merged.get(c, set()))
+    cid = "crew-" + _hid(*(nodes + sorted(r.name for r in tools)), n=8)
+    full_ips = [m.entity for m in members if m.kind == "ip"]
+    name = tools[0].name if tools else (full_ips[0] if full_ips else cid)
+    roles = Counter(m.role for m in members)
+    summary = (
+        f"{nkeys} stolen key(s) of {nvictims} victim(s); "
+        f"{roles['creator']} creator, {roles['provider']} provider and {roles['user'] + nusers} user entities"
+    )
+    lo, hi = parts.span.get(c, (None, None))
+    return CrewResult(
+        cid, name, members, [], [], lo, hi, summary, community=c, key_count=nkeys, user_count=nusers
+    )
+
+
+def _repo_members(repo: Repo) -> list[Member]:
+    """The published tool, its authors (code: creator; deployment config: provider) and hosts."""
+    first = repo.commits[0] if repo.commits else None
+    out = [
+        Member(
+            "tool",
+            repo.name,
+            "creator",
+            0.9,
+            f"published tooling ({repo.path}) whose code sends the crew's client fingerprint",
+            [f"commit:{x.sha}" for x in repo.commits][:MAX_EVIDENCE],
+        )
+    ]
+    people: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"code": [], "deploy": [], "hosts": []})
+    for commit in repo.commits:
+        hosts = commit.hosts()
+        person = people[commit.author]
+        if hosts:
+            person["deploy"].append(commit)
+            person["hosts"].extend(hosts)
+        else:
+            person["code"].append(commit)
+    for name, what in sorted(people.items()):
+        if what["code"]:
+            role, why, commits = (
+                "creator",
+                f"authored {len(what['code'])} code commit(s) of {repo.name}",
+                what["code"],
+            )
+            conf = 0.9 if first is not None and first.author == name else 0.8
+        else:
+            role, why, commits = "provider", f"committed the deployment config of {repo.name}", what["deploy"]
+            conf = 0.8
+        out.append(Member("person", name, role, conf, why, [f"commit:{x.sha}" for x in commits]))
+        for host in sorted(set(what["hosts"])):
+            out.append(
+                Member(
+                    "proxy_host",
+                    host,
+                    "provider",
+                    0.8,
+                    f"public host of the {repo.name} deployment committed by {name}",
+                    [f"commit:{x.sha}" for x in what["deploy"]],
+                )
+            )
+    return out
+
+
+def unattributed(con: duckdb.DuckDBPyConnection, levels: list[str], placed: set[str]) -> CrewResult | None:
+    """Keys that alerts call compromised but no crew's infrastructure used (an admin key whose
+    audit log records no address, say): kept in a case of their own, so every stolen key is in
+    exactly one case and none is silently dropped."""
+    rows = con.execute(
+        """
+        WITH k AS (
+            SELECT unnest(key_fingerprints) AS fp, first_time, id FROM alerts
+            WHERE severity IN (SELECT unnest(?::VARCHAR[]))
+        ), f AS (
+            SELECT fingerprint, arg_min(preview, leak_time) AS preview, min(leak_time) AS leak_time,
+                   arg_min(path, leak_time) AS loc, arg_min(provider, leak_time) AS provider
+            FROM findings GROUP BY fingerprint
+        )
+        SELECT k.fp, f.provider, f.preview, strftime(f.leak_time, '%Y-%m-%dT%H:%M:%SZ'), f.loc,
+               strftime(min(k.first_time), '%Y-%m-%dT%H:%M:%SZ'),
+               (epoch(min(k.first_time)) - epoch(f.leak_time)) / 60.0, list(DISTINCT k.id)
+        FROM k LEFT JOIN f ON f.fingerprint = k.fp
+        WHERE k.fp IS NOT NULL AND k.fp NOT IN (SELECT unnest(?::VARCHAR[]))
+        GROUP BY k.fp, f.provider, f.preview, f.leak_time, f.loc ORDER BY 6
+        """,
+        [levels, sorted(placed)],
+    ).fetchall()
+    if not rows:
+        return None
+    keys = [
+        {
+            "key_fingerprint": fp,
+            "victim": None,
+            "provider": provider,
+            "preview": preview,
+            "leak_time": leak,
+            "leak_location": loc,
+            "first_abuse": first,
+            "minutes_to_abuse": minutes,
+            "events": 0,
+            "tokens_in": None,
+            "tokens_out": None,
+            "finding_id": None,
+        }
+        for fp, provider, preview, leak, loc, first, minutes, _ in rows
+    ]
+    timeline = [
+        {
+            "time": first,
+            "stage": "abuse",
+            "key_fingerprint": fp,
+            "description": f"alerts report use of key {preview or fp[:12]} that no crew's addresses explain",
+            "evidence_ids": list(ids),
+        }
+        for fp, _, preview, _, _, first, _, ids in rows
+    ]
+    return CrewResult(
+        "unattributed",
+        "Compromised keys not tied to a crew",
+        [],
+        keys,
+        timeline,
+        rows[0][5],
+        max(r[5] for r in rows),
+        f"{len(keys)} key(s) alerted as compromised whose use left no address, tool or end user to follow",
+    )

@@ -1,0 +1,198 @@
+"""Step 5 of attribution: the tables ``crews``, ``crew_members``, ``crew_keys`` and ``timeline``.
+
+Why apart: writing is the one step with a transaction. Named members come from Python (through
+Arrow); end users, stolen keys and the leak-to-abuse timeline (possibly hundreds of thousands of
+rows) are inserted by SQL straight from the clustered abuse events, all in one transaction, so a
+failed run leaves the previous attribution intact.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import duckdb
+
+from ringbreaker.attribute.roles import EVIDENCE_STEP, CrewResult
+
+# Stolen keys of the crews in crew_map, with their earliest leak.
+_KEYS = """
+WITH a AS (
+    SELECT crew, key_fp, any_value(victim) AS victim, any_value(provider) AS provider,
+           min(time) AS first_abuse, count(*) AS n, sum(tokens_in) AS tin, sum(tokens_out) AS tout
+    FROM abuse_c JOIN key_crew USING (key_fp, crew) GROUP BY crew, key_fp
+), f AS (
+    SELECT fingerprint, arg_min(preview, leak_time) AS preview, min(leak_time) AS leak_time,
+           arg_min(path, leak_time) AS loc, arg_min(id, leak_time) AS fid
+    FROM findings GROUP BY fingerprint
+)
+SELECT m.crew_id, a.key_fp, a.victim, a.provider, f.preview, f.leak_time, f.loc, a.first_abuse,
+       CASE WHEN f.leak_time IS NOT NULL
+            THEN (epoch(a.first_abuse) - epoch(f.leak_time)) / 60.0 END AS minutes,
+       a.n, a.tin, a.tout, f.fid
+FROM a JOIN crew_map m ON m.crew = a.crew LEFT JOIN f ON f.fingerprint = a.key_fp
+"""
+
+_WORDS = """CASE stage WHEN 'key-check' THEN 'checked the key' WHEN 'model-enablement' THEN 'enabled models'
+    WHEN 'abuse' THEN 'used the key for model calls'
+    WHEN 'guardrail-tampering' THEN 'weakened safety controls'
+    ELSE stage END"""
+
+# The timeline: each key's leak (from crew_keys, inserted first), then per key and stage the first
+# event, with counts and evidence.
+_TIMELINE = f"""
+SELECT k.crew_id, k.leak_time, 'leak', k.key_fingerprint,
+       'key ' || coalesce(k.preview, left(k.key_fingerprint, 12)) || ' published in '
+       || coalesce(k.leak_location, '?'),
+       CASE WHEN f.fid IS NULL THEN [] ELSE [f.fid] END
+FROM crew_keys k  -- written just before, in the same transaction
+LEFT JOIN (SELECT fingerprint, arg_min(id, leak_time) AS fid FROM findings GROUP BY fingerprint) f
+       ON f.fingerprint = k.key_fingerprint
+WHERE k.leak_time IS NOT NULL AND k.crew_id IN (SELECT crew_id FROM crew_map)
+UNION ALL
+SELECT m.crew_id, t.first, t.stage, t.key_fp,
+       {_WORDS} || ' with ' || coalesce('key ' || left(t.key_fp, 12), 'the victim''s resource') || ': '
+       || format('{{:,}}', t.n) || ' event(s) (' || array_to_string(t.ops, ', ') || ')',
+       t.ids
+FROM (SELECT crew, key_fp, stage, min(time) AS first, count(*) AS n,
+             arg_min(id, time, {EVIDENCE_STEP}) AS ids,
+             list(DISTINCT operation ORDER BY operation)[:5] AS ops
+      FROM abuse_c GROUP BY crew, key_fp, stage) t JOIN crew_map m ON m.crew = t.crew
+UNION ALL
+SELECT m.crew_id, t.first, 'prohibited-content', t.key_fp,
+       format('{{:,}}', t.n) || ' prompt(s) rated ' || CASE WHEN t.critical THEN 'critical' ELSE 'high' END
+       || ' by the prompt model',
+       t.ids
+FROM (SELECT a.crew, a.key_fp, min(a.time) AS first, count(*) AS n,
+             arg_min(a.id, a.time, {EVIDENCE_STEP}) AS ids,
+             max(v.severity = 'critical') AS critical
+      FROM abuse_c a JOIN verdicts v ON v.event_id = a.id
+      WHERE v.severity IN ('high', 'critical') GROUP BY a.crew, a.key_fp) t JOIN crew_map m ON m.crew = t.crew
+"""
+
+
+def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
+    """Replace the attribution tables in one transaction.
+
+    Named members (and the ``unattributed`` case) go through Arrow; end users, stolen keys and the
+    timeline are inserted by SQL straight from the abuse events, for the crews in ``crew_map``.
+    """
+    import pyarrow as pa
+
+    s_ = pa.string()
+    crew_map_rows = pa.table(
+        {
+            "crew": pa.array([c.community for c in crews if c.community is not None], pa.int32()),
+            "crew_id": pa.array([c.id for c in crews if c.community is not None], s_),
+        }
+    )
+    crew_rows = pa.table(  # noqa: F841
+        {
+            "id": pa.array([c.id for c in crews], s_),
+            "name": pa.array([c.name for c in crews], s_),
+            "lo": pa.array([c.first_time for c in crews], s_),
+            "hi": pa.array([c.last_time for c in crews], s_),
+            "summary": pa.array([c.summary for c in crews], s_),
+        }
+    )
+    seen: set[tuple[str, str, str]] = set()
+    cols: dict[str, list[Any]] = defaultdict(list)
+    for c in crews:
+        for m in c.members:
+            if (c.id, m.kind, m.entity) in seen:
+                continue
+            seen.add((c.id, m.kind, m.entity))
+            for k, v in (
+                ("crew_id", c.id),
+                ("kind", m.kind),
+                ("entity", m.entity),
+                ("role", m.role),
+                ("confidence", round(m.confidence, 3)),
+                ("evidence", m.evidence),
+                ("evidence_ids", m.evidence_ids),
+            ):
+                cols[k].append(v)
+    member_rows = pa.table(  # noqa: F841
+        {
+            "crew_id": pa.array(cols["crew_id"], s_),
+            "kind": pa.array(cols["kind"], s_),
+            "entity": pa.array(cols["entity"], s_),
+            "role": pa.array(cols["role"], s_),
+            "confidence": pa.array(cols["confidence"], pa.float64()),
+            "evidence": pa.array(cols["evidence"], s_),
+            "evidence_ids": pa.array(cols["evidence_ids"], pa.list_(s_)),
+        }
+    )
+    py_keys = [{"crew_id": c.id, **k} for c in crews for k in c.keys]
+    key_rows = pa.Table.from_pylist(  # noqa: F841
+        [{k: v for k, v in row.items() if k != "finding_id"} for row in py_keys],
+        schema=pa.schema(
+            [
+                ("crew_id", s_),
+                ("key_fingerprint", s_),
+                ("victim", s_),
+                ("provider", s_),
+                ("preview", s_),
+                ("leak_time", s_),
+                ("leak_location", s_),
+                ("first_abuse", s_),
+                ("minutes_to_abuse", pa.float64()),
+                ("events", pa.int64()),
+                ("tokens_in", pa.int64()),
+                ("tokens_out", pa.int64()),
+            ]
+        ),
+    )
+    time_rows = pa.Table.from_pylist(  # noqa: F841
+        [{"crew_id": c.id, **t} for c in crews for t in c.timeline],
+        schema=pa.schema(
+            [
+                ("crew_id", s_),
+                ("time", s_),
+                ("stage", s_),
+                ("key_fingerprint", s_),
+                ("description", s_),
+                ("evidence_ids", pa.list_(s_)),
+            ]
+        ),
+    )
+    sql_parts = bool(crew_map_rows.num_rows)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in ("timeline", "crew_keys", "crew_members", "crews"):
+            con.execute(f"DELETE FROM {table}")
+        con.execute(
+            "INSERT INTO crews SELECT id, name, lo::TIMESTAMPTZ, hi::TIMESTAMPTZ, summary FROM crew_rows"
+        )
+        con.execute("INSERT INTO crew_members SELECT * FROM member_rows")
+        con.execute(
+            "INSERT INTO crew_keys SELECT crew_id, key_fingerprint, victim, provider, preview, "
+            "leak_time::TIMESTAMPTZ, leak_location, first_abuse::TIMESTAMPTZ, minutes_to_abuse, events, "
+            "tokens_in, tokens_out FROM key_rows"
+        )
+        con.execute(
+            "INSERT INTO timeline SELECT crew_id, time::TIMESTAMPTZ, stage, key_fingerprint, description, "
+            "evidence_ids FROM time_rows"
+        )
+        if sql_parts:
+            con.execute("CREATE OR REPLACE TEMP TABLE crew_map AS SELECT * FROM crew_map_rows")
+            con.execute(
+                """
+                INSERT INTO crew_members
+                SELECT m.crew_id, 'end_user', u.end_user, 'user', CASE WHEN u.bad > 0 THEN 0.9 ELSE 0.75 END,
+                       format('{:,}', u.n) || ' requests through the crew''s proxy'
+                       || CASE WHEN u.bad > 0 THEN '; ' || u.bad || ' prompt(s) rated high or critical'
+                               ELSE '' END,
+                       u.ids
+                FROM crew_end_users u JOIN crew_map m ON m.crew = u.crew
+                """
+            )
+            con.execute(
+                f"INSERT INTO crew_keys SELECT crew_id, key_fp, victim, provider, preview, leak_time, loc, "
+                f"first_abuse, minutes, n, tin, tout FROM ({_KEYS})"
+            )
+            con.execute(f"INSERT INTO timeline {_TIMELINE}")
+        con.execute("COMMIT")
+    except duckdb.Error:  # every failure of a statement above (InterruptException included)
+        con.execute("ROLLBACK")
+        raise
