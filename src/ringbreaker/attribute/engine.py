@@ -40,6 +40,7 @@ from ringbreaker.attribute import graph, roles, store
 from ringbreaker.attribute.code import Repo, index
 from ringbreaker.attribute.roles import CrewResult
 from ringbreaker.errors import UsageError
+from ringbreaker.workspace import guarded
 
 __all__ = ["SEVERITIES", "AttributeConfig", "Result", "attribute", "to_json"]
 
@@ -87,10 +88,11 @@ def attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig = AttributeCo
     before = graph.one_row(con, "SELECT current_setting('memory_limit')")[0]
     if cfg.memory_limit:
         con.execute(f"SET memory_limit = '{cfg.memory_limit}'")
-    try:
-        return _attribute(con, cfg, repos)
-    finally:
-        con.execute(f"SET memory_limit = '{before}'")
+    with guarded(con, "attribute"):
+        try:
+            return _attribute(con, cfg, repos)
+        finally:
+            con.execute(f"SET memory_limit = '{before}'")
 
 
 def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list[Repo]) -> Result:

@@ -13,7 +13,8 @@ from ringbreaker.case import load
 from ringbreaker.case.build import build_case
 from ringbreaker.case.html import CSP, render_html
 from ringbreaker.case.stix import build_bundle
-from ringbreaker.errors import UsageError
+from ringbreaker.errors import ResourceError, UsageError
+from ringbreaker.workspace import guarded
 
 if TYPE_CHECKING:
     import duckdb
@@ -53,6 +54,17 @@ def write_cases(
     con: duckdb.DuckDBPyConnection, out: Path, crew_ids: list[str] | None = None, *, workspace: str = ""
 ) -> list[Written]:
     """Write the named crews' cases (all crews when None) and, for all or several, an index page."""
+    try:
+        with guarded(con, "case"):
+            return _write_cases(con, out, crew_ids, workspace=workspace)
+    except OSError as e:
+        where = e.filename if e.filename is not None else out
+        raise ResourceError(f"cannot write the case files: {e.strerror or e}", source=str(where)) from e
+
+
+def _write_cases(
+    con: duckdb.DuckDBPyConnection, out: Path, crew_ids: list[str] | None, *, workspace: str
+) -> list[Written]:
     known = load.crew_ids(con)
     every = crew_ids is None
     if crew_ids is None:
