@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from ringbreaker.detect.sigma import convert_file
+from ringbreaker.detect.sigma import LOGSOURCES, _mapping, convert_file
+from ringbreaker.ingest import FORMATS
 from ringbreaker.rules.detections import load_detection_rules
 from tests.conftest import SHARED
 from tests.detect.conftest import rb
@@ -105,3 +106,15 @@ def test_converted_rule_fires_on_real_cloudtrail(tmp_path: Path) -> None:
         for a in sigma
     )
     assert not [a for a in alerts if not a["rule"].startswith("det.sigma.")], "built-in LLM rules stay quiet"
+
+
+def test_sigma_field_names_come_from_the_format_registry() -> None:
+    assert set(LOGSOURCES.values()) == {"cloudtrail", "azure-activity"}
+    for logsource, name in LOGSOURCES.items():
+        fmt = FORMATS[name]
+        assert fmt.sigma == logsource
+        names = set(fmt.fields) | set(fmt.aliases)
+        mapping, problems = _mapping(name, names | {"requestParameters.bucketName"})
+        assert not problems
+        assert mapping.pop("requestParameters.bucketName").startswith("rbraw__")  # not mapped: raw
+        assert mapping == {f: fmt.fields[fmt.aliases.get(f, f)] for f in names}

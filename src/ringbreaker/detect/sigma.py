@@ -1,11 +1,12 @@
 """Sigma rules for CloudTrail and the Azure Activity Log, converted into ringbreaker detection rules.
 
-pySigma parses the rule; the SQLite backend (its SQL also runs on DuckDB) writes the condition,
-with three changes for DuckDB: LIKE becomes ILIKE and equality gets COLLATE NOCASE (Sigma matches
-case-insensitively), and regular expressions use regexp_matches. A field mapping names the events
-column for each Sigma field (eventName -> operation, ...); any other field is read from the original
-record, ``raw->>'$.path'``. What cannot be converted is reported, never guessed: other log sources,
-keyword (full-text) searches, correlation rules, fields the mapping cannot express.
+pySigma parses the rule; the SQLite backend (its SQL also runs on DuckDB) writes the condition, with
+three changes for DuckDB: LIKE becomes ILIKE and equality gets COLLATE NOCASE (Sigma matches case-
+insensitively), and regular expressions use regexp_matches. The format's own field map
+(``ringbreaker.ingest.FORMATS``) names the events column for each Sigma field (eventName ->
+operation, ...); any other field is read from the original record, ``raw->>'$.path'``. What cannot
+be converted is reported, never guessed: other log sources, keyword (full-text) searches,
+correlation rules, fields the mapping cannot express.
 
 Each converted rule gets two embedded tests built from its own detection: an event that satisfies
 the first positive selection (values with wildcards filled in) and the same event with those values
@@ -23,34 +24,11 @@ from typing import Any
 import yaml
 
 from ringbreaker.errors import InputError
+from ringbreaker.ingest import FORMATS
 
-LOGSOURCES = {("aws", "cloudtrail"): "cloudtrail", ("azure", "activitylogs"): "azure-activity"}
-COLUMNS = {
-    "cloudtrail": {
-        "eventSource": "service",
-        "eventName": "operation",
-        "awsRegion": "region",
-        "sourceIPAddress": "src_ip",
-        "userAgent": "user_agent",
-        "errorCode": "error_code",
-        "userIdentity.arn": "actor",
-        "userIdentity.type": "actor_type",
-        "userIdentity.accountId": "account",
-        "recipientAccountId": "account",
-        "userIdentity.accessKeyId": "key_id",
-        "requestParameters.modelId": "model",
-    },
-    "azure-activity": {
-        "operationName": "operation",
-        "OperationNameValue": "operation",
-        "caller": "actor",
-        "Caller": "actor",
-        "callerIpAddress": "src_ip",
-        "CallerIpAddress": "src_ip",
-        "resourceId": "resource",
-        "ResourceId": "resource",
-    },
-}
+# Which formats Sigma rules can target, and their field maps: from the format registry, where each
+# format declares its Sigma logsource, its field map (source path -> events column) and aliases.
+LOGSOURCES = {fmt.sigma: fmt.name for fmt in FORMATS.values() if fmt.sigma is not None}
 LEVELS = {"informational": "info", "low": "low", "medium": "medium", "high": "high", "critical": "critical"}
 TACTICS = {
     "reconnaissance": "TA0043",
@@ -100,9 +78,11 @@ def _mapping(fmt: str, fields: set[str]) -> tuple[dict[str, str], list[str]]:
     """Sigma field -> events column or raw placeholder; problems for fields no path can express."""
     out: dict[str, str] = {}
     problems = []
+    known, aliases = FORMATS[fmt].fields, FORMATS[fmt].aliases
     for f in sorted(fields):
-        if f in COLUMNS[fmt]:
-            out[f] = COLUMNS[fmt][f]
+        path = aliases.get(f, f)
+        if path in known:
+            out[f] = known[path]
         elif _FIELD.match(f):
             out[f] = _RAW + f.replace(".", "__")
         else:
@@ -223,7 +203,7 @@ def convert_rule(rule: Any, source: str) -> Converted:
     if fmt is None:
         out.problems.append(
             f"log source product={ls.product} service={ls.service} category={ls.category} is not supported "
-            "(aws/cloudtrail and azure/activitylogs are)"
+            f"({' and '.join(f'{p}/{s}' for p, s in LOGSOURCES)} are)"
         )
         return out
     fields = {

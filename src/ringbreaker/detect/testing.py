@@ -2,9 +2,9 @@
 
 Each test builds a fresh workspace from its inputs: events-table rows inserted as given (with
 defaults for the bookkeeping columns), raw provider records written to files and read by the real
-``ingest``, findings and verdict rows. The rule then runs exactly as ``detect`` runs it and its
-alerts are compared with ``expect``. A test marked ``todo`` is a known miss: it must fail today,
-so fixing it is noticed (never a deleted case).
+``ingest`` as the format they are listed under (its registry ``parse``), findings and verdict rows.
+The rule then runs exactly as ``detect`` runs it and its alerts are compared with ``expect``. A test
+marked ``todo`` is a known miss: it must fail today, so fixing it is noticed (never a deleted case).
 """
 
 from __future__ import annotations
@@ -20,16 +20,10 @@ import duckdb
 
 from ringbreaker.detect.runner import Alert, iso, run_rule
 from ringbreaker.errors import RingbreakerError
+from ringbreaker.ingest import FORMATS, IngestConfig, get_format, ingest
 from ringbreaker.rules.detections import DetectionRule
 
-PROVIDER = {
-    "cloudtrail": "aws",
-    "bedrock-invocation": "aws",
-    "azure-diagnostics": "azure",
-    "azure-activity": "azure",
-    "litellm-spendlogs": "gateway",
-    "openai-audit": "openai",
-}
+PROVIDER = {name: fmt.provider for name, fmt in FORMATS.items()}  # format -> events.provider
 
 
 @dataclass(frozen=True)
@@ -104,12 +98,19 @@ def _verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _write_records(folder: Path, records: dict[str, list[dict[str, Any]]]) -> None:
-    for fmt, recs in records.items():
-        if fmt == "cloudtrail":
-            (folder / "cloudtrail.json").write_text(json.dumps({"Records": recs}))
+def _ingest_records(
+    con: duckdb.DuckDBPyConnection, folder: Path, records: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Each format's records written to a file of their own and ingested as that format."""
+    for name, recs in records.items():
+        get_format(name)  # an unknown name is the rule's error, said as such (not as a bad --format-hint)
+        if name == "cloudtrail":  # the S3 delivery shape
+            path = folder / "cloudtrail.json"
+            path.write_text(json.dumps({"Records": recs}))
         else:
-            (folder / f"{fmt}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+            path = folder / f"{name}.jsonl"
+            path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+        ingest(con, [path], IngestConfig(hint=name, jobs=1))
 
 
 def build_workspace(rule: DetectionRule, case: dict[str, Any], folder: Path) -> duckdb.DuckDBPyConnection:
@@ -121,12 +122,9 @@ def build_workspace(rule: DetectionRule, case: dict[str, Any], folder: Path) -> 
     _insert(con, "findings", _findings(case.get("findings", [])))
     _insert(con, "verdicts", _verdicts(case.get("verdicts", [])))
     if case.get("records"):
-        from ringbreaker.ingest import IngestConfig, ingest
-
         logs = folder / "logs"
         logs.mkdir()
-        _write_records(logs, case["records"])
-        ingest(con, [logs], IngestConfig(jobs=1))
+        _ingest_records(con, logs, case["records"])
     return con
 
 

@@ -8,14 +8,19 @@ Library use::
     con = open_workspace("case.duckdb")
     report = ingest(con, ["logs/"], IngestConfig(geoip=("GeoLite2-ASN.mmdb",)))
 
-Modules: ``readers`` (decompression, container shapes), ``detect`` (format from content),
-``formats/`` (one mapper per log format), ``geoip``, ``pipeline`` (one file to Arrow batches, in
-worker processes), ``store`` (the single writer), ``runner`` (orchestration, reports).
+Log formats: ``FORMATS`` (name -> ``Format``, in sniffing order), ``get_format(name)`` and
+``sniff(raws)`` (which format a file's records are); each ``Format`` carries its provider, ``sniff``
+and ``parse`` and its field map to ``events`` columns. Adding a format is one module in ``formats/``.
+
+Modules: ``readers`` (decompression, container shapes), ``detect`` (the format registry, format from
+content), ``formats/`` (one module per log format), ``geoip``, ``pipeline`` (one file to Arrow
+batches, in worker processes), ``store`` (the single writer), ``runner`` (orchestration, reports).
 """
 
 from __future__ import annotations
 
-from ringbreaker.ingest.detect import FORMATS
+from ringbreaker.ingest.detect import FORMATS, get_format, sniff
+from ringbreaker.ingest.formats import Format
 from ringbreaker.ingest.runner import FileReport, IngestConfig, Report, ingest
 
-__all__ = ["FORMATS", "FileReport", "IngestConfig", "Report", "ingest"]
+__all__ = ["FORMATS", "FileReport", "Format", "IngestConfig", "Report", "get_format", "ingest", "sniff"]

@@ -1,64 +1,71 @@
-"""Which log format a file holds, decided from its records' fields (never from the name alone)."""
+"""The log-format registry, and which format a file holds, decided from its records' fields (never
+from the name alone).
+
+The registry is built once, at import, from the ``FORMAT`` of every public module in
+``ringbreaker.ingest.formats``; nothing here names a format. Lookups happen once a file, never
+once a record.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
+import pkgutil
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
 
-FORMATS = (
-    "cloudtrail",
-    "bedrock-invocation",
-    "azure-diagnostics",
-    "azure-activity",
-    "litellm-spendlogs",
-    "openai-audit",
-)
-DIAGNOSTIC_CATEGORIES = frozenset({"audit", "requestresponse", "trace", "requestresponselogs"})
+from ringbreaker.errors import UsageError
+from ringbreaker.ingest import formats
+from ringbreaker.ingest.formats import Format
+
 SAMPLE = 20
 AGREED = 5  # this many records in a row of one format decide it (most files hold one format)
 
 
-def _value(v: Any) -> Any:
-    """Azure REST fields come as {value, localizedValue}."""
-    return v.get("value") if isinstance(v, dict) else v
+def _discover() -> Mapping[str, Format]:
+    """name -> Format for every module of the formats package (``_private`` helpers skipped), in
+    sniffing order."""
+    found: list[Format] = []
+    for info in pkgutil.iter_modules(formats.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{formats.__name__}.{info.name}")
+        fmt = getattr(module, "FORMAT", None)
+        if not isinstance(fmt, Format):
+            raise TypeError(f"{module.__name__} defines no FORMAT = Format(...)")
+        found.append(fmt)
+    found.sort(key=lambda f: (f.priority, f.name))
+    names = [f.name for f in found]
+    if len(set(names)) != len(names):
+        raise TypeError(f"two log formats share a name: {names}")
+    return MappingProxyType({f.name: f for f in found})
+
+
+FORMATS: Mapping[str, Format] = _discover()
+_ORDER = tuple(FORMATS.values())
+
+
+def get_format(name: str) -> Format:
+    """The format called ``name``; UsageError naming the known ones otherwise."""
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise UsageError(f"unknown log format {name!r}; one of: {', '.join(FORMATS)}") from None
 
 
 def classify(rec: Any) -> str | None:
-    """The format of one decoded record, or None."""
+    """The format of one decoded record (the first, by priority, whose ``sniff`` accepts it), or None."""
     if not isinstance(rec, dict):
         return None
-    if rec.get("schemaType") == "ModelInvocationLog":
-        return "bedrock-invocation"
-    if "eventSource" in rec and "eventName" in rec and ("eventTime" in rec or "eventVersion" in rec):
-        return "cloudtrail"
-    if (
-        "effective_at" in rec
-        and "type" in rec
-        and ("actor" in rec or rec.get("object") == "organization.audit_log")
-    ):
-        return "openai-audit"
-    if "request_id" in rec and "call_type" in rec:
-        return "litellm-spendlogs"
-    op = rec.get("operationName")
-    if op is not None:
-        category = str(_value(rec.get("category")) or "").lower()
-        if category in DIAGNOSTIC_CATEGORIES:
-            return "azure-diagnostics"
-        opv = str(_value(op) or "")
-        if (
-            category in {"administrative", "policy", "security", "servicehealth", "alert", "autoscale"}
-            or "/" in opv
-            or "caller" in rec
-            or "eventDataId" in rec
-            or "claims" in rec
-        ):
-            return "azure-activity"
+    for fmt in _ORDER:
+        if fmt.sniff(rec):
+            return fmt.name
     return None
 
 
-def detect(raws: Sequence[bytes | memoryview | msgspec.Raw]) -> tuple[str | None, str]:
+def sniff(raws: Sequence[bytes | memoryview | msgspec.Raw]) -> tuple[str | None, str]:
     """(format, why) from the first records that decode: the most common verdict wins; the first
     AGREED records agreeing end the sampling (detection is a per-file cost, for thousands of files)."""
     votes: dict[str, int] = {}

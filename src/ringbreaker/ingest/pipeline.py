@@ -22,8 +22,8 @@ import numpy as np
 import pyarrow as pa
 
 from ringbreaker.ingest.columns import Bad, canonical_id, text, to_table
-from ringbreaker.ingest.detect import FORMATS, detect
-from ringbreaker.ingest.formats import Chunk, no_gc, parser
+from ringbreaker.ingest.detect import FORMATS, sniff
+from ringbreaker.ingest.formats import Chunk, no_gc
 from ringbreaker.ingest.readers import Container, Decoded, Stream, decompress, split, split_lines
 
 BATCH = 32_768  # records a worker puts in one table (each of the two workers holds one or two)
@@ -204,7 +204,7 @@ def _records(task: Task, dec: Decoded, digest: str, size: int) -> Iterator[Start
         what = f"truncated {dec.compression} at byte {dec.truncated_at}"
         notes.append(f"{what}: kept what was readable")
         truncation.append(Bad(dec.truncated_at, what, ""))
-    fmt, why = (task.hint, "--format-hint") if task.hint else detect(container.raws)
+    fmt, why = (task.hint, "--format-hint") if task.hint else sniff(container.raws)
     head = text(dec.data[:4096]) if fmt is None else ""
     yield Start(task.key, fmt, why, dec.compression, container.shape, size, head, notes)
     broken = [Bad(off, reason, text(raw)) for off, reason, raw in container.broken] + truncation
@@ -233,7 +233,7 @@ def _run_stream(task: Task, path: str) -> Iterator[Start | _Part | End]:
             task, Decoded(data, stream.compression, stream.truncated_at), stream.sha256, stream.size
         )
         return
-    fmt, why = (task.hint, "--format-hint") if task.hint else detect(container.raws)
+    fmt, why = (task.hint, "--format-hint") if task.hint else sniff(container.raws)
     size = os.path.getsize(path)
     head = text(first[:4096]) if fmt is None else ""
     yield Start(task.key, fmt, why, stream.compression, container.shape, size, head, list(container.notes))
@@ -263,7 +263,7 @@ def _parts(task: Task, fmt: str, container: Container, broken: list[Bad]) -> Ite
     """The records of one container parsed as ``fmt``, in chunks of ``task.batch``."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
-    parse = parser(fmt)
+    parse = FORMATS[fmt].parse
     raws, offsets = container.raws, container.offsets
     if broken:
         yield _Part(task.key, {}, 0, broken, len(container.broken))

@@ -1,16 +1,23 @@
-"""One module per log format; each maps a chunk of raw records into the batch columns.
+"""One module per log format; each describes itself with one ``FORMAT = Format(...)``.
 
-Every module exposes ``NAME`` and ``parse(raws, offsets) -> Parsed``. Decoding is done for the whole
-chunk in one msgspec call; only when that fails are records decoded one by one, so a malformed
-record is quarantined with its offset and the rest of the chunk is kept.
+A ``Format`` is all the pipeline knows of a format: its name, the provider, how to recognise one of
+its records (``sniff``), how to map a chunk of records into the batch columns (``parse``), and the
+field map from source paths to ``events`` columns. The registry (``ringbreaker.ingest.detect``)
+collects the ``FORMAT`` of every public module in this package, so adding a format is one new
+module here and nothing else.
+
+Parsing decodes the whole chunk in one msgspec call; only when that fails are records decoded one by
+one, so a malformed record is quarantined with its offset and the rest of the chunk is kept.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from operator import itemgetter
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import msgspec
@@ -20,6 +27,34 @@ from ringbreaker.ingest.columns import Bad, Parsed, text
 
 Raw = bytes | memoryview | msgspec.Raw
 T = TypeVar("T")
+Parse = Callable[[Sequence[Raw], Sequence[int]], Parsed]
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """One log format, declared once in its own module (``FORMAT = Format(...)``).
+
+    ``fields`` is the Panther-style field map: source path (dotted, as the provider names it) to the
+    ``events`` column that holds the value recorded there. Sigma rules are converted against it
+    (a Sigma field found here reads the column, any other the raw record), so it lists only paths
+    whose value the column keeps as is. ``derived`` documents the rest of what the parser fills:
+    column to the source paths it computes that column from (conversions, fallbacks, codes mapped
+    to values, hashes). Both are documentation too; a test holds every target to a real column.
+    """
+
+    name: str  # the events.source_format value and the --format-hint choice
+    provider: str  # the events.provider value
+    priority: int  # sniffing asks formats in ascending priority; the first that accepts a record wins
+    sniff: Callable[[dict[str, Any]], bool]  # does this decoded record belong to the format?
+    parse: Parse  # a chunk of raw records and their offsets into batch columns
+    fields: Mapping[str, str]
+    derived: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    sigma: tuple[str, str] | None = None  # the Sigma logsource (product, service) read from this format
+    aliases: Mapping[str, str] = field(default_factory=dict)  # other names of a source path (Sigma's)
+
+    def __post_init__(self) -> None:
+        for name in ("fields", "derived", "aliases"):  # read-only views: a descriptor never changes
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
 
 class Chunk(list[Raw]):
@@ -183,28 +218,6 @@ def _transpose(rows: list[dict[str, Any]]) -> dict[str, Sequence[Any]]:
 
 _DICTS: msgspec.json.Decoder[list[dict[str, Any]]] = msgspec.json.Decoder(list[dict[str, Any]])
 _DICT: msgspec.json.Decoder[dict[str, Any]] = msgspec.json.Decoder(dict[str, Any])
-
-
-def parser(name: str) -> Callable[[Sequence[Raw], Sequence[int]], Parsed]:
-    """The parse function of a format by name."""
-    from ringbreaker.ingest.formats import (
-        azure_activity,
-        azure_diagnostics,
-        bedrock,
-        cloudtrail,
-        litellm,
-        openai_audit,
-    )
-
-    table: dict[str, Callable[[Sequence[Raw], Sequence[int]], Parsed]] = {
-        cloudtrail.NAME: cloudtrail.parse,
-        bedrock.NAME: bedrock.parse,
-        azure_diagnostics.NAME: azure_diagnostics.parse,
-        azure_activity.NAME: azure_activity.parse,
-        litellm.NAME: litellm.parse,
-        openai_audit.NAME: openai_audit.parse,
-    }
-    return table[name]
 
 
 def required(rec: Any, key: str) -> Any:

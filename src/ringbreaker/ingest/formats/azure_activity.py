@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ringbreaker.ingest.columns import Parsed
-from ringbreaker.ingest.formats import Raw, as_str, get, map_dicts, required
-from ringbreaker.ingest.formats.azure_diagnostics import subscription
+from ringbreaker.ingest.formats import Format, Raw, as_str, get, map_dicts, required
+from ringbreaker.ingest.formats.azure_diagnostics import CATEGORIES, category, subscription, value
 
 NAME = "azure-activity"
 _UPN = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
@@ -20,6 +20,9 @@ _NAME = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"
 _OID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 _SUCCESS = {"success", "succeeded", "ok"}
 _FAILURE = {"failure", "failed", "fail", "error"}
+_ACTIVITY_CATEGORIES = frozenset(
+    {"administrative", "policy", "security", "servicehealth", "alert", "autoscale"}
+)
 
 
 def _claims(r: dict[str, Any]) -> dict[str, Any]:
@@ -84,3 +87,53 @@ def _map(r: dict[str, Any]) -> dict[str, Any]:
 
 def parse(raws: Sequence[Raw], offsets: Sequence[int]) -> Parsed:
     return map_dicts(raws, offsets, _map)
+
+
+def sniff(rec: dict[str, Any]) -> bool:
+    op = rec.get("operationName")
+    if op is None:
+        return False
+    cat = category(rec)
+    return cat not in CATEGORIES and (
+        cat in _ACTIVITY_CATEGORIES
+        or "/" in str(value(op) or "")
+        or "caller" in rec
+        or "eventDataId" in rec
+        or "claims" in rec
+    )
+
+
+FORMAT = Format(
+    name=NAME,
+    provider="azure",
+    priority=60,
+    sniff=sniff,
+    parse=parse,
+    # only the paths Sigma's azure/activitylogs rules compare against columns; the rest is derived
+    fields={
+        "operationName": "operation",
+        "caller": "actor",
+        "callerIpAddress": "src_ip",
+        "resourceId": "resource",
+    },
+    derived={
+        "id": ("eventDataId", "id", "correlationId"),
+        "time": ("time", "eventTimestamp"),
+        "service": ("resourceProviderName", "operationName"),
+        "status": ("resultType", "status"),
+        "error_code": ("properties.statusCode", "subStatus", "resultSignature"),
+        "actor": ("caller", "claims", "identity.claims"),
+        "actor_type": ("claims", "identity.claims"),
+        "account": ("subscriptionId", "resourceId"),
+        "src_ip": ("callerIpAddress", "httpRequest.clientIpAddress"),
+        "region": ("location",),
+    },
+    sigma=("azure", "activitylogs"),
+    # Log Analytics' AzureActivity columns, the names SigmaHQ's rules use for the same fields
+    aliases={
+        "OperationNameValue": "operationName",
+        "Caller": "caller",
+        "CallerIpAddress": "callerIpAddress",
+        "ResourceId": "resourceId",
+    },
+)

@@ -12,9 +12,10 @@ from typing import Any
 import msgspec
 
 from ringbreaker.ingest.columns import Parsed
-from ringbreaker.ingest.formats import Raw, as_str, map_dicts, required
+from ringbreaker.ingest.formats import Format, Raw, as_str, map_dicts, required
 
 NAME = "azure-diagnostics"
+CATEGORIES = frozenset({"audit", "requestresponse", "trace", "requestresponselogs"})  # lower-cased
 _SUB = re.compile(r"/subscriptions/([^/]+)", re.IGNORECASE)
 _API = re.compile(r"(\d{4}-\d{2}-\d{2}(?:-preview)?)")
 _CATEGORY = {"audit": "audit", "requestresponse": "data", "trace": "data"}
@@ -26,6 +27,16 @@ def subscription(resource_id: str | None) -> str | None:
         return None
     m = _SUB.search(resource_id)
     return m.group(1).lower() if m else None
+
+
+def value(v: Any) -> Any:
+    """Azure REST fields come as {value, localizedValue}."""
+    return v.get("value") if isinstance(v, dict) else v
+
+
+def category(rec: dict[str, Any]) -> str:
+    """The record's category, lower-cased ("" when absent), as sniffing compares it."""
+    return str(value(rec.get("category")) or "").lower()
 
 
 def properties(r: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +70,7 @@ def _map(r: dict[str, Any]) -> dict[str, Any]:
     if api is None:
         m = _API.search(as_str(p.get("apiName")) or "")
         api = m.group(1) if m else None
-    category = as_str(r.get("category")) or ""
+    cat = as_str(r.get("category")) or ""
     correlation = as_str(r.get("correlationId"))
     return {
         "rid": f"{correlation}|{time}|{op}|{resource}" if correlation else None,
@@ -67,7 +78,7 @@ def _map(r: dict[str, Any]) -> dict[str, Any]:
         "provider": "azure",
         "service": "Microsoft.CognitiveServices",
         "operation": op,
-        "category": _CATEGORY.get(category.lower(), category.lower() or None),
+        "category": _CATEGORY.get(cat.lower(), cat.lower() or None),
         "status": status,
         "error_code": error,
         "actor": object_id,
@@ -84,3 +95,37 @@ def _map(r: dict[str, Any]) -> dict[str, Any]:
 
 def parse(raws: Sequence[Raw], offsets: Sequence[int]) -> Parsed:
     return map_dicts(raws, offsets, _map)
+
+
+def sniff(rec: dict[str, Any]) -> bool:
+    return rec.get("operationName") is not None and category(rec) in CATEGORIES
+
+
+FORMAT = Format(
+    name=NAME,
+    provider="azure",
+    priority=50,
+    sniff=sniff,
+    parse=parse,
+    fields={
+        "operationName": "operation",
+        "resourceId": "resource",
+        "callerIpAddress": "src_ip",
+        "location": "region",
+        "properties.userAgent": "user_agent",
+        "properties.objectId": "actor",
+        "properties.modelName": "model",
+        "properties.apiVersion": "api_version",
+    },
+    derived={
+        "id": ("correlationId", "time", "operationName", "resourceId"),
+        "time": ("time",),
+        "category": ("category",),
+        "status": ("resultSignature",),
+        "error_code": ("resultSignature",),
+        "actor_type": ("properties.objectId",),
+        "account": ("resourceId",),
+        "model": ("properties.modelName", "properties.modelDeploymentName"),
+        "api_version": ("properties.apiVersion", "properties.api-version", "properties.apiName"),
+    },
+)

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from ringbreaker.ingest.columns import Parsed
-from ringbreaker.ingest.formats import Raw, as_int, as_str, get, map_dicts, required
+from ringbreaker.ingest.formats import Format, Raw, as_int, as_str, get, map_dicts, required
 from ringbreaker.ingest.formats._text import prompt_text
 
 NAME = "bedrock-invocation"
@@ -91,3 +91,33 @@ def _map(r: Record) -> dict[str, Any]:
 
 def parse(raws: Sequence[Raw], offsets: Sequence[int]) -> Parsed:
     return map_dicts(raws, offsets, _map, _DECODERS)
+
+
+def sniff(rec: dict[str, Any]) -> bool:
+    return rec.get("schemaType") == "ModelInvocationLog"
+
+
+FORMAT = Format(
+    name=NAME,
+    provider="aws",
+    priority=10,
+    sniff=sniff,
+    parse=parse,
+    fields={
+        "operation": "operation",
+        "accountId": "account",
+        "modelId": "model",
+        "region": "region",
+        "errorCode": "error_code",
+        "identity.arn": "actor",
+    },
+    derived={
+        "id": ("requestId",),
+        "time": ("timestamp",),
+        "status": ("errorCode",),
+        "actor_type": ("identity.arn",),
+        "tokens_in": ("input.inputTokenCount",),
+        "tokens_out": ("output.outputTokenCount",),
+        "prompt": ("input.inputBodyJson",),
+    },
+)

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from ringbreaker.ingest.columns import Parsed
-from ringbreaker.ingest.formats import Raw, decode_chunk
+from ringbreaker.ingest.formats import Format, Raw, decode_chunk
 
 NAME = "cloudtrail"
 
@@ -123,3 +123,38 @@ def parse(raws: Sequence[Raw], offsets: Sequence[int]) -> Parsed:
         n,
         bad,
     )
+
+
+def sniff(rec: dict[str, Any]) -> bool:
+    return "eventSource" in rec and "eventName" in rec and ("eventTime" in rec or "eventVersion" in rec)
+
+
+FORMAT = Format(
+    name=NAME,
+    provider="aws",
+    priority=20,
+    sniff=sniff,
+    parse=parse,
+    fields={
+        "eventSource": "service",
+        "eventName": "operation",
+        "awsRegion": "region",
+        "sourceIPAddress": "src_ip",
+        "userAgent": "user_agent",
+        "errorCode": "error_code",
+        "userIdentity.arn": "actor",
+        "userIdentity.type": "actor_type",
+        "userIdentity.accountId": "account",
+        "recipientAccountId": "account",
+        "userIdentity.accessKeyId": "key_id",
+        "requestParameters.modelId": "model",
+    },
+    derived={
+        "id": ("eventID",),
+        "time": ("eventTime",),
+        "status": ("errorCode",),
+        "category": ("managementEvent", "eventCategory"),
+        "key_fingerprint": ("userIdentity.accessKeyId",),
+    },
+    sigma=("aws", "cloudtrail"),
+)

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from ringbreaker.ingest.columns import Parsed
-from ringbreaker.ingest.formats import Raw, as_int, as_str, get, map_dicts, required
+from ringbreaker.ingest.formats import Format, Raw, as_int, as_str, get, map_dicts, required
 from ringbreaker.ingest.formats._text import prompt_text
 
 NAME = "litellm-spendlogs"
@@ -118,3 +118,39 @@ def _map(r: Record) -> dict[str, Any]:
 
 def parse(raws: Sequence[Raw], offsets: Sequence[int]) -> Parsed:
     return map_dicts(raws, offsets, _map, _DECODERS)
+
+
+def sniff(rec: dict[str, Any]) -> bool:
+    return "request_id" in rec and "call_type" in rec
+
+
+FORMAT = Format(
+    name=NAME,
+    provider="gateway",
+    priority=40,
+    sniff=sniff,
+    parse=parse,
+    fields={
+        "call_type": "operation",
+        "user": "actor",
+        "team_id": "account",
+        "api_base": "resource",
+        "api_key": "key_id",
+        "requester_ip_address": "src_ip",
+        "model": "model",
+        "end_user": "end_user",
+    },
+    derived={
+        "id": ("request_id",),
+        "time": ("startTime",),
+        "status": ("status",),
+        "error_code": ("metadata.error_information.error_code",),
+        "actor_type": ("user",),
+        "key_fingerprint": ("api_key",),
+        "user_agent": ("metadata.headers.user-agent", "proxy_server_request.headers.user-agent"),
+        "tokens_in": ("prompt_tokens",),
+        "tokens_out": ("completion_tokens",),
+        "forwarded": ("metadata.headers", "proxy_server_request.headers"),
+        "prompt": ("messages", "proxy_server_request.body.messages"),
+    },
+)

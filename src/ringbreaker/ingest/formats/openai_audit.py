@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ringbreaker.ingest.columns import Parsed
-from ringbreaker.ingest.formats import Raw, as_str, get, map_dicts, required
+from ringbreaker.ingest.formats import Format, Raw, as_str, get, map_dicts, required
 
 NAME = "openai-audit"
 
@@ -57,3 +57,42 @@ def _map(r: dict[str, Any]) -> dict[str, Any]:
 
 def parse(raws: Sequence[Raw], offsets: Sequence[int]) -> Parsed:
     return map_dicts(raws, offsets, _map)
+
+
+def sniff(rec: dict[str, Any]) -> bool:
+    return (
+        "effective_at" in rec
+        and "type" in rec
+        and ("actor" in rec or rec.get("object") == "organization.audit_log")
+    )
+
+
+FORMAT = Format(
+    name=NAME,
+    provider="openai",
+    priority=30,
+    sniff=sniff,
+    parse=parse,
+    fields={
+        "type": "operation",
+        "actor.type": "actor_type",
+        "project.id": "account",
+        "actor.session.ip_address": "src_ip",
+        "actor.session.user_agent": "user_agent",
+    },
+    derived={  # {type}: the payload object named after the event type, e.g. api_key.created
+        "id": ("id",),
+        "time": ("effective_at",),
+        "status": ("type",),
+        "error_code": ("{type}.error_code",),
+        "actor": (
+            "actor.session.user.email",
+            "actor.api_key.user.email",
+            "actor.api_key.id",
+            "actor.session.user.id",
+            "actor.api_key.service_account.id",
+        ),
+        "account": ("project.id", "organization.id"),
+        "key_id": ("actor.api_key.id", "{type}.id"),
+    },
+)
