@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import pyarrow as pa
 
@@ -30,6 +31,22 @@ BATCH = 32_768  # records a worker puts in one table (each of the two workers ho
 SPILL_BYTES = 8 << 20  # a worker's batch at least this big goes to the writer through a file
 STREAM_BYTES = 64 << 20  # a file bigger than this on disk is read block by block (see _run_stream)
 STREAM_BLOCK = 16 << 20  # decompressed bytes a block
+
+
+# What a parser, decoder or table builder raises on input it did not expect, the usual shapes of a
+# bug's surprise included. Caught per file, so one surprising file is reported as failed on its own
+# and the rest of its bundle is stored; MemoryError and KeyboardInterrupt are not in it and stop the run.
+FILE_FAULTS: tuple[type[Exception], ...] = (
+    ValueError,  # UnicodeError, json and msgspec decode errors, ArrowInvalid
+    TypeError,
+    LookupError,  # KeyError, IndexError
+    AttributeError,
+    ArithmeticError,
+    RuntimeError,  # RecursionError
+    msgspec.MsgspecError,
+    pa.ArrowException,
+)
+WORKER_FAULTS: tuple[type[Exception], ...] = (*FILE_FAULTS, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +150,7 @@ def run_bundle(tasks: Sequence[Task]) -> Iterator[Message]:
                         yield item
             except OSError as e:
                 closing.append(Failed(task.key, f"cannot read: {e.strerror or e}"))
-            except Exception as e:  # a bug or a parser's surprise fails this file, not the bundle
+            except FILE_FAULTS as e:  # a bug or a parser's surprise fails this file, not the bundle
                 closing.append(Failed(task.key, f"{type(e).__name__}: {e}"))
         if parts:
             yield _batch(parts, enricher)
@@ -336,7 +353,7 @@ def worker(  # pragma: no cover - runs in a child process
                     out = []
                 else:
                     out.append(msg)
-        except Exception as e:
+        except WORKER_FAULTS as e:  # a spill that hit a full disk fails the files, not the worker
             why = f"{type(e).__name__}: {e}"
             out.extend(Failed(key, why) for key in sorted({t.key for t in bundle} - closed))
         if out:

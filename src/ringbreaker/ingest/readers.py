@@ -58,12 +58,14 @@ class _Inflater:
 
     def __init__(self, compression: str) -> None:
         self._new: Callable[[], Any]
+        self._broken: type[Exception]  # what the codec raises on a damaged member
         if compression == "gzip":
-            self.magic, self._new = GZIP_MAGIC, lambda: zlib.decompressobj(wbits=31)
+            self.magic, self._new, self._broken = GZIP_MAGIC, lambda: zlib.decompressobj(wbits=31), zlib.error
         else:
             import zstandard
 
-            self.magic, self._new = ZSTD_MAGIC, lambda: zstandard.ZstdDecompressor().decompressobj()
+            self.magic, self._broken = ZSTD_MAGIC, zstandard.ZstdError
+            self._new = lambda: zstandard.ZstdDecompressor().decompressobj()
         self._d = self._new()
         self._fed = False  # the current member has had input
         self._done = False  # stopped: what follows is not decoded
@@ -81,9 +83,7 @@ class _Inflater:
         while buf and not self._done:
             try:
                 out = self._d.decompress(buf)
-            except Exception as e:  # zlib.error, zstandard.ZstdError: a broken member
-                if not _is_codec_error(e):
-                    raise
+            except self._broken:  # a broken member: the stream stops here
                 self.truncated_at, self._done = self._member_at, True
                 return
             self._fed = True
@@ -373,14 +373,6 @@ class Stream:
             inflater.finish()
             self.truncated_at = inflater.truncated_at
         self.sha256 = sha.hexdigest()
-
-
-def _is_codec_error(e: Exception) -> bool:
-    if isinstance(e, zlib.error):
-        return True
-    import zstandard
-
-    return isinstance(e, zstandard.ZstdError)
 
 
 def split_lines(data: bytes, envelopes: bool, first_line: int) -> Container:

@@ -33,6 +33,7 @@ from ringbreaker.ingest.pipeline import (
     worker,
 )
 from ringbreaker.ingest.store import FileRef, Store
+from ringbreaker.workspace import guarded
 
 GROUP_BATCHES = 4  # a transaction holds up to this many batches of records (at least a row group)
 # below this many input bytes, starting workers (~0.5 CPU-s each) costs more than they save: a
@@ -194,11 +195,12 @@ def ingest(
 ) -> Report:
     """Ingest every input into the workspace behind ``con``; report per file, in input order."""
     cfg = cfg or IngestConfig()
-    store = Store(con, rows=GROUP_BATCHES * cfg.batch)
-    try:
-        return _ingest(con, store, paths, cfg, stdin, on_file)
-    finally:
-        store.close()
+    with guarded(con, "ingest"):
+        store = Store(con, rows=GROUP_BATCHES * cfg.batch)
+        try:
+            return _ingest(con, store, paths, cfg, stdin, on_file)
+        finally:
+            store.close()
 
 
 def _ingest(
