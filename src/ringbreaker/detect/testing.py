@@ -18,8 +18,9 @@ from typing import Any
 
 import duckdb
 
-from ringbreaker.detect.runner import Alert, iso, run_rule
+from ringbreaker.detect.runner import iso, run_rule
 from ringbreaker.errors import RingbreakerError
+from ringbreaker.model import Alert
 from ringbreaker.rules.detections import DetectionRule
 
 PROVIDER = {
