@@ -19,6 +19,8 @@ instead of restating it:
 - ``STORED_AS``: fields whose Python type is not the column's natural one: ``Alert.first_time`` is
   epoch milliseconds in Python and TIMESTAMPTZ in the table (ISO text as JSON ``first_seen``),
   ``Alert.details`` is a dict stored as JSON text, ``Finding.time`` is ISO text cast on insert.
+- ``ALWAYS_SET``: fields the writer always sets although their column allows NULL (a released
+  migration's choice, kept): only ``Alert.details``.
 - ``JSON_KEYS``: fields under another key in the stage's JSON output: ``Alert.first_time`` is
   ``first_seen``, ``last_time`` is ``last_seen``, ``event_ids`` is ``evidence``, and the seven entity
   lists sit inside ``entities`` (``entities.key_fingerprints``, ...).
@@ -32,6 +34,8 @@ strings, so they go into DuckDB, Arrow and JSON unchanged.
 from __future__ import annotations
 
 import hashlib
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
@@ -111,6 +115,7 @@ class Row:
     NOT_STORED: ClassVar[frozenset[str]] = frozenset()
     EXTRA_COLUMNS: ClassVar[tuple[str, ...]] = ()
     STORED_AS: ClassVar[Mapping[str, str]] = {}
+    ALWAYS_SET: ClassVar[frozenset[str]] = frozenset()
     JSON_KEYS: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
@@ -121,6 +126,19 @@ class Row:
             for f in fields(cls)  # type: ignore[arg-type]  # every Row is a dataclass
             if f.name not in cls.NOT_STORED
         }
+
+    @classmethod
+    def field_types(cls) -> dict[str, tuple[Any, bool]]:
+        """Field name -> (its type without ``| None``, whether it may be None), in field order: what
+        a column's type and nullability are checked against, and Arrow schemas are built from."""
+        out: dict[str, tuple[Any, bool]] = {}
+        for name, hint in typing.get_type_hints(cls).items():
+            if typing.get_origin(hint) is ClassVar:
+                continue
+            args = typing.get_args(hint)
+            optional = isinstance(hint, types.UnionType) and type(None) in args
+            out[name] = (next(a for a in args if a is not type(None)) if optional else hint, optional)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +326,7 @@ class Alert(Row):
 
     TABLE: ClassVar[str] = "alerts"
     NOT_STORED: ClassVar[frozenset[str]] = frozenset({"new"})
+    ALWAYS_SET: ClassVar[frozenset[str]] = frozenset({"details"})
     EXTRA_COLUMNS: ClassVar[tuple[str, ...]] = ("first_detected", "last_detected")
     STORED_AS: ClassVar[Mapping[str, str]] = {
         "first_time": "TIMESTAMPTZ",
