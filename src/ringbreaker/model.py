@@ -55,8 +55,8 @@ class Severity(StrEnum):
     Alerts use ``info`` .. ``critical`` (``ALERT_SEVERITIES``: the detection rule schema's enum and
     OCSF's 1..5); verdicts use ``none`` .. ``critical`` (``VERDICT_SEVERITIES``: a prompt with nothing
     at threshold is ``none``, never ``info``). The two share low, medium, high and critical, so an
-    alert and a verdict compare on one ``rank``. Members compare as the strings they are (sorting
-    them sorts by name, as before they were an enum); order by severity with ``rank``.
+    alert and a verdict compare on one ``rank``. Members compare as the strings they are, so
+    sorting them sorts by name exactly as the plain strings did; order by severity with ``rank``.
     """
 
     NONE = "none"
