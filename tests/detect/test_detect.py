@@ -3,6 +3,7 @@ stable alerts on re-run, --fail-on, --since, output contracts (jsonl, OCSF 2004)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import duckdb
 import jsonschema
 import pytest
 
-from ringbreaker.detect.runner import Alert, detect, write_alerts
+from ringbreaker.detect.runner import detect, write_alerts
 from ringbreaker.rules.detections import load_detection_rules
 from ringbreaker.workspace import open_workspace
 from tests.detect.conftest import rb
@@ -187,7 +188,7 @@ def test_write_is_one_transaction(ws_copy: Path) -> None:
     stored = con.execute("SELECT count(*) FROM alerts").fetchone()
     assert stored == (len(before.alerts),)
     good = before.alerts[0]
-    broken = Alert(**{**good.__dict__, "id": "x" * 32, "severity": None})  # NOT NULL violation mid-batch
+    broken = dataclasses.replace(good, id="x" * 32, severity=None)  # NOT NULL violation mid-batch
     with pytest.raises(duckdb.Error):
         write_alerts(con, [*before.alerts[1:], broken])
     assert con.execute("SELECT count(*) FROM alerts").fetchone() == stored

@@ -12,11 +12,11 @@ from ringbreaker.classify.model import (
     LABELS,
     SEVERITIES,
     Model,
-    Verdict,
     classify,
     default_model,
     load_model,
     severity,
 )
+from ringbreaker.model import Verdict
 
 __all__ = ["LABELS", "SEVERITIES", "Model", "Verdict", "classify", "default_model", "load_model", "severity"]

@@ -23,14 +23,15 @@ from ringbreaker.classify.features import hash_batch, score_linear
 from ringbreaker.classify.lexicon import minor_score, people, real_person_score
 from ringbreaker.classify.normalise import views
 from ringbreaker.errors import InputError
+from ringbreaker.model import VERDICT_LABELS, VERDICT_SEVERITIES, Severity, Verdict  # Verdict lived here
 
-LABELS = ("bypass", "sexual", "real_person", "minor")
+LABELS = VERDICT_LABELS
 HEADS = ("bypass", "sexual", "minor")  # learned heads, in the order of the weight columns
-SEVERITIES = ("none", "low", "medium", "high", "critical")
+SEVERITIES = VERDICT_SEVERITIES  # none .. critical: one scale with the alerts' (model.Severity)
 F32 = npt.NDArray[np.float32]
 
 
-def severity(scores: dict[str, float], thresholds: dict[str, float]) -> str:
+def severity(scores: dict[str, float], thresholds: dict[str, float]) -> Severity:
     """Severity from the four scores (the rules the detect stage relies on):
 
     - critical: `sexual` and `minor` both at or above threshold, whatever the rest;
@@ -42,29 +43,14 @@ def severity(scores: dict[str, float], thresholds: dict[str, float]) -> str:
     """
     hit = {k: scores[k] >= thresholds[k] for k in LABELS}
     if hit["sexual"] and hit["minor"]:
-        return "critical"
+        return Severity.CRITICAL
     if hit["sexual"] and (hit["real_person"] or hit["bypass"]):
-        return "high"
+        return Severity.HIGH
     if hit["bypass"]:
-        return "medium"
+        return Severity.MEDIUM
     if any(hit.values()):
-        return "low"
-    return "none"
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """Scores of one prompt (each in [0, 1]), its severity and the labels at or above threshold."""
-
-    bypass: float
-    sexual: float
-    real_person: float
-    minor: float
-    severity: str
-    labels: tuple[str, ...]
-
-    def scores(self) -> dict[str, float]:
-        return {k: getattr(self, k) for k in LABELS}
+        return Severity.LOW
+    return Severity.NONE
 
 
 @dataclass(frozen=True)

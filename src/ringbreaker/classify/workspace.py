@@ -13,12 +13,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ringbreaker.classify.model import LABELS, Model
+from ringbreaker.classify.model import Model
+from ringbreaker.model import Verdict
 
 if TYPE_CHECKING:
     import duckdb
 
 BATCH = 5000
+# A verdict's columns, then the run's: the upsert replaces them all.
+_SET = ", ".join(
+    f"{c} = excluded.{c}" for c in (*Verdict.column_map().values(), "model_version", "scored_at")
+)
+_UPSERT = (
+    "INSERT INTO verdicts BY NAME SELECT *, ? AS model_version, now() AS scored_at FROM rb_verdict_batch "
+    f"ON CONFLICT (event_id) DO UPDATE SET {_SET}"
+)
 _PENDING = """
     FROM events e
     WHERE e.prompt IS NOT NULL
@@ -79,21 +88,12 @@ def score_workspace(
         ids = [r[0] for r in chunk]
         verdicts = model.classify([r[1] for r in chunk])
         cols: dict[str, object] = {"event_id": ids}
-        for k in LABELS:
-            cols[k] = [getattr(v, k) for v in verdicts]
-        cols["severity"] = [v.severity for v in verdicts]
+        for name, col in Verdict.column_map().items():
+            cols[col] = [getattr(v, name) for v in verdicts]
         cols["labels"] = pa.array([list(v.labels) for v in verdicts], type=pa.list_(pa.string()))
         con.register("rb_verdict_batch", pa.table(cols))
         con.execute("BEGIN")
-        con.execute(
-            "INSERT INTO verdicts BY NAME SELECT event_id, bypass, sexual, real_person, minor, severity, "
-            "labels, ? AS model_version, now() AS scored_at FROM rb_verdict_batch "
-            "ON CONFLICT (event_id) DO UPDATE SET bypass = excluded.bypass, sexual = excluded.sexual, "
-            "real_person = excluded.real_person, minor = excluded.minor, severity = excluded.severity, "
-            "labels = excluded.labels, model_version = excluded.model_version, "
-            "scored_at = excluded.scored_at",
-            [model.version],
-        )
+        con.execute(_UPSERT, [model.version])
         con.execute("COMMIT")
         con.unregister("rb_verdict_batch")
         report.scored += len(ids)

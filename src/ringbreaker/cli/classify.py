@@ -120,9 +120,7 @@ def classify(
             index += 1
             if ident is not None:
                 rec["id"] = ident
-            rec.update(v.scores())
-            rec["severity"] = v.severity
-            rec["labels"] = list(v.labels)
+            rec.update(v.to_json())
             rec["thresholds"] = th
             rec["model_version"] = model.version
             flagged = flagged or v.severity in FLAGGED

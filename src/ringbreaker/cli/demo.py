@@ -95,7 +95,7 @@ def demo(out: Path, seed: int, scale: float) -> None:
         )
 
         result = detect(con, load_detection_rules())
-        by_sev = Counter(a.severity for a in result.alerts)
+        by_sev: Counter[str] = Counter(a.severity for a in result.alerts)
         console.print(
             f"[bold]5 detect[/]     {len(result.alerts)} alerts ({by_sev['critical']} critical, "
             f"{by_sev['high']} high, {by_sev['medium']} medium) from {len(result.runs)} rules"

@@ -12,10 +12,10 @@ from rich.table import Table
 
 from ringbreaker.cli.common import EXIT_FOUND, EXIT_OK, workspace_option
 from ringbreaker.errors import UsageError
-from ringbreaker.rules.detections import SEVERITIES
+from ringbreaker.model import ALERT_SEVERITIES, Severity
 
 if TYPE_CHECKING:
-    from ringbreaker.detect.runner import Alert
+    from ringbreaker.model import Alert
 
 
 @click.command()
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--fail-on",
-    type=click.Choice(SEVERITIES),
+    type=click.Choice([s.value for s in ALERT_SEVERITIES]),
     default=None,
     help="Exit 1 when an alert at or above this severity exists (CI and cron use).",
 )
@@ -116,7 +116,7 @@ def detect(
         f"{'not written (dry run)' if dry_run else f'{result.written} written'} in {took:.2f}s",
         err=True,
     )
-    if fail_on is not None and result.worst() >= SEVERITIES.index(fail_on):
+    if fail_on is not None and result.worst() >= Severity(fail_on).rank:
         sys.exit(EXIT_FOUND)
     sys.exit(EXIT_OK)
 

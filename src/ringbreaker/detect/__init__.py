@@ -13,6 +13,7 @@ Modules: ``runner`` (queries, grouping into stable alerts, the one-transaction w
 (Sigma rules into ringbreaker rules).
 """
 
-from ringbreaker.detect.runner import Alert, Result, detect, run_rule
+from ringbreaker.detect.runner import Result, detect, run_rule
+from ringbreaker.model import Alert
 
 __all__ = ["Alert", "Result", "detect", "run_rule"]

@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ringbreaker import __version__
-from ringbreaker.detect.runner import Alert
+from ringbreaker.model import ALERT_SEVERITIES, Alert, Severity
 from ringbreaker.rules.detections import DetectionRule
 
 OCSF_VERSION = "1.3.0"
-SEVERITY_ID = {"info": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+# OCSF severity_id: 1 Informational .. 5 Critical, which is Severity.rank on the alert scale
+SEVERITY_ID = {s.value: s.rank for s in ALERT_SEVERITIES}
 OBSERVABLE_TYPE = {  # OCSF observable type_id: 2 IP Address, 4 User Name, 10 Resource UID, 99 Other
     "src_ips": (2, "IP Address"),
     "principals": (4, "User Name"),
@@ -67,7 +68,7 @@ def ocsf(alert: Alert, rule: DetectionRule | None, now_ms: int | None = None) ->
         "type_uid": 2004 * 100 + activity,
         "type_name": f"Detection Finding: {'Create' if activity == 1 else 'Update'}",
         "severity_id": SEVERITY_ID[alert.severity],
-        "severity": alert.severity.capitalize() if alert.severity != "info" else "Informational",
+        "severity": "Informational" if alert.severity == Severity.INFO else alert.severity.capitalize(),
         "time": now_ms,
         "start_time": alert.first_time,
         "end_time": alert.last_time,

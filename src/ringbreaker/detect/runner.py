@@ -19,46 +19,47 @@ from typing import Any
 import duckdb
 
 from ringbreaker.errors import RuleError
-from ringbreaker.rules.detections import ENTITY_FIELDS, SEVERITIES, DetectionRule
+from ringbreaker.model import ENTITY_FIELDS, Alert, Severity, iso_ms
+from ringbreaker.rules.detections import DetectionRule
 
 MAX_EVIDENCE = 200  # event ids kept per alert: enough to prove it, small enough to print
+iso = iso_ms  # epoch ms -> ISO text; kept under its old name for detect's importers
 
 
-@dataclass
-class Alert:
-    """One alert: a rule's hits on one entity group."""
+@dataclass(slots=True)
+class _Draft:
+    """An alert while its run is still folding hits and stored rows into it; ``freeze`` gives the
+    model.Alert. ``hit_times`` (each hit's first_time) decides, on a --since run, which hits are new."""
 
     id: str
     rule: str
-    severity: str
+    severity: Severity
     title: str
     summary: str
-    first_time: int  # epoch milliseconds
+    first_time: int
     last_time: int
     count: int
     entities: dict[str, list[str]]
     event_ids: list[str]
     details: dict[str, Any]
-    group: dict[str, Any]
+    hit_times: list[int]
     new: bool = True
-    hit_times: list[int] = field(default_factory=list, repr=False)  # first_time of each hit
 
-    def to_json(self) -> dict[str, Any]:
-        """The jsonl contract (DESIGN.md): id, rule, severity, first_seen, last_seen, entities, evidence."""
-        return {
-            "id": self.id,
-            "rule": self.rule,
-            "severity": self.severity,
-            "title": self.title,
-            "summary": self.summary,
-            "first_seen": iso(self.first_time),
-            "last_seen": iso(self.last_time),
-            "count": self.count,
-            "entities": self.entities,
-            "evidence": self.event_ids,
-            "details": self.details,
-            "new": self.new,
-        }
+    def freeze(self) -> Alert:
+        return Alert(
+            id=self.id,
+            rule=self.rule,
+            severity=self.severity,
+            title=self.title,
+            summary=self.summary,
+            first_time=self.first_time,
+            last_time=self.last_time,
+            count=self.count,
+            **{f: tuple(self.entities[f]) for f in ENTITY_FIELDS},
+            event_ids=tuple(self.event_ids),
+            details=self.details,
+            new=self.new,
+        )
 
 
 @dataclass
@@ -76,12 +77,8 @@ class Result:
     written: int = 0
 
     def worst(self) -> int:
-        """Highest severity rank among the alerts (-1 if none)."""
-        return max((SEVERITIES.index(a.severity) for a in self.alerts), default=-1)
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+        """Highest Severity.rank among the alerts (-1 if none)."""
+        return max((a.severity.rank for a in self.alerts), default=-1)
 
 
 def alert_id(rule: str, group: dict[str, Any]) -> str:
@@ -132,6 +129,13 @@ def run_rule(
     con: duckdb.DuckDBPyConnection, rule: DetectionRule, since: str | None = None
 ) -> tuple[list[Alert], int]:
     """Run one rule; return its alerts (grouped hits) and the number of hits."""
+    drafts, hits = _run_rule(con, rule, since)
+    return [d.freeze() for d in drafts], hits
+
+
+def _run_rule(
+    con: duckdb.DuckDBPyConnection, rule: DetectionRule, since: str | None
+) -> tuple[list[_Draft], int]:
     try:
         rel = con.execute(hit_query(con, rule), [since or "1970-01-01T00:00:00Z"])
         cols = [d[0] for d in rel.description]
@@ -145,12 +149,9 @@ def run_rule(
     hits = [dict(zip(cols, r, strict=True)) for r in rows]
     hits.sort(key=lambda h: (h["first_time"], str(h["summary"])))
     groups: dict[str, list[dict[str, Any]]] = {}
-    keys: dict[str, dict[str, Any]] = {}
     for h in hits:
-        group = {g: _plain(h[g]) for g in rule.group_by}
-        aid = alert_id(rule.id, group)
+        aid = alert_id(rule.id, {g: _plain(h[g]) for g in rule.group_by})
         groups.setdefault(aid, []).append(h)
-        keys[aid] = group
     alerts = []
     for aid, hs in groups.items():
         entities: dict[str, list[str]] = {f: [] for f in ENTITY_FIELDS}
@@ -166,7 +167,7 @@ def run_rule(
         first = hs[0]
         summary = str(first["summary"]) + (f" (+{len(hs) - 1} more)" if len(hs) > 1 else "")
         alerts.append(
-            Alert(
+            _Draft(
                 id=aid,
                 rule=rule.id,
                 severity=rule.severity,
@@ -178,14 +179,13 @@ def run_rule(
                 entities=entities,
                 event_ids=evidence,
                 details={d: _plain(first.get(d)) for d in rule.details},
-                group=keys[aid],
                 hit_times=[h["first_time"] for h in hs],
             )
         )
     return alerts, len(hits)
 
 
-def _merge(con: duckdb.DuckDBPyConnection, alerts: list[Alert], partial: bool) -> None:
+def _merge(con: duckdb.DuckDBPyConnection, alerts: list[_Draft], partial: bool) -> None:
     """Fold what is already stored into this run's alerts: mark re-raised ones as not new and, for a
     --since run (which saw only recent hits), keep the stored earlier times, count and evidence."""
     if not alerts:
@@ -210,33 +210,31 @@ def _merge(con: duckdb.DuckDBPyConnection, alerts: list[Alert], partial: bool) -
             a.event_ids = (list(evidence) + [e for e in a.event_ids if e not in evidence])[:MAX_EVIDENCE]
 
 
+# Alert's columns as it declares them, then the run's bookkeeping; epoch ms become TIMESTAMPTZ.
+_ALERT_COLUMNS = Alert.column_map()
+_MARKS = {
+    "first_time": "make_timestamptz(?::BIGINT * 1000)",
+    "last_time": "make_timestamptz(?::BIGINT * 1000)",
+}
+_INSERT_ALERT = (
+    f"INSERT INTO alerts ({', '.join(_ALERT_COLUMNS.values())}, first_detected, last_detected) "
+    f"VALUES ({', '.join(_MARKS.get(c, '?') for c in _ALERT_COLUMNS.values())}, "
+    "coalesce(?::TIMESTAMPTZ, ?::TIMESTAMPTZ), ?)"
+)
+
+
+def _stored(a: Alert, name: str) -> Any:
+    """A field's value as its column takes it: details as JSON text, the tuples as lists."""
+    v = getattr(a, name)
+    if name == "details":
+        return json.dumps(v, sort_keys=True)
+    return list(v) if isinstance(v, tuple) else v
+
+
 def write_alerts(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert]) -> int:
     """Upsert ``alerts`` in one transaction (delete-then-insert by id); return rows written."""
     now = datetime.now(UTC)
-    rows = [
-        (
-            a.id,
-            a.rule,
-            a.severity,
-            a.title,
-            a.summary,
-            a.first_time,
-            a.last_time,
-            a.count,
-            *(a.entities[f] for f in ENTITY_FIELDS),
-            a.event_ids,
-            json.dumps(a.details, sort_keys=True),
-            now,
-        )
-        for a in alerts
-    ]
-    cols = (
-        "id, rule, severity, title, summary, first_time, last_time, count, "
-        + ", ".join(ENTITY_FIELDS)
-        + ", event_ids, details, first_detected, last_detected"
-    )
-    marks = ", ".join(["?"] * 5) + ", make_timestamptz(?::BIGINT * 1000), make_timestamptz(?::BIGINT * 1000)"
-    marks += ", " + ", ".join(["?"] * (1 + len(ENTITY_FIELDS) + 2))
+    rows = [tuple(_stored(a, name) for name in _ALERT_COLUMNS) for a in alerts]
     con.execute("BEGIN TRANSACTION")
     try:
         old = dict(
@@ -249,10 +247,7 @@ def write_alerts(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert]) -> int
         )
         con.execute("DELETE FROM alerts WHERE list_contains(?, id)", [[a.id for a in alerts]])
         if rows:
-            con.executemany(
-                f"INSERT INTO alerts ({cols}) VALUES ({marks}, coalesce(?::TIMESTAMPTZ, ?::TIMESTAMPTZ), ?)",
-                [(*r[:-1], old.get(r[0]), r[-1], r[-1]) for r in rows],
-            )
+            con.executemany(_INSERT_ALERT, [(*r, old.get(r[0]), now, now) for r in rows])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -274,15 +269,17 @@ def detect(
     see the whole history, so "first seen" means first in the workspace, not first since ``since``.
     """
     result = Result()
+    drafts: list[_Draft] = []
     for rule in rules:
         if progress:
             progress(rule)
         t0 = time.perf_counter()
-        alerts, hits = run_rule(con, rule, since)
-        result.runs.append(RuleRun(rule.id, hits, len(alerts), time.perf_counter() - t0))
-        result.alerts.extend(alerts)
-    _merge(con, result.alerts, partial=since is not None)
+        found, hits = _run_rule(con, rule, since)
+        result.runs.append(RuleRun(rule.id, hits, len(found), time.perf_counter() - t0))
+        drafts.extend(found)
+    _merge(con, drafts, partial=since is not None)
+    result.alerts = [d.freeze() for d in drafts]
     if write:
         result.written = write_alerts(con, result.alerts)
-    result.alerts.sort(key=lambda a: (-SEVERITIES.index(a.severity), a.first_time, a.rule))
+    result.alerts.sort(key=lambda a: (-a.severity.rank, a.first_time, a.rule))
     return result

@@ -18,9 +18,10 @@ from typing import Any
 
 import duckdb
 
-from ringbreaker.detect.runner import Alert, iso, run_rule
+from ringbreaker.detect.runner import iso, run_rule
 from ringbreaker.errors import RingbreakerError
 from ringbreaker.ingest import FORMATS, IngestConfig, get_format, ingest
+from ringbreaker.model import Alert
 from ringbreaker.rules.detections import DetectionRule
 
 PROVIDER = {name: fmt.provider for name, fmt in FORMATS.items()}  # format -> events.provider

@@ -1,6 +1,8 @@
 """The batch that every format parser produces: column lists turned into one Arrow table.
 
-A parser fills the columns it knows; the rest are NULL. Three columns are not stored as such:
+The batch's columns are derived from ``model.Event`` (the one list of the events columns), minus
+those the store fills (FROM_STORE). A parser fills the columns it knows; the rest are NULL.
+Three columns are not stored as such:
 ``rid`` (the record's own id, hashed with the format into ``events.id``), ``time`` (text, cast by
 DuckDB so one bad value quarantines one record, not the batch) and ``key_src`` (a credential string
 whose SHA-256 becomes ``key_fingerprint``, computed in SQL).
@@ -10,46 +12,54 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import msgspec
 import numpy as np
 import pyarrow as pa
 
-SCHEMA = pa.schema(
-    [
-        ("rid", pa.string()),
-        ("time", pa.string()),
-        ("provider", pa.string()),
-        ("service", pa.string()),
-        ("operation", pa.string()),
-        ("category", pa.string()),
-        ("status", pa.string()),
-        ("error_code", pa.string()),
-        ("actor", pa.string()),
-        ("actor_type", pa.string()),
-        ("account", pa.string()),
-        ("resource", pa.string()),
-        ("key_id", pa.string()),
-        ("key_src", pa.string()),
-        ("key_fingerprint", pa.string()),
-        ("src_ip", pa.string()),
-        ("src_asn", pa.int32()),
-        ("src_org", pa.string()),
-        ("src_country", pa.string()),
-        ("user_agent", pa.string()),
-        ("model", pa.string()),
-        ("region", pa.string()),
-        ("api_version", pa.string()),
-        ("tokens_in", pa.int64()),
-        ("tokens_out", pa.int64()),
-        ("end_user", pa.string()),
-        ("forwarded", pa.bool_()),
-        ("prompt", pa.string()),
-        ("source_offset", pa.int64()),
-        ("raw", pa.large_string()),
-    ]
-)
+from ringbreaker.model import Event, Row
+
+# Columns the store fills itself, from the record's file and rid: not in a parser's batch.
+FROM_STORE = frozenset({"id", "source_format", "source_file"})
+# Arrow types that are not the default for the field's Python type (str -> string, int -> int64,
+# bool -> bool_): ``time`` stays text until DuckDB casts it, ``src_asn`` is the INTEGER column,
+# ``raw`` may be one large buffer of record slices.
+_ARROW = {"time": pa.string(), "src_asn": pa.int32(), "raw": pa.large_string()}
+_DEFAULT = {str: pa.string(), int: pa.int64(), bool: pa.bool_(), float: pa.float64()}
+
+
+def arrow_schema(row: type[Row], types: dict[str, pa.DataType] | None = None) -> pa.Schema:
+    """The Arrow schema of a row type's stored columns, in field order (``types`` overrides);
+    ``datetime`` is microseconds in UTC, as DuckDB's TIMESTAMPTZ."""
+    hints = row.field_types()
+    out = []
+    for name, column in row.column_map().items():
+        if types and name in types:
+            out.append((column, types[name]))
+            continue
+        base = hints[name][0]
+        out.append((column, pa.timestamp("us", tz="UTC") if base is datetime else _DEFAULT[base]))
+    return pa.schema(out)
+
+
+def _batch_schema() -> pa.Schema:
+    """The events columns a parser may fill, in table order, plus two helpers that are not stored:
+    ``rid`` first and ``key_src`` before ``key_fingerprint``, which it becomes."""
+    events = arrow_schema(Event, _ARROW)
+    out = [pa.field("rid", pa.string())]
+    for f in events:
+        if f.name in FROM_STORE:
+            continue
+        if f.name == "key_fingerprint":
+            out.append(pa.field("key_src", pa.string()))
+        out.append(f)
+    return pa.schema(out)
+
+
+SCHEMA = _batch_schema()
+HELPERS = frozenset({"rid", "key_src"})
 NAMES = frozenset(SCHEMA.names)
 RAW_LIMIT = 64 * 1024  # quarantine keeps at most this much of a bad record
 

@@ -25,13 +25,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ringbreaker.ingest.columns import Bad
+from ringbreaker.ingest.columns import Bad, arrow_schema
+from ringbreaker.model import EVENT_COLUMNS, IngestedFile, Quarantined
 
-_COLUMNS = (
-    "provider, service, operation, category, status, error_code, actor, actor_type, account, resource, "
-    "key_id, src_ip, src_asn, src_org, src_country, user_agent, model, region, api_version, tokens_in, "
-    "tokens_out, end_user, forwarded, prompt, source_offset"
-)
+# Every events column (model.Event's fields) from the kept batch row `b` or its file `f`: the parser's
+# columns as they are, the rest computed here.
+_COMPUTED = {
+    "id": "b.id",
+    "time": "TRY_CAST(b.time AS TIMESTAMPTZ)",
+    "key_fingerprint": "coalesce(b.key_fingerprint, sha256(b.key_src))",
+    "source_format": "f.fmt",
+    "source_file": "f.file",
+}
+_VALUES = {c: _COMPUTED.get(c, f"b.{c}") for c in EVENT_COLUMNS}
 # rows to keep: the first of each id among the rows with a valid time, minus the ids already stored
 _KEEP = """
 SELECT k.i, k.id FROM (
@@ -44,37 +50,16 @@ SELECT k.i, k.id FROM (
 ORDER BY k.i
 """
 _INSERT = f"""
-INSERT INTO events (id, time, key_fingerprint, source_format, source_file, raw, {_COLUMNS})
-SELECT b.id, TRY_CAST(b.time AS TIMESTAMPTZ), coalesce(b.key_fingerprint, sha256(b.key_src)),
-       f.fmt, f.file, b.raw, {", ".join("b." + c.strip() for c in _COLUMNS.split(","))}
+INSERT INTO events ({", ".join(_VALUES)})
+SELECT {", ".join(_VALUES.values())}
 FROM __ingest_keep b JOIN __ingest_files f USING (fk)
 """
 _BAD_TIME = """
 SELECT fk, source_offset, time, raw FROM __ingest_batch WHERE TRY_CAST(time AS TIMESTAMPTZ) IS NULL
 """
-_QUARANTINE = pa.schema(
-    [
-        ("source_file", pa.string()),
-        ("source_offset", pa.int64()),
-        ("source_format", pa.string()),
-        ("reason", pa.string()),
-        ("raw", pa.string()),
-    ]
-)
+_QUARANTINE = pa.schema([f for f in arrow_schema(Quarantined) if f.name != "ingested_at"])  # now() on insert
 _FILES = pa.schema([("fk", pa.int32()), ("fmt", pa.string()), ("file", pa.string())])
-_FINISHED = pa.schema(
-    [
-        ("path", pa.string()),
-        ("sha256", pa.string()),
-        ("size", pa.int64()),
-        ("format", pa.string()),
-        ("records", pa.int64()),
-        ("stored", pa.int64()),
-        ("duplicates", pa.int64()),
-        ("quarantined", pa.int64()),
-        ("finished_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
+_FINISHED = arrow_schema(IngestedFile)  # field order is the column order: inserted with SELECT *
 MAX_FILES = 4096  # files finished in one transaction at most
 ROW_GROUP = 122_880  # DuckDB's rows per row group (see Store.flush)
 MEMORY_LIMIT = 256 << 20  # DuckDB's buffer pool while ingesting: written blocks need not stay cached
@@ -319,8 +304,7 @@ class Store:
             schema=_QUARANTINE,
         )
         self._with("__ingest_bad", t, lambda: self._exec(
-            "INSERT INTO quarantine SELECT source_file, source_offset, source_format, reason, raw, "
-            "now() FROM __ingest_bad"
+            f"INSERT INTO quarantine SELECT {', '.join(_QUARANTINE.names)}, now() FROM __ingest_bad"
         ))  # fmt: skip
 
     def _exec(self, sql: str) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ringbreaker.errors import RuleError
+from ringbreaker.model import ALERT_SEVERITIES, Severity
 from ringbreaker.rules.loader import (
     _UNREADABLE,
     SchemaCheck,
@@ -22,16 +23,7 @@ from ringbreaker.rules.loader import (
     builtin_dir,
 )
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
-ENTITY_FIELDS = (
-    "key_fingerprints",
-    "principals",
-    "src_ips",
-    "accounts",
-    "resources",
-    "proxy_hosts",
-    "end_users",
-)
+SEVERITIES = ALERT_SEVERITIES  # info .. critical (the rule schema's enum), kept for its importers
 HIT_COLUMNS = ("first_time", "last_time", "event_ids", "summary")
 
 
@@ -42,7 +34,7 @@ class DetectionRule:
     id: str
     title: str
     description: str
-    severity: str
+    severity: Severity
     mitre: tuple[str, ...]
     sources: tuple[str, ...]
     query: str
@@ -56,8 +48,8 @@ class DetectionRule:
 
     @property
     def rank(self) -> int:
-        """Severity as a number (info 0 .. critical 4), for --fail-on and sorting."""
-        return SEVERITIES.index(self.severity)
+        """Severity as a number (Severity.rank: info 1 .. critical 5), for --fail-on and sorting."""
+        return self.severity.rank
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -78,7 +70,7 @@ def _detection_rule(raw: dict[str, Any], source: str) -> DetectionRule:
         id=raw["id"],
         title=raw["title"],
         description=raw["description"].strip(),
-        severity=raw["severity"],
+        severity=Severity(raw["severity"]),
         mitre=tuple(raw["mitre"]),
         sources=tuple(raw["sources"]),
         query=raw["query"].strip().rstrip(";"),

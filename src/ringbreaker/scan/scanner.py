@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ringbreaker.errors import InputError
-from ringbreaker.model import Finding, fingerprint
+from ringbreaker.model import Confidence, Finding, fingerprint
 from ringbreaker.rules.loader import SecretRule
 from ringbreaker.scan import git
 from ringbreaker.scan.matcher import Engine, find, make_engine
@@ -273,7 +273,7 @@ def to_findings(
             path=h.path,
             line=h.line,
             column=h.column,
-            confidence="high" if h.paired else rule.confidence,
+            confidence=Confidence.HIGH if h.paired else Confidence(rule.confidence),
             time=h.origin.time,
             commit=h.origin.commit,
             author=h.origin.author,

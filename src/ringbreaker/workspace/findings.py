@@ -9,10 +9,13 @@ import duckdb
 
 from ringbreaker.model import Finding
 
-_UPSERT = """
-INSERT INTO findings VALUES ($fingerprint, $location, $id, $rule, $provider, $preview, $length, $path,
-    $line, $col, $cell, $confidence, $leak_time, $commit_id, $author, $author_email, $author_date, $repo,
-    $owned, $paired, $now, $now, $resource)  -- resource: added by migration 6, so last
+# Field -> column, as Finding declares it (time -> leak_time, commit -> commit_id, column -> col);
+# location, first_seen and last_seen are the writer's own (identity and bookkeeping).
+_COLUMNS = Finding.column_map()
+_NAMES = (*_COLUMNS.values(), "location", "first_seen", "last_seen")
+_UPSERT = f"""
+INSERT INTO findings ({", ".join(_NAMES)})
+VALUES ({", ".join("$" + c for c in _COLUMNS.values())}, $location, $now, $now)
 ON CONFLICT (fingerprint, location) DO UPDATE SET
     id = EXCLUDED.id, rule = EXCLUDED.rule, provider = EXCLUDED.provider, preview = EXCLUDED.preview,
     length = EXCLUDED.length, line = EXCLUDED.line, col = EXCLUDED.col, cell = EXCLUDED.cell,
@@ -31,38 +34,11 @@ ON CONFLICT (fingerprint, location) DO UPDATE SET
 """
 
 
-def location(f: Finding) -> str:
-    return f.path if f.cell is None else f"{f.path}#cell{f.cell}"
-
-
 def upsert_findings(con: duckdb.DuckDBPyConnection, findings: Sequence[Finding]) -> int:
     """Insert or update every finding atomically; the secret itself is never written."""
     now = datetime.now(UTC)
     rows = [
-        {
-            "fingerprint": f.fingerprint,
-            "location": location(f),
-            "id": f.id,
-            "rule": f.rule,
-            "provider": f.provider,
-            "preview": f.preview,
-            "length": f.length,
-            "path": f.path,
-            "line": f.line,
-            "col": f.column,
-            "cell": f.cell,
-            "confidence": f.confidence,
-            "leak_time": f.time,
-            "commit_id": f.commit,
-            "author": f.author,
-            "author_email": f.author_email,
-            "author_date": f.author_date,
-            "repo": f.repo,
-            "owned": f.owned,
-            "paired": f.paired,
-            "resource": f.resource,
-            "now": now,
-        }
+        {**{c: getattr(f, name) for name, c in _COLUMNS.items()}, "location": f.location, "now": now}
         for f in findings
     ]
     con.execute("BEGIN TRANSACTION")
