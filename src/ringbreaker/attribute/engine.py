@@ -40,11 +40,12 @@ from ringbreaker.attribute import graph, roles, store
 from ringbreaker.attribute.code import Repo, index
 from ringbreaker.attribute.roles import CrewResult
 from ringbreaker.errors import UsageError
+from ringbreaker.model import ALERT_SEVERITIES
 from ringbreaker.workspace import guarded
 
 __all__ = ["SEVERITIES", "AttributeConfig", "Result", "attribute", "to_json"]
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
+SEVERITIES = ALERT_SEVERITIES  # the scale min_severity is read on (model.Severity, alerts)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig = AttributeCo
 
 
 def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list[Repo]) -> Result:
-    levels = list(SEVERITIES[SEVERITIES.index(cfg.min_severity) :])
+    levels = [str(s) for s in SEVERITIES[SEVERITIES.index(cfg.min_severity) :]]
     ips, nets, alerts_by_ip = graph.seeds(con, levels)
     result = Result([], len(ips) + len(nets), 0, 0, 0)
     if not ((ips or nets) and graph.abuse_view(con, ips, nets)):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ringbreaker.classify.model import Model
 from ringbreaker.model import Verdict
+from ringbreaker.workspace import guarded
 
 if TYPE_CHECKING:
     import duckdb
@@ -54,7 +55,9 @@ class WorkspaceReport:
 
 
 def pending_count(con: duckdb.DuckDBPyConnection, model: Model) -> int:
-    row = con.execute("SELECT count(*) " + _PENDING, [model.version]).fetchone()
+    """Prompts without a verdict from this model version (what ``score_workspace`` would score)."""
+    with guarded(con, "classify"):
+        row = con.execute("SELECT count(*) " + _PENDING, [model.version]).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -66,6 +69,13 @@ def score_workspace(
     on_batch: Callable[[int], None] | None = None,
 ) -> WorkspaceReport:
     """Score every pending prompt of the workspace; `on_batch(n)` after each batch is stored."""
+    with guarded(con, "classify"):
+        return _score(con, model, batch, on_batch)
+
+
+def _score(
+    con: duckdb.DuckDBPyConnection, model: Model, batch: int, on_batch: Callable[[int], None] | None
+) -> WorkspaceReport:
     import pyarrow as pa
 
     report = WorkspaceReport(model.version)

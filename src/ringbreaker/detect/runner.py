@@ -21,6 +21,7 @@ import duckdb
 from ringbreaker.errors import RuleError
 from ringbreaker.model import ENTITY_FIELDS, Alert, Severity, iso_ms
 from ringbreaker.rules.detections import DetectionRule
+from ringbreaker.workspace import guarded, query_fault
 
 MAX_EVIDENCE = 200  # event ids kept per alert: enough to prove it, small enough to print
 iso = iso_ms  # epoch ms -> ISO text; kept under its old name for detect's importers
@@ -141,6 +142,8 @@ def _run_rule(
         cols = [d[0] for d in rel.description]
         rows = rel.fetchall()
     except duckdb.Error as e:
+        if not query_fault(e):  # the workspace failed under the rule (damaged, full, locked)
+            raise
         raise RuleError(f"query failed: {e}", source=rule.source) from e
     needed = {"first_time", "last_time", "event_ids", "summary", *rule.group_by, *rule.entities.values()}
     missing = needed - set(cols)
@@ -268,6 +271,18 @@ def detect(
     ``since`` keeps only hits whose last event is at or after it; baselines inside the rules still
     see the whole history, so "first seen" means first in the workspace, not first since ``since``.
     """
+    with guarded(con, "detect"):
+        return _detect(con, rules, since=since, write=write, progress=progress)
+
+
+def _detect(
+    con: duckdb.DuckDBPyConnection,
+    rules: Sequence[DetectionRule],
+    *,
+    since: str | None,
+    write: bool,
+    progress: Callable[[DetectionRule], None] | None,
+) -> Result:
     result = Result()
     drafts: list[_Draft] = []
     for rule in rules:

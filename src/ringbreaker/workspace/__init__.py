@@ -151,4 +151,4 @@ def guarded(con: duckdb.DuckDBPyConnection, action: str) -> Iterator[None]:
         yield
     except duckdb.Error as e:
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WorkspaceError(f"{action} failed: {detail}", source=source) from e
+        raise WorkspaceError(f"workspace failed during {action}: {detail}", source=source) from e
