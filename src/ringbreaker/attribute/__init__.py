@@ -1,5 +1,5 @@
 """attribute: from alerts to crews, their members' roles, the keys they stole and a timeline."""
 
-from ringbreaker.attribute.engine import AttributeConfig, CrewResult, Member, Result, attribute
+from ringbreaker.attribute.engine import AttributeConfig, CrewResult, Member, Result, attribute, to_json
 
-__all__ = ["AttributeConfig", "CrewResult", "Member", "Result", "attribute"]
+__all__ = ["AttributeConfig", "CrewResult", "Member", "Result", "attribute", "to_json"]

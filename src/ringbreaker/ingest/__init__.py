@@ -16,6 +16,7 @@ worker processes), ``store`` (the single writer), ``runner`` (orchestration, rep
 from __future__ import annotations
 
 from ringbreaker.ingest.detect import FORMATS
+from ringbreaker.ingest.pipeline import BATCH
 from ringbreaker.ingest.runner import FileReport, IngestConfig, Report, ingest
 
-__all__ = ["FORMATS", "FileReport", "IngestConfig", "Report", "ingest"]
+__all__ = ["BATCH", "FORMATS", "FileReport", "IngestConfig", "Report", "ingest"]
