@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ringbreaker.cli.common import workspace_option
+from ringbreaker.cli.common import FormatChoice, workspace_option
 from ringbreaker.errors import RingbreakerError, UsageError
 from ringbreaker.ingest import BATCH, FORMATS, FileReport, IngestConfig
 from ringbreaker.ingest import ingest as run_ingest
@@ -53,8 +53,8 @@ def _line(r: FileReport) -> str:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
+    type=FormatChoice(["table", "json"], aliases={"text": "table"}),  # `text`: the old name of `table`
+    default="table",
     show_default=True,
     help="json: the per-file summary as one JSON document on stdout.",
 )
