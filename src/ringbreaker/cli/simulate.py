@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ringbreaker.errors import RingbreakerError
 from ringbreaker.simulate import DEFAULT_START, SimConfig, Summary, builtin_prompts, load_prompts
 from ringbreaker.simulate import simulate as run
 
@@ -55,7 +56,7 @@ def simulate(
     """
     try:
         corpus = load_prompts(prompts_file) if prompts_file else builtin_prompts()
-    except Exception as e:
+    except (RingbreakerError, UnicodeDecodeError) as e:  # unreadable, not UTF-8, or not prompts
         raise click.BadParameter(str(e), param_hint="--prompts") from e
     cfg = SimConfig(out=out, seed=seed, scale=scale, start=start, days=days, corpus=corpus)
     if not quiet and sys.stderr.isatty():
