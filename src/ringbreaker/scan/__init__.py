@@ -4,7 +4,7 @@ Library use (the same call ``ringbreaker scan``, ``demo`` and the tests make)::
 
     from ringbreaker.scan import ScanConfig, scan
 
-    result = scan(["repo/"], ScanConfig(), history=True, workspace="case.duckdb")
+    result = scan(["repo/"], ScanConfig(), mode="history", workspace="case.duckdb")
     for f in result.findings:
         print(f.rule, f.path, f.line, f.fingerprint)
 
