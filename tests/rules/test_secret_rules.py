@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from ringbreaker.errors import RuleError
-from ringbreaker.rules.check import check_secret_rules
+from ringbreaker.pipeline import check_secret_rules
 from ringbreaker.rules.loader import load_secret_rules
-from ringbreaker.scan.matcher import HAVE_HYPERSCAN
+from ringbreaker.scan import HAVE_HYPERSCAN
 
 RULES = load_secret_rules(check_builtin=True)  # the shipped rules held to the schema
 RESULTS = check_secret_rules(RULES)

@@ -11,10 +11,8 @@ import pytest
 
 from ringbreaker.model import fingerprint
 from ringbreaker.rules.loader import SecretRule
-from ringbreaker.scan import git
+from ringbreaker.scan import ScanConfig, Stats, git, scan
 from ringbreaker.scan.sample import make_sample_repo
-from ringbreaker.scan.scanner import history_units, run_units, staged_units, to_findings
-from ringbreaker.scan.sources import ScanConfig, Stats
 from tests.conftest import ANTHROPIC, HF, OPENAI
 
 
@@ -38,11 +36,8 @@ def run_git(
 
 
 def history(rules: list[SecretRule], path: Path) -> tuple[list, Stats]:
-    cfg = ScanConfig(jobs=1)
-    stats = Stats()
-    hits, s = run_units(rules, cfg, list(history_units([path], cfg, stats)))
-    stats.merge(s)
-    return to_findings(rules, hits, stats), stats
+    result = scan([path], ScanConfig(jobs=1), rules, mode="history")
+    return list(result.findings), result.stats
 
 
 @pytest.fixture
@@ -153,10 +148,7 @@ def test_staged_scan_sees_the_index_not_the_worktree(
     (repo / "config.env").write_text(f"HF_TOKEN={key}\n")
     (repo / "unstaged.env").write_text(f"HF_TOKEN={keygen(HF)}\n")
     run_git(repo, "add", "config.env")
-    cfg = ScanConfig(jobs=1)
-    stats = Stats()
-    hits, _ = run_units(rules, cfg, list(staged_units([repo], cfg, stats)))
-    found = to_findings(rules, hits, stats)
+    found = scan([repo], ScanConfig(jobs=1), rules, mode="staged").findings
     assert [f.fingerprint for f in found] == [fingerprint(key)]
     assert found[0].path.endswith("config.env")
 

@@ -16,17 +16,16 @@ from hypothesis import strategies as st
 
 from ringbreaker.model import fingerprint
 from ringbreaker.rules.loader import SecretRule
+from ringbreaker.scan import ScanConfig, Stats
+from ringbreaker.scan import scan as run_scan
 from ringbreaker.scan.scanner import file_units, run_units, to_findings
-from ringbreaker.scan.sources import ScanConfig, Stats, expand
+from ringbreaker.scan.sources import expand
 from tests.conftest import ANTHROPIC, HF, OPENAI
 
 
 def scan(rules: list[SecretRule], paths: list[Path], **cfg: object) -> tuple[list, Stats]:
-    config = ScanConfig(jobs=1, **cfg)  # type: ignore[arg-type]
-    stats = Stats()
-    hits, s = run_units(rules, config, file_units(paths, config, stats))
-    stats.merge(s)
-    return to_findings(rules, hits, stats), stats
+    result = run_scan(paths, ScanConfig(jobs=1, **cfg), rules)  # type: ignore[arg-type]
+    return list(result.findings), result.stats
 
 
 def test_gitignore_respected_unless_no_ignore(

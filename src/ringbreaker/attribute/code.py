@@ -9,12 +9,12 @@ contain a user agent seen only in abuse traffic ties that traffic to the reposit
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ringbreaker import _git
+from ringbreaker._git import discover_repos
 from ringbreaker.errors import InputError
-from ringbreaker.scan.git import discover_repos
 
 # A deployment setting that names a host (PUBLIC_HOST=..., DOMAIN: ..., BASE_URL=https://...).
 _HOST_SETTING = re.compile(
@@ -52,27 +52,18 @@ class Repo:
 
 def _log(repo: Path) -> list[Commit]:
     fmt = f"{_SEP}%H%x00%an%x00%ae%x00%aI"
-    try:
-        out = subprocess.run(
-            [
-                "git",
-                "-C",
-                str(repo),
-                "log",
-                "--all",
-                "--reverse",
-                "-p",
-                "--no-color",
-                "--no-ext-diff",
-                "--unified=0",
-                f"--format={fmt}",
-            ],
-            capture_output=True,
-            check=True,
-            timeout=600,
-        ).stdout.decode("utf-8", "replace")
-    except (OSError, subprocess.SubprocessError) as e:
-        raise InputError(f"cannot read git history: {e}", source=str(repo)) from e
+    out = _git.run(
+        repo,
+        "log",
+        "--all",
+        "--reverse",
+        "-p",
+        "--no-color",
+        "--no-ext-diff",
+        "--unified=0",
+        f"--format={fmt}",
+        timeout=600,
+    ).decode("utf-8", "replace")
     commits = []
     for chunk in out.split(_SEP)[1:]:
         head, _, body = chunk.partition("\n")

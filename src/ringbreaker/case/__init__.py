@@ -5,6 +5,6 @@ Reads only the workspace. ``write_cases`` is what ``ringbreaker case`` runs.
 """
 
 from ringbreaker.case.build import build_case
-from ringbreaker.case.write import write_case, write_cases
+from ringbreaker.case.write import Written, write_case, write_cases
 
-__all__ = ["build_case", "write_case", "write_cases"]
+__all__ = ["Written", "build_case", "write_case", "write_cases"]

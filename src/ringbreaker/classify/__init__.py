@@ -17,6 +17,19 @@ from ringbreaker.classify.model import (
     load_model,
     severity,
 )
+from ringbreaker.classify.workspace import WorkspaceReport, pending_count, score_workspace
 from ringbreaker.model import Verdict
 
-__all__ = ["LABELS", "SEVERITIES", "Model", "Verdict", "classify", "default_model", "load_model", "severity"]
+__all__ = [
+    "LABELS",
+    "SEVERITIES",
+    "Model",
+    "Verdict",
+    "WorkspaceReport",
+    "classify",
+    "default_model",
+    "load_model",
+    "pending_count",
+    "score_workspace",
+    "severity",
+]

@@ -63,9 +63,8 @@ def attribute(
       ringbreaker attribute --workspace case.duckdb --code world/public-code
       ringbreaker attribute --format json | jq '.crews[].members[] | select(.role == "creator")'
     """
-    from ringbreaker.attribute import AttributeConfig
+    from ringbreaker.attribute import AttributeConfig, to_json
     from ringbreaker.attribute import attribute as run_attribute
-    from ringbreaker.attribute.engine import to_json
     from ringbreaker.workspace import open_workspace
 
     con = open_workspace(workspace)

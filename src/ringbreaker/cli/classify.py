@@ -95,7 +95,7 @@ def classify(
       ringbreaker classify --file prompts.jsonl --format jsonl > verdicts.jsonl
       ringbreaker classify --workspace case.duckdb
     """
-    from ringbreaker.classify.model import default_model
+    from ringbreaker.classify import default_model
 
     if texts and file:
         raise UsageError("give prompts as arguments or --file, not both")
@@ -160,7 +160,7 @@ def _workspace(model: Any, workspace: str | None, fmt: str | None, batch_size: i
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ringbreaker.classify.workspace import pending_count, score_workspace
+    from ringbreaker.classify import pending_count, score_workspace
     from ringbreaker.workspace import open_workspace, resolve
 
     path = resolve(workspace)

@@ -42,6 +42,20 @@ workspace_option = click.option(
     help=f"Workspace DuckDB file (env {ENV}; default ./ringbreaker.duckdb).",
 )
 
+
+class FormatChoice(click.Choice):  # type: ignore[type-arg]  # generic only in newer click
+    """An output format: one of ``choices`` (what --help shows), or an old name still accepted and
+    read as its new one (``aliases``: old -> new), so every verb can use the same names
+    (table, json, jsonl, ...) without breaking a script written against an earlier release."""
+
+    def __init__(self, choices: list[str], aliases: dict[str, str]) -> None:
+        super().__init__(choices)
+        self.aliases = aliases
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
+        return super().convert(self.aliases.get(str(value), value), param, ctx)
+
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*$", re.IGNORECASE)
 
 

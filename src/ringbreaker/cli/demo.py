@@ -1,9 +1,10 @@
 """``ringbreaker demo``: the whole chain, out of the box, on a simulated world.
 
 simulate → scan --history of the simulated public code → ingest of its telemetry → classify the
-prompts → detect → attribute → case, all into one workspace under ``--out``, through the same
-library calls the verbs use. It ends with what a takedown team asks first: which keys leaked, which
-were abused and how soon, who the crews are by role, what it cost, and where the case file is.
+prompts → detect → attribute → case, all into one workspace under ``--out``. The chain is
+``ringbreaker.pipeline.demo`` (the library calls the verbs make); this module prints each step and
+ends with what a takedown team asks first: which keys leaked, which were abused and how soon, who
+the crews are by role, what it cost, and where the case file is.
 """
 
 from __future__ import annotations
@@ -39,87 +40,69 @@ def demo(out: Path, seed: int, scale: float) -> None:
       ringbreaker detect --workspace demo-out/ringbreaker.duckdb --format table
       ringbreaker attribute --workspace demo-out/ringbreaker.duckdb --format json
     """
-    from ringbreaker.attribute import AttributeConfig, attribute
-    from ringbreaker.case import write_cases
-    from ringbreaker.classify.model import default_model
-    from ringbreaker.classify.workspace import score_workspace
-    from ringbreaker.detect.runner import detect
-    from ringbreaker.ingest import IngestConfig, ingest
-    from ringbreaker.rules.detections import load_detection_rules
-    from ringbreaker.rules.loader import load_secret_rules
-    from ringbreaker.scan.scanner import history_units, run_units, to_findings
-    from ringbreaker.scan.sources import ScanConfig, Stats
-    from ringbreaker.simulate import SimConfig, simulate
-    from ringbreaker.workspace import open_workspace
-    from ringbreaker.workspace.findings import upsert_findings
+    from ringbreaker.pipeline import (
+        Attributed,
+        Cased,
+        Classified,
+        Detected,
+        Ingested,
+        Scanned,
+        Simulated,
+    )
+    from ringbreaker.pipeline import demo as run_demo
 
     probe = Console()
     console = Console(width=probe.width if probe.is_terminal else 120)
     if out.exists():
         shutil.rmtree(out)
-    world, ws, cases = out / "world", out / "ringbreaker.duckdb", out / "cases"
 
     t0 = time.monotonic()
-    summary = simulate(SimConfig(out=world, seed=seed, scale=scale))
-    console.print(
-        f"[bold]1 simulate[/]   {summary.events:,} events in {len(summary.counts)} log formats, "
-        f"{summary.keys} keys, {summary.leaks} leaked into public code, "
-        f"{summary.compromised} abused by {summary.crews} crew(s) → {world}"
-    )
-
-    rules, cfg, stats = load_secret_rules(), ScanConfig(), Stats()
-    hits, s = run_units(rules, cfg, list(history_units([world / "public-code"], cfg, stats)))
-    stats.merge(s)
-    findings = to_findings(rules, hits, stats)
-    con = open_workspace(ws)
-    try:
-        upsert_findings(con, findings)
-        leaked = {f.fingerprint for f in findings}
-        console.print(
-            f"[bold]2 scan[/]       {len(leaked)} leaked key(s) in the history of {stats.repos} "
-            f"repositories ({stats.commits} commits)"
-        )
-
-        report = ingest(con, [world], IngestConfig())
-        console.print(
-            f"[bold]3 ingest[/]     {report.total('stored'):,} events stored from "
-            f"{report.total('read'):,} records ({len({f.format for f in report.files if f.format})} "
-            f"formats), {report.total('quarantined')} quarantined"
-        )
-
-        verdicts = score_workspace(con, default_model())
-        sev = verdicts.severity
-        console.print(
-            f"[bold]4 classify[/]   {verdicts.scored:,} prompts scored: {sev['critical']} critical, "
-            f"{sev['high']} high, {sev['medium']} medium"
-        )
-
-        result = detect(con, load_detection_rules())
-        by_sev: Counter[str] = Counter(a.severity for a in result.alerts)
-        console.print(
-            f"[bold]5 detect[/]     {len(result.alerts)} alerts ({by_sev['critical']} critical, "
-            f"{by_sev['high']} high, {by_sev['medium']} medium) from {len(result.runs)} rules"
-        )
-
-        attribution = attribute(con, AttributeConfig(code=(world / "public-code",)))
-        crews = [c for c in attribution.crews if c.members]
-        roles = Counter(m.role for c in crews for m in c.members)
-        roles["user"] += sum(c.user_count for c in crews)  # end users are written by SQL, counted here
-        console.print(
-            f"[bold]6 attribute[/]  {len(crews)} crew(s): {roles['creator']} creator, "
-            f"{roles['provider']} provider and {roles['user']} user entities"
-        )
-
-        written = write_cases(con, cases, workspace=str(ws))
-        console.print(f"[bold]7 case[/]       {len(written)} case file(s) → {cases}")
-        keys = con.execute(
-            "SELECT c.name, k.provider, coalesce(k.preview, left(k.key_fingerprint, 12) || '…'), k.victim, "
-            "strftime(k.leak_time, '%Y-%m-%d %H:%M'), strftime(k.first_abuse, '%Y-%m-%d %H:%M'), "
-            "round(k.minutes_to_abuse, 1), k.events FROM crew_keys k JOIN crews c ON c.id = k.crew_id "
-            "ORDER BY k.leak_time NULLS LAST, k.first_abuse"
-        ).fetchall()
-    finally:
-        con.close()
+    leaked: frozenset[str] = frozenset()
+    crews, roles = 0, Counter[str]()
+    for step in run_demo(out, seed, scale):
+        if isinstance(step, Simulated):
+            summary = step.summary
+            console.print(
+                f"[bold]1 simulate[/]   {summary.events:,} events in {len(summary.counts)} log formats, "
+                f"{summary.keys} keys, {summary.leaks} leaked into public code, "
+                f"{summary.compromised} abused by {summary.crews} crew(s) → {step.world}"
+            )
+        elif isinstance(step, Scanned):
+            leaked, stats = step.leaked, step.result.stats
+            console.print(
+                f"[bold]2 scan[/]       {len(leaked)} leaked key(s) in the history of {stats.repos} "
+                f"repositories ({stats.commits} commits)"
+            )
+        elif isinstance(step, Ingested):
+            report = step.report
+            console.print(
+                f"[bold]3 ingest[/]     {report.total('stored'):,} events stored from "
+                f"{report.total('read'):,} records ({len({f.format for f in report.files if f.format})} "
+                f"formats), {report.total('quarantined')} quarantined"
+            )
+        elif isinstance(step, Classified):
+            sev = step.report.severity
+            console.print(
+                f"[bold]4 classify[/]   {step.report.scored:,} prompts scored: {sev['critical']} critical, "
+                f"{sev['high']} high, {sev['medium']} medium"
+            )
+        elif isinstance(step, Detected):
+            alerts = step.result.alerts
+            by_sev: Counter[str] = Counter(a.severity for a in alerts)
+            console.print(
+                f"[bold]5 detect[/]     {len(alerts)} alerts ({by_sev['critical']} critical, "
+                f"{by_sev['high']} high, {by_sev['medium']} medium) from {len(step.result.runs)} rules"
+            )
+        elif isinstance(step, Attributed):
+            crews, roles = len(step.crews), step.roles
+            console.print(
+                f"[bold]6 attribute[/]  {crews} crew(s): {roles['creator']} creator, "
+                f"{roles['provider']} provider and {roles['user']} user entities"
+            )
+        elif isinstance(step, Cased):
+            console.print(f"[bold]7 case[/]       {len(step.written)} case file(s) → {step.cases}")
+    assert isinstance(step, Cased), "the chain ends with the case files"
+    written, cases, keys = step.written, step.cases, step.keys
 
     table = Table(title="Stolen keys: leak → first abuse, by crew")
     for col in ("crew", "provider", "key", "victim", "leaked", "first abuse", "minutes", "events"):
@@ -138,10 +121,10 @@ def demo(out: Path, seed: int, scale: float) -> None:
             if minutes
             else ""
         )
-        + f"); {len(crews)} crew(s) with {roles['creator']} creator, {roles['provider']} provider and "
+        + f"); {crews} crew(s) with {roles['creator']} creator, {roles['provider']} provider and "
         f"{roles['user']} user entities; estimated cost to victims ${cost:,.2f}."
     )
     first = next((w for w in written if w.crew_id != "unattributed"), written[0] if written else None)
     if first is not None:
         console.print(f"Case file: [bold]{first.dir / 'case.html'}[/] (all crews: {cases / 'index.html'})")
-    console.print(f"Workspace {ws}; {time.monotonic() - t0:.1f} s in all.")
+    console.print(f"Workspace {out / 'ringbreaker.duckdb'}; {time.monotonic() - t0:.1f} s in all.")

@@ -76,9 +76,9 @@ def detect(
     """
     import duckdb
 
-    from ringbreaker.detect.output import render
-    from ringbreaker.detect.runner import detect as run_detect
-    from ringbreaker.rules.detections import load_detection_rules
+    from ringbreaker.detect import detect as run_detect
+    from ringbreaker.detect import render
+    from ringbreaker.rules import load_detection_rules
     from ringbreaker.workspace import open_workspace
 
     rules = load_detection_rules(extra)
@@ -122,7 +122,7 @@ def detect(
 
 
 def _table(alerts: list[Alert]) -> None:
-    from ringbreaker.detect.runner import iso
+    from ringbreaker.detect import iso
 
     t = Table(title=f"{len(alerts)} alert(s)")
     for col in ("severity", "rule", "first seen", "count", "summary"):

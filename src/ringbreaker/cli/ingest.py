@@ -8,11 +8,10 @@ from pathlib import Path
 
 import click
 
-from ringbreaker.cli.common import run, workspace_option
+from ringbreaker.cli.common import FormatChoice, workspace_option
 from ringbreaker.errors import RingbreakerError, UsageError
-from ringbreaker.ingest import FORMATS, FileReport, IngestConfig
+from ringbreaker.ingest import BATCH, FORMATS, FileReport, IngestConfig
 from ringbreaker.ingest import ingest as run_ingest
-from ringbreaker.ingest.pipeline import BATCH
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_ERROR = 0, 1, 2
 
@@ -54,8 +53,8 @@ def _line(r: FileReport) -> str:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
+    type=FormatChoice(["table", "json"], aliases={"text": "table"}),  # `text`: the old name of `table`
+    default="table",
     show_default=True,
     help="json: the per-file summary as one JSON document on stdout.",
 )
@@ -131,8 +130,3 @@ def ingest(
     if any(f.status == "failed" for f in report.files):
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_QUARANTINED if totals["quarantined"] else EXIT_OK)
-
-
-def main() -> None:
-    """Entry point for ``python -m ringbreaker.ingest`` (the same command outside the group)."""
-    run(ingest)

@@ -66,8 +66,7 @@ def rules() -> None:
 )
 def list_rules(extra: tuple[Path, ...], kind: str, fmt: str) -> None:
     """List the secret rules (id, provider, confidence) and detection rules (id, severity, sources)."""
-    from ringbreaker.rules.detections import load_detection_rules
-    from ringbreaker.rules.loader import load_secret_rules
+    from ringbreaker.rules import load_detection_rules, load_secret_rules
 
     secret_extra, detection_extra = _split(extra)
     secret = (
@@ -124,10 +123,9 @@ def check(extra: tuple[Path, ...], kind: str, verbose: bool) -> None:
     each embedded test on a fresh DuckDB workspace, and the query's transpilation to Spark SQL.
     Known misses (todo) must still fail. Exit 1 if anything fails.
     """
-    from ringbreaker.detect.testing import check_detection_rules
-    from ringbreaker.rules.check import check_secret_rules
-    from ringbreaker.rules.detections import load_detection_rules
-    from ringbreaker.rules.loader import load_secret_rules
+    from ringbreaker.detect import check_detection_rules
+    from ringbreaker.pipeline import check_secret_rules
+    from ringbreaker.rules import load_detection_rules, load_secret_rules
 
     secret_extra, detection_extra = _split(extra)
     failed = 0
@@ -181,20 +179,19 @@ def import_sigma(files: tuple[Path, ...], out: Path) -> None:
       ringbreaker rules import-sigma sigma/rules/cloud/aws/cloudtrail/aws_bedrock_*.yml -o rules/
       ringbreaker rules check --kind detection --rules rules/
     """
-    from ringbreaker.detect.sigma import convert_file, dump
-    from ringbreaker.detect.testing import run_case, transpile_problem
+    from ringbreaker.detect import convert_sigma_file, dump_rule, run_case, transpile_problem
     from ringbreaker.rules.detections import _detection_rule
 
     out.mkdir(parents=True, exist_ok=True)
     bad = 0
     for f in files:
-        for conv in convert_file(f):
+        for conv in convert_sigma_file(f):
             if conv.rule is None:
                 bad += 1
                 click.echo(f"unsupported: {f.name}: {conv.title}: {'; '.join(conv.problems)}")
                 continue
             target = out / f"{conv.rule['id'].removeprefix('det.')}.yaml"
-            target.write_text(dump(conv.rule), encoding="utf-8")
+            target.write_text(dump_rule(conv.rule), encoding="utf-8")
             rule = _detection_rule(conv.rule, str(target))
             notes = list(conv.problems)
             problem = transpile_problem(rule)

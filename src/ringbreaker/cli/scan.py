@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -13,20 +14,42 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ringbreaker.cli.common import SizeType, workspace_option
 from ringbreaker.errors import UsageError
-from ringbreaker.rules.loader import load_secret_rules
-from ringbreaker.scan import owner, report
-from ringbreaker.scan.scanner import (
-    Unit,
-    file_units,
-    history_units,
-    run_units,
-    staged_units,
-    stdin_units,
-    to_findings,
+from ringbreaker.rules import load_secret_rules
+from ringbreaker.scan import (
+    CONFIDENCE,
+    ScanConfig,
+    read_inventory,
+    write_json,
+    write_jsonl,
+    write_sarif,
+    write_table,
 )
-from ringbreaker.scan.sources import ScanConfig, Stats
+from ringbreaker.scan import scan as run_scan
 
-CONFIDENCE = ["low", "medium", "high"]
+
+class _TerminalProgress:
+    """A spinner while git history is read and a bar while units are scanned, on stderr."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    @contextmanager
+    def reading(self) -> Iterator[object]:
+        with self.console.status("reading git history…", spinner="dots") as status:
+            yield status
+
+    @contextmanager
+    def scanning(self, total: int) -> Iterator[Callable[[int], None]]:
+        with Progress(
+            TextColumn("scanning"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("scan", total=total)
+            yield lambda n: bar.advance(task, n)
 
 
 @click.command(context_settings={"max_content_width": 100})
@@ -94,7 +117,7 @@ CONFIDENCE = ["low", "medium", "high"]
 @click.option("--follow-symlinks", is_flag=True, help="Follow symbolic links (loops are detected).")
 @click.option(
     "--min-confidence",
-    type=click.Choice(CONFIDENCE),
+    type=click.Choice(list(CONFIDENCE)),
     default="low",
     show_default=True,
     help="Report only findings at or above this confidence.",
@@ -174,73 +197,31 @@ def scan(
         engine=engine,
         jobs=jobs,
     )
-    rules = load_secret_rules(extra_rules)
-    owned = owner.read_inventory(inventory) if inventory else frozenset()
-    stats = Stats()
     err = Console(stderr=True)
-    progress_on = not quiet and err.is_terminal
-
-    units: list[Unit] = []
-    file_paths = [p for p in paths if str(p) != "-"]
-    if any(str(p) == "-" for p in paths):
-        units.extend(stdin_units())
-    if staged:
-        units.extend(staged_units(file_paths, cfg, stats))
-    elif history:
-        with err.status("reading git history…", spinner="dots") if progress_on else nullcontext():
-            units.extend(history_units(file_paths, cfg, stats))
-    else:
-        units.extend(file_units(file_paths, cfg, stats))
-
-    if progress_on and units:
-        with Progress(
-            TextColumn("scanning"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("scan", total=len(units))
-            hits, s = run_units(rules, cfg, units, lambda n: bar.advance(task, n))
-    else:
-        hits, s = run_units(rules, cfg, units)
-    stats.merge(s)
-    findings = to_findings(rules, hits, stats, owned)
-    floor = CONFIDENCE.index(min_confidence)
-    findings = [f for f in findings if CONFIDENCE.index(f.confidence) >= floor]
-
-    if baseline and (update_baseline or not baseline.exists()):
-        owner.write_baseline(baseline, findings)
-        if not quiet:
-            err.print(f"baseline written: {baseline} ({len(findings)} accepted finding(s))")
-        findings_out = []
-    elif baseline:
-        accepted = owner.read_baseline(baseline)
-        findings_out = [f for f in findings if f.id not in accepted]
-        stats.suppressed_baseline += len(findings) - len(findings_out)
-    else:
-        findings_out = findings
-
-    if workspace:
-        from ringbreaker.workspace import open_workspace
-        from ringbreaker.workspace.findings import upsert_findings
-
-        con = open_workspace(workspace)
-        try:
-            upsert_findings(con, findings)
-        finally:
-            con.close()
-
-    summary = {**stats.to_dict(), "findings": len(findings_out)}
+    result = run_scan(
+        [p for p in paths if str(p) != "-"],
+        cfg,
+        load_secret_rules(extra_rules),
+        mode="staged" if staged else "history" if history else "files",
+        stdin=sys.stdin.buffer.read() if any(str(p) == "-" for p in paths) else None,
+        owned=read_inventory(inventory) if inventory else frozenset(),
+        min_confidence=min_confidence,
+        baseline=baseline,
+        update_baseline=update_baseline,
+        workspace=workspace,
+        progress=_TerminalProgress(err) if not quiet and err.is_terminal else None,
+    )
+    if result.baseline_written and not quiet:
+        err.print(f"baseline written: {baseline} ({len(result.accepted)} accepted finding(s))")
+    findings_out, stats, summary = result.findings, result.stats, result.summary()
     if fmt == "jsonl":
-        report.write_jsonl(findings_out, output, show_secrets)
+        write_jsonl(findings_out, output, show_secrets)
     elif fmt == "json":
-        report.write_json(findings_out, summary, output, show_secrets)
+        write_json(findings_out, summary, output, show_secrets)
     elif fmt == "sarif":
-        report.write_sarif(findings_out, rules, output, show_secrets)
+        write_sarif(findings_out, result.rules, output, show_secrets)
     else:
-        report.write_table(findings_out, output, show_secrets)
+        write_table(findings_out, output, show_secrets)
     output.flush()
 
     if not quiet:

@@ -8,10 +8,9 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ringbreaker.simulate import SimConfig, Summary
+from ringbreaker.errors import RingbreakerError
+from ringbreaker.simulate import DEFAULT_START, SimConfig, Summary, builtin_prompts, load_prompts
 from ringbreaker.simulate import simulate as run
-from ringbreaker.simulate.engine import DEFAULT_START
-from ringbreaker.simulate.prompts import builtin, load
 
 
 @click.command(context_settings={"max_content_width": 100})
@@ -56,8 +55,8 @@ def simulate(
       ringbreaker simulate /tmp/big --scale 150 --seed 7
     """
     try:
-        corpus = load(prompts_file) if prompts_file else builtin()
-    except Exception as e:
+        corpus = load_prompts(prompts_file) if prompts_file else builtin_prompts()
+    except (RingbreakerError, UnicodeDecodeError) as e:  # unreadable, not UTF-8, or not prompts
         raise click.BadParameter(str(e), param_hint="--prompts") from e
     cfg = SimConfig(out=out, seed=seed, scale=scale, start=start, days=days, corpus=corpus)
     if not quiet and sys.stderr.isatty():

@@ -13,7 +13,24 @@ Modules: ``runner`` (queries, grouping into stable alerts, the one-transaction w
 (Sigma rules into ringbreaker rules).
 """
 
-from ringbreaker.detect.runner import Result, detect, run_rule
+from ringbreaker.detect.output import render
+from ringbreaker.detect.runner import Result, detect, iso, run_rule
+from ringbreaker.detect.sigma import convert_file as convert_sigma_file
+from ringbreaker.detect.sigma import dump as dump_rule
+from ringbreaker.detect.testing import TestResult, check_detection_rules, run_case, transpile_problem
 from ringbreaker.model import Alert
 
-__all__ = ["Alert", "Result", "detect", "run_rule"]
+__all__ = [
+    "Alert",
+    "Result",
+    "TestResult",
+    "check_detection_rules",
+    "convert_sigma_file",
+    "detect",
+    "dump_rule",
+    "iso",
+    "render",
+    "run_case",
+    "run_rule",
+    "transpile_problem",
+]

@@ -21,6 +21,17 @@ from __future__ import annotations
 
 from ringbreaker.ingest.detect import FORMATS, get_format, sniff
 from ringbreaker.ingest.formats import Format
+from ringbreaker.ingest.pipeline import BATCH
 from ringbreaker.ingest.runner import FileReport, IngestConfig, Report, ingest
 
-__all__ = ["FORMATS", "FileReport", "Format", "IngestConfig", "Report", "get_format", "ingest", "sniff"]
+__all__ = [
+    "BATCH",
+    "FORMATS",
+    "FileReport",
+    "Format",
+    "IngestConfig",
+    "Report",
+    "get_format",
+    "ingest",
+    "sniff",
+]

@@ -4,12 +4,16 @@ For each secret rule, each positive example (expanded from its template) must pr
 that rule, each negative example must not, and no other rule may claim the same credential.
 ``todo_positive`` / ``todo_negative`` are known misses and known false positives: they must still
 fail, so fixing one is noticed (an expected failure, never a deleted example).
+
+Matching is the scan stage's job and ``rules`` imports no stage, so the caller hands in one finder
+per engine (``ringbreaker.pipeline.check_secret_rules`` builds them from the scan matcher).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from ringbreaker.rules.examples import expand, seeded
 from ringbreaker.rules.loader import SecretRule
@@ -25,27 +29,36 @@ class ExampleResult:
     detail: str
 
 
+class Located(Protocol):
+    """A confirmed match: the index of its rule in the rule list and its byte span."""
+
+    @property
+    def rule(self) -> int: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+
+
+Finder = Callable[[bytes], Sequence[Located]]  # every confirmed match of the full rule set in some bytes
+
+
 def example_texts(rule: SecretRule, kind: str, salt: int = 0) -> list[str]:
     """The concrete texts for one kind of example of ``rule``."""
     return [expand(t, seeded(rule.id, i, salt)) for i, t in enumerate(rule.examples.get(kind, []))]
 
 
 def check_secret_rules(
-    rules: Sequence[SecretRule], engines: Sequence[str] = ("hyperscan", "re"), salt: int = 0
+    rules: Sequence[SecretRule], finders: Mapping[str, Finder], salt: int = 0
 ) -> list[ExampleResult]:
-    """Run every example of every rule through each named engine over the full rule set."""
-    from ringbreaker.scan.matcher import HAVE_HYPERSCAN, find, make_engine
-
+    """Run every example of every rule through each engine's finder (engine name -> finder over the
+    full rule set ``rules``)."""
     results: list[ExampleResult] = []
-    for engine_name in engines:
-        if engine_name == "hyperscan" and not HAVE_HYPERSCAN:
-            continue
-        engine = make_engine(rules, engine_name)
+    for engine_name, find in finders.items():
         for idx, rule in enumerate(rules):
             for kind in ("positive", "negative", "todo_positive", "todo_negative"):
                 for i, text in enumerate(example_texts(rule, kind, salt)):
-                    data = text.encode()
-                    matches = find(rules, engine, data)
+                    matches = find(text.encode())
                     mine = [m for m in matches if m.rule == idx]
                     others = [
                         rules[m.rule].id
@@ -63,7 +76,7 @@ def check_secret_rules(
                         detail = f"also claimed by {', '.join(sorted(set(others)))}"
                     elif not ok:
                         detail = "expected a match, got none" if should_match else "unexpected match"
-                    results.append(ExampleResult(rule.id, kind, i, engine.name, ok, detail))
+                    results.append(ExampleResult(rule.id, kind, i, engine_name, ok, detail))
     # The re engine skips a rule whose keywords are absent: every anchor match in a positive
     # example must therefore contain one of them (engine-independent, checked once).
     for rule in rules:

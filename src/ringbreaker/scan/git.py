@@ -7,7 +7,6 @@ History is read with two git plumbing streams, so each blob is read and scanned 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -15,7 +14,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ringbreaker import _git
+from ringbreaker._git import discover_repos, is_repo
 from ringbreaker.errors import InputError
+
+__all__ = [
+    "Introduction",
+    "discover_repos",
+    "introductions",
+    "is_repo",
+    "read_blobs",
+    "staged_paths",
+    "toplevel",
+]
 
 _LOG_FORMAT = "%x1e%H%x1f%an%x1f%ae%x1f%at%x1f%ct"
 _SKIP_MODES = {b"160000", b"040000"}  # submodules, trees
@@ -38,37 +49,9 @@ def _utc(epoch: str) -> str:
     return datetime.fromtimestamp(int(epoch), UTC).isoformat(timespec="seconds")
 
 
-def _git(repo: Path, *args: str) -> bytes:
-    try:
-        return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True).stdout
-    except FileNotFoundError as e:
-        raise InputError("git is not installed", source=str(repo)) from e
-    except subprocess.CalledProcessError as e:
-        msg = e.stderr.decode(errors="replace").strip().splitlines()
-        raise InputError(f"git {args[0]} failed: {msg[-1] if msg else e}", source=str(repo)) from e
-
-
-def is_repo(path: Path) -> bool:
-    return path.is_dir() and (path / ".git").exists()
-
-
-def discover_repos(root: Path) -> list[Path]:
-    """``root`` if it is a repository (work tree or bare), else every repository beneath it."""
-    if is_repo(root) or ((root / "HEAD").is_file() and (root / "objects").is_dir()):
-        return [root]
-    found: list[Path] = []
-    for dirpath, dirnames, _ in os.walk(root):
-        if ".git" in dirnames or os.path.isfile(os.path.join(dirpath, ".git")):
-            found.append(Path(dirpath))
-            dirnames[:] = []
-        else:
-            dirnames.sort()
-    return found
-
-
 def introductions(repo: Path) -> dict[str, Introduction]:
     """Blob id -> its earliest introduction, over every ref (``--all``), oldest commit first."""
-    out = _git(
+    out = _git.run(
         repo,
         "log",
         "--all",
@@ -108,7 +91,7 @@ def read_blobs(repo: Path, names: list[str], max_size: int) -> Iterator[tuple[st
     """Stream (name, content, size) for object names or ``:path`` index entries through one
     ``git cat-file --batch``; content is None when missing or larger than ``max_size``."""
     proc = subprocess.Popen(
-        ["git", "-C", str(repo), "cat-file", "--batch"],
+        _git.command(repo, "cat-file", "--batch"),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -154,9 +137,9 @@ def read_blobs(repo: Path, names: list[str], max_size: int) -> Iterator[tuple[st
 
 def staged_paths(repo: Path) -> list[str]:
     """Paths added, copied, modified or renamed in the index (what a commit would record)."""
-    out = _git(repo, "diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR")
+    out = _git.run(repo, "diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR")
     return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
 
 
 def toplevel(path: Path) -> Path:
-    return Path(_git(path, "rev-parse", "--show-toplevel").decode().strip())
+    return Path(_git.run(path, "rev-parse", "--show-toplevel").decode().strip())

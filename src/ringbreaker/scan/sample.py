@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
-import subprocess
 import zipfile
 from pathlib import Path
 
+from ringbreaker import _git as _gitcore
 from ringbreaker.rules.examples import expand
 
 
@@ -26,19 +25,7 @@ def fake_key(template: str, seed: str) -> str:
 def _git(
     repo: Path, *args: str, date: str | None = None, author: str = "Dana Dev <dana@example.org>"
 ) -> None:
-    env = dict(os.environ)
-    name, email = author[:-1].split(" <")
-    env.update(
-        GIT_AUTHOR_NAME=name,
-        GIT_AUTHOR_EMAIL=email,
-        GIT_COMMITTER_NAME=name,
-        GIT_COMMITTER_EMAIL=email,
-        GIT_CONFIG_GLOBAL=os.devnull,
-        GIT_CONFIG_NOSYSTEM="1",
-    )
-    if date:
-        env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
+    _gitcore.write(repo, *args, author=author, date=date)
 
 
 def make_sample_repo(root: Path, seed: int = 7) -> dict[str, str]:

@@ -235,9 +235,10 @@ def staged_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> Iterat
             yield Unit(display, data, Origin(time=now, repo=str(top)))
 
 
-def stdin_units() -> list[Unit]:
+def stdin_units(data: bytes | None = None) -> list[Unit]:
+    """Standard input as one unit: ``data`` if given (already read), else read now."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    return [Unit("<stdin>", sys.stdin.buffer.read(), Origin(time=now))]
+    return [Unit("<stdin>", sys.stdin.buffer.read() if data is None else data, Origin(time=now))]
 
 
 # --------------------------------------------------------------------------- findings

@@ -9,6 +9,8 @@ truth (truth.json). ``simulate(SimConfig(...))`` is the library entry point.
 
 from __future__ import annotations
 
-from ringbreaker.simulate.engine import SimConfig, Summary, simulate
+from ringbreaker.simulate.engine import DEFAULT_START, SimConfig, Summary, simulate
+from ringbreaker.simulate.prompts import builtin as builtin_prompts
+from ringbreaker.simulate.prompts import load as load_prompts
 
-__all__ = ["SimConfig", "Summary", "simulate"]
+__all__ = ["DEFAULT_START", "SimConfig", "Summary", "builtin_prompts", "load_prompts", "simulate"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ringbreaker.scan.sample import _git
+from ringbreaker._git import write as _git
 from ringbreaker.simulate.timefmt import iso
 from ringbreaker.simulate.world import Key, Org
 

@@ -1,0 +1,41 @@
+"""Scan: find leaked AI credentials in files, git history, archives and stdin.
+
+Library use (the same call ``ringbreaker scan``, ``demo`` and the tests make)::
+
+    from ringbreaker.scan import ScanConfig, scan
+
+    result = scan(["repo/"], ScanConfig(), mode="history", workspace="case.duckdb")
+    for f in result.findings:
+        print(f.rule, f.path, f.line, f.fingerprint)
+
+Modules: ``api`` (``scan()``), ``sources`` (walks, files, archives), ``git`` (history and the
+index), ``matcher`` (the ``Engine`` protocol: Hyperscan or Python re), ``scanner`` (work units on
+every core, hits into findings), ``owner`` (inventory and baseline), ``redact``, ``report`` (table,
+JSON, JSONL, SARIF), ``sample`` (a repository with fake keys).
+"""
+
+from ringbreaker.scan.api import CONFIDENCE, Mode, Progress, ScanResult, scan
+from ringbreaker.scan.matcher import HAVE_HYPERSCAN, Engine, Match, find, make_engine
+from ringbreaker.scan.owner import read_inventory
+from ringbreaker.scan.report import write_json, write_jsonl, write_sarif, write_table
+from ringbreaker.scan.sources import ScanConfig, Stats
+
+__all__ = [
+    "CONFIDENCE",
+    "HAVE_HYPERSCAN",
+    "Engine",
+    "Match",
+    "Mode",
+    "Progress",
+    "ScanConfig",
+    "ScanResult",
+    "Stats",
+    "find",
+    "make_engine",
+    "read_inventory",
+    "scan",
+    "write_json",
+    "write_jsonl",
+    "write_sarif",
+    "write_table",
+]

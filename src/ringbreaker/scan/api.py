@@ -1,0 +1,127 @@
+"""``scan()``: the one library call behind ``ringbreaker scan``, ``demo`` and the tests (files,
+history or the index; confidence floor, baseline and workspace applied in one place)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from ringbreaker.errors import UsageError
+from ringbreaker.model import Confidence, Finding
+from ringbreaker.rules.loader import SecretRule, load_secret_rules
+from ringbreaker.scan.owner import read_baseline, write_baseline
+from ringbreaker.scan.scanner import (
+    Unit,
+    file_units,
+    history_units,
+    run_units,
+    staged_units,
+    stdin_units,
+    to_findings,
+)
+from ringbreaker.scan.sources import ScanConfig, Stats
+
+CONFIDENCE = tuple(c.value for c in Confidence)  # ordered: --min-confidence keeps a finding at or above
+Mode = Literal["files", "history", "staged"]
+
+
+class Progress(Protocol):
+    """What a caller shows while a scan runs (the CLI: a spinner and a bar on a terminal)."""
+
+    def reading(self) -> AbstractContextManager[object]:
+        """Held while git history is read, before the number of units is known."""
+        ...
+
+    def scanning(self, total: int) -> AbstractContextManager[Callable[[int], None]]:
+        """Held while ``total`` units are scanned; gives the callback that counts them done."""
+        ...
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What a scan found. ``findings`` are the reported ones (at or above the confidence floor, not
+    accepted by the baseline); ``accepted`` are those the baseline accepted, or wrote when
+    ``baseline_written``. Both were stored in the workspace when one was given."""
+
+    findings: tuple[Finding, ...]
+    stats: Stats
+    rules: tuple[SecretRule, ...]
+    accepted: tuple[Finding, ...] = ()
+    baseline_written: bool = False
+
+    def summary(self) -> dict[str, object]:
+        """The counters of the JSON report and the stderr summary line."""
+        return {**self.stats.to_dict(), "findings": len(self.findings)}
+
+
+def scan(
+    paths: Sequence[str | os.PathLike[str]],
+    cfg: ScanConfig | None = None,
+    rules: Sequence[SecretRule] | None = None,
+    *,
+    mode: Mode = "files",
+    stdin: bytes | None = None,
+    owned: frozenset[str] = frozenset(),
+    min_confidence: str = "low",
+    baseline: Path | None = None,
+    update_baseline: bool = False,
+    workspace: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Scan ``paths`` (and ``stdin``, when given) with ``rules`` (default: the built-in ones).
+
+    ``mode``: ``files`` walks the paths (archives included), ``history`` reads every blob of every
+    commit of the repositories at or under them, ``staged`` reads the git index (no paths: the
+    current directory's repository). ``owned``: fingerprints of the caller's own keys. With a
+    ``baseline`` file that does not exist (or ``update_baseline``), every finding is written to it
+    as accepted and none is reported; with one that exists, the findings it lists are not reported.
+    With ``workspace``, every finding above the floor is stored there after the scan (so a scan that
+    fails creates no workspace).
+    """
+    if min_confidence not in CONFIDENCE:
+        raise UsageError(f"unknown confidence {min_confidence!r}; one of: {', '.join(CONFIDENCE)}")
+    cfg = cfg or ScanConfig()
+    rules = tuple(load_secret_rules() if rules is None else rules)
+    stats = Stats()
+    files = [Path(p) for p in paths]
+
+    units: list[Unit] = stdin_units(stdin) if stdin is not None else []
+    if mode == "staged":
+        units.extend(staged_units(files, cfg, stats))
+    elif mode == "history":
+        with progress.reading() if progress else nullcontext():
+            units.extend(history_units(files, cfg, stats))
+    else:
+        units.extend(file_units(files, cfg, stats))
+
+    with progress.scanning(len(units)) if progress and units else nullcontext() as advance:
+        hits, s = run_units(rules, cfg, units, advance)
+    stats.merge(s)
+    floor = CONFIDENCE.index(min_confidence)
+    found = [f for f in to_findings(rules, hits, stats, owned) if CONFIDENCE.index(f.confidence) >= floor]
+
+    reported, accepted, written = found, [], False
+    if baseline and (update_baseline or not baseline.exists()):
+        write_baseline(baseline, found)
+        reported, accepted, written = [], found, True
+    elif baseline:
+        known = read_baseline(baseline)
+        reported = [f for f in found if f.id not in known]
+        accepted = [f for f in found if f.id in known]
+        stats.suppressed_baseline += len(accepted)
+
+    if workspace:
+        from ringbreaker.workspace import guarded, open_workspace
+        from ringbreaker.workspace.findings import upsert_findings
+
+        con = open_workspace(workspace)
+        try:
+            with guarded(con, "storing findings"):
+                upsert_findings(con, found)
+        finally:
+            con.close()
+    return ScanResult(tuple(reported), stats, rules, tuple(accepted), written)
