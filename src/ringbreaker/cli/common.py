@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+import traceback
 
 import click
 
 from ringbreaker.errors import RingbreakerError
 from ringbreaker.workspace import ENV
 
-EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FOUND, EXIT_ERROR, EXIT_BUG = 0, 1, 2, 3
+DEBUG_ENV = "RINGBREAKER_DEBUG"
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush of a closed pipe or a full disk
+    does not print a second error (the recipe of Python's signal docs for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (captured in-process): nothing to flush
+        pass
 
 
 def run(command: click.Command) -> None:
     """Run a click command as a program: expected errors become exit code 2 with a clear message
-    (never a traceback), a closed pipe is not an error."""
+    (never a traceback), a closed pipe is not an error.
+
+    This is the program's outer boundary. The stages map what their libraries raise into the
+    ringbreaker.errors tree, and an OSError here is the output itself failing (stdout on a full
+    disk). Anything else is a bug: one line says so with exit code 3 and how to get the traceback
+    (``RINGBREAKER_DEBUG=1``), instead of a traceback a user cannot act on.
+    """
     try:
         command.main(standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -30,7 +49,22 @@ def run(command: click.Command) -> None:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_ERROR)
     except BrokenPipeError:
+        _quiet_stdout()
         sys.exit(EXIT_OK)
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        click.echo(f"error: {where}{e.strerror or e}", err=True)
+        _quiet_stdout()
+        sys.exit(EXIT_ERROR)
+    except Exception as e:  # the one catch-all: the program's outer boundary (see the docstring)
+        if os.environ.get(DEBUG_ENV):
+            traceback.print_exc()
+        click.echo(
+            f"internal error (a bug in ringbreaker, please report it): {type(e).__name__}: {e}\n"
+            f"  run again with {DEBUG_ENV}=1 for the traceback",
+            err=True,
+        )
+        sys.exit(EXIT_BUG)
 
 
 workspace_option = click.option(

@@ -90,7 +90,7 @@ def detect(
         rules = [r for r in rules if r.id in rule_ids]
     if since is not None:
         try:
-            duckdb.sql("SELECT ?::TIMESTAMPTZ", params=[since])
+            duckdb.execute("SELECT ?::TIMESTAMPTZ", [since]).fetchall()
         except duckdb.Error as e:
             raise UsageError(f"--since {since!r} is not a time (example: 2025-03-05T00:00:00Z)") from e
     con = open_workspace(workspace)
