@@ -159,12 +159,12 @@ def _run_rule(
     for aid, hs in groups.items():
         entities: dict[str, list[str]] = {f: [] for f in ENTITY_FIELDS}
         evidence: list[str] = []
-        for h in hs:
+        for h in hs:  # hits in time order; a hit's own lists sorted, as SQL's list() has no order
             for f, col in rule.entities.items():
-                for v in _values(h[col]):
+                for v in sorted(_values(h[col])):
                     if v not in entities[f]:
                         entities[f].append(v)
-            for ev in _values(h["event_ids"]):
+            for ev in sorted(_values(h["event_ids"])):
                 if len(evidence) < MAX_EVIDENCE and ev not in evidence:
                     evidence.append(ev)
         first = hs[0]
