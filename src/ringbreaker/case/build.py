@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ringbreaker import __version__
 from ringbreaker.case import load
 from ringbreaker.case.prices import estimate
+from ringbreaker.model import Role
 
 if TYPE_CHECKING:
     import duckdb
@@ -29,9 +30,9 @@ STAGES = {
     "prohibited-content": "Prohibited content requested",
 }
 ROLE_NAMES = {
-    "creator": "Creators: wrote and published the tools",
-    "provider": "Providers: ran the service and pooled the stolen keys",
-    "user": "Users: bought access and sent the requests",
+    Role.CREATOR: "Creators: wrote and published the tools",
+    Role.PROVIDER: "Providers: ran the service and pooled the stolen keys",
+    Role.USER: "Users: bought access and sent the requests",
 }
 # Hosts on these suffixes belong to a shared service (tunnels, free hosting): ask the service to take the
 # host down; seizing the parent domain would hit every other customer.
@@ -230,7 +231,7 @@ def summary(case: dict[str, Any]) -> dict[str, Any]:
     """Headline figures and a short executive summary in plain language."""
     m, keys, crew = case["members"], case["keys"], case["crew"]
     people = {r: sum(1 for x in m.get(r, []) if x["kind"] in ("person", "account")) for r in load.ROLES}
-    users = sum(1 for x in m.get("user", []) if x["kind"] in ("end_user", "person", "account"))
+    users = sum(1 for x in m.get(Role.USER, []) if x["kind"] in ("end_user", "person", "account"))
     victims = sorted({k["victim"] for k in keys if k["victim"]})
     minutes = [float(k["minutes_to_abuse"]) for k in keys if k["minutes_to_abuse"] is not None]
     cost = case["cost"]
@@ -254,10 +255,10 @@ def summary(case: dict[str, Any]) -> dict[str, Any]:
             f"{statistics.median(minutes):.0f} minutes after they appeared (fastest: {min(minutes):.0f} "
             "minutes)."
         )
-    creators = people["creator"]
+    creators = people[Role.CREATOR]
     text.append(
         f"{plural(creators, 'person', 'people')} wrote and published the tools, "
-        f"{plural(people['provider'], 'person or account', 'people or accounts')} ran the service that "
+        f"{plural(people[Role.PROVIDER], 'person or account', 'people or accounts')} ran the service that "
         f"resold access, and {plural(users, 'customer account')} used it."
     )
     if case["evidence"]["events_total"] or cost["total_usd_estimated"]:
@@ -287,8 +288,8 @@ def summary(case: dict[str, Any]) -> dict[str, Any]:
         "text": text,
         "keys": len(keys),
         "victims": len(victims),
-        "creators": people["creator"],
-        "providers": people["provider"],
+        "creators": people[Role.CREATOR],
+        "providers": people[Role.PROVIDER],
         "users": users,
         "events": case["evidence"]["events_total"],
         "median_minutes_to_abuse": round(statistics.median(minutes), 1) if minutes else None,

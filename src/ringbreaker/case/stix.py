@@ -27,12 +27,14 @@ from typing import Any
 
 import stix2
 
+from ringbreaker.model import Role
+
 NS = uuid.UUID("6f3c3f2e-5b8e-4c52-9a53-7d7f0f0f2b11")  # ringbreaker's STIX id namespace
 API_KEY_TYPE = "x-ringbreaker-api-key"
 ROLE_VOCAB = {
-    "creator": ["malware-author", "infrastructure-architect"],
-    "provider": ["infrastructure-operator"],
-    "user": ["agent"],
+    Role.CREATOR: ["malware-author", "infrastructure-architect"],
+    Role.PROVIDER: ["infrastructure-operator"],
+    Role.USER: ["agent"],
 }
 
 
