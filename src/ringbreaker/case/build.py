@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ringbreaker import __version__
 from ringbreaker.case import load
 from ringbreaker.case.prices import estimate
-from ringbreaker.model import Role
+from ringbreaker.model import Case, Role
 
 if TYPE_CHECKING:
     import duckdb
@@ -58,7 +58,7 @@ _PREFIX = {"proxy_host": "host", "user_agent": "tool"}  # member kind -> link-ch
 MAX_LINK_NODES = 12  # per column of the link chart; the rest is counted, not drawn
 
 
-def build_case(con: duckdb.DuckDBPyConnection, crew_id: str, *, workspace: str = "") -> dict[str, Any]:
+def build_case(con: duckdb.DuckDBPyConnection, crew_id: str, *, workspace: str = "") -> Case:
     """The case for ``crew_id`` as a JSON-ready dict (see case.schema.json)."""
     data = load.load_crew(con, crew_id)
     usage = load.usage_by_model(con)
@@ -80,7 +80,7 @@ def build_case(con: duckdb.DuckDBPyConnection, crew_id: str, *, workspace: str =
         {**t, "stage_name": STAGES.get(t["stage"], t["stage"]), "evidence_ids": list(t["evidence_ids"])}
         for t in data["timeline"]
     ]
-    case: dict[str, Any] = {
+    case: Case = {
         "schema": SCHEMA_ID,
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "generator": f"ringbreaker {__version__}",
@@ -100,6 +100,7 @@ def build_case(con: duckdb.DuckDBPyConnection, crew_id: str, *, workspace: str =
         "cost": cost,
         "actions": actions(data),
         "gaps": data["gaps"],
+        "summary": {},  # read from the rest just below; last in case.json, where it has always been
     }
     case["summary"] = summary(case)
     return case
@@ -227,7 +228,7 @@ def when_text(ts: str | None) -> str:
     return f"{d.day} {d:%B %Y}, {d:%H:%M} UTC"
 
 
-def summary(case: dict[str, Any]) -> dict[str, Any]:
+def summary(case: Case) -> dict[str, Any]:
     """Headline figures and a short executive summary in plain language."""
     m, keys, crew = case["members"], case["keys"], case["crew"]
     people = {r: sum(1 for x in m.get(r, []) if x["kind"] in ("person", "account")) for r in load.ROLES}
