@@ -20,10 +20,12 @@ import duckdb
 
 from ringbreaker.attribute.code import Repo
 from ringbreaker.attribute.graph import net24
-from ringbreaker.model import Crew, CrewMember, Role
+from ringbreaker.model import VERDICT_SEVERITIES, Crew, CrewMember, Role, Severity
 
 MAX_EVIDENCE = 10  # event ids kept per member; per timeline step and end user: EVIDENCE_STEP
 EVIDENCE_STEP = 5
+# Verdict severities that make a prompt count against a crew (end users' evidence, the timeline), as SQL.
+RATED_BAD = ", ".join(f"'{s}'" for s in VERDICT_SEVERITIES if s.at_least(Severity.HIGH))
 ISO = "%Y-%m-%dT%H:%M:%SZ"  # how the crews' times are printed (attribute --format json, the table)
 
 
@@ -97,7 +99,7 @@ class Parts:
 _END_USERS = f"""
 SELECT end_user, arg_max(crew, n) AS crew, sum(n) AS n, arg_max(ids, n) AS ids, sum(bad) AS bad
 FROM (SELECT a.end_user, a.crew, count(*) AS n, arg_min(a.id, a.time, {EVIDENCE_STEP}) AS ids,
-             count(v.event_id) FILTER (WHERE v.severity IN ('high', 'critical')) AS bad
+             count(v.event_id) FILTER (WHERE v.severity IN ({RATED_BAD})) AS bad
       FROM abuse_c a LEFT JOIN verdicts v ON v.event_id = a.id
       WHERE a.end_user IS NOT NULL GROUP BY a.end_user, a.crew)
 GROUP BY end_user

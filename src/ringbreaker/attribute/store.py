@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from ringbreaker.attribute.roles import EVIDENCE_STEP, CrewResult
+from ringbreaker.attribute.roles import EVIDENCE_STEP, RATED_BAD, CrewResult
 
 # Stolen keys of the crews in crew_map, with their earliest leak.
 _KEYS = """
@@ -67,7 +67,7 @@ FROM (SELECT a.crew, a.key_fp, min(a.time) AS first, count(*) AS n,
              arg_min(a.id, a.time, {EVIDENCE_STEP}) AS ids,
              max(v.severity = 'critical') AS critical
       FROM abuse_c a JOIN verdicts v ON v.event_id = a.id
-      WHERE v.severity IN ('high', 'critical') GROUP BY a.crew, a.key_fp) t JOIN crew_map m ON m.crew = t.crew
+      WHERE v.severity IN ({RATED_BAD}) GROUP BY a.crew, a.key_fp) t JOIN crew_map m ON m.crew = t.crew
 """
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ringbreaker.cli.common import workspace_option
-from ringbreaker.model import Role
+from ringbreaker.model import ALERT_SEVERITIES, Role, Severity
 
 TABLE_ROWS = 50  # crews shown in the table, most keys first
 ISO = "%Y-%m-%dT%H:%M:%SZ"  # the crews' times, as `--format json` prints them
@@ -27,7 +27,7 @@ ISO = "%Y-%m-%dT%H:%M:%SZ"  # the crews' times, as `--format json` prints them
 )
 @click.option(
     "--min-severity",
-    type=click.Choice(["low", "medium", "high", "critical"]),
+    type=click.Choice([s.value for s in ALERT_SEVERITIES if s.at_least(Severity.LOW)]),
     default="high",
     show_default=True,
     help="Alerts at or above this severity seed the abuse subgraph.",
