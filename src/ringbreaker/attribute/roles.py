@@ -50,10 +50,12 @@ class CrewResult:
 
     @property
     def id(self) -> str:
+        """The crew's id (``crew.id``), as callers read it before the row was a ``Crew``."""
         return self.crew.id
 
     @property
     def name(self) -> str:
+        """The crew's name (``crew.name``)."""
         return self.crew.name
 
 
