@@ -1,7 +1,7 @@
 """model.py is the contract: every table a fresh workspace migrates to matches its row type (names
 through the declared mapping, types, nullability, order), ingest's Arrow batch matches ``events``,
-the severity and confidence enums match the rule schemas, and the JSON each stage prints keeps its
-documented keys."""
+the severity and confidence enums match the rule schemas, ``Case`` and ``Role`` match the case
+schema, and the JSON each stage prints keeps its documented keys."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ from ringbreaker.model import (
     ROW_TYPES,
     VERDICT_SEVERITIES,
     Alert,
+    Case,
     Confidence,
     Finding,
+    Role,
     Row,
     Severity,
     Verdict,
@@ -198,3 +200,12 @@ def test_verdict_json_keeps_its_keys() -> None:
     assert line["severity"] in [s.value for s in VERDICT_SEVERITIES]
     v = Verdict(0.1, 0.2, 0.3, 0.4, Severity.NONE, ())
     assert list(v.to_json()) == [f.name for f in fields(Verdict)]
+
+
+def test_case_keys_are_the_case_schema() -> None:
+    path = resources.files("ringbreaker.case").joinpath("case.schema.json")
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    assert Case.__total__
+    assert list(Case.__annotations__) == list(schema["properties"])  # the same keys, in schema order
+    assert Case.__required_keys__ == set(schema["required"]) == set(schema["properties"])
+    assert list(schema["properties"]["members"]["properties"]) == [r.value for r in Role]

@@ -40,7 +40,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 __all__ = [
     "ALERT_SEVERITIES",
@@ -50,6 +50,7 @@ __all__ = [
     "VERDICT_LABELS",
     "VERDICT_SEVERITIES",
     "Alert",
+    "Case",
     "Confidence",
     "Crew",
     "CrewKey",
@@ -487,3 +488,28 @@ ROW_TYPES: tuple[type[Row], ...] = (
     CrewKey,
     TimelineEntry,
 )
+
+
+class Case(TypedDict):
+    """One crew's case file (``case.json``; schema ``ringbreaker/case/case.schema.json``, which
+    ``tests/test_contract.py`` ties these keys to): what the HTML page and the STIX bundle render.
+
+    Not a row: the case is assembled from several tables, so it is the JSON document's shape. Only
+    the top level is typed; the nested objects are documented by the schema and docs/case.md.
+    ``members`` maps each ``Role`` to its members; keys appear only as previews and fingerprints.
+    """
+
+    schema: str  # "ringbreaker.case/1"
+    generated_at: str  # ISO 8601 UTC, seconds
+    generator: str  # "ringbreaker <version>"
+    workspace: str
+    crew: dict[str, Any]
+    summary: dict[str, Any]
+    members: dict[str, list[dict[str, Any]]]
+    keys: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+    infrastructure: dict[str, Any]
+    evidence: dict[str, Any]
+    cost: dict[str, Any]
+    actions: dict[str, Any]
+    gaps: list[str]

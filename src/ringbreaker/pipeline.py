@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ringbreaker.model import Role
 from ringbreaker.rules import SecretRule, load_detection_rules, load_secret_rules
 from ringbreaker.rules.check import ExampleResult, Finder
 from ringbreaker.rules.check import check_secret_rules as _check_examples
@@ -107,7 +108,7 @@ class Attributed:
 
     result: Attribution
     crews: list[CrewResult]  # the crews with members
-    roles: Counter[str] = field(default_factory=Counter)
+    roles: Counter[Role] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def demo(out: Path, seed: int = 1, scale: float = 1.0) -> Iterator[Step]:
         attribution = attribute(con, AttributeConfig(code=(world / "public-code",)))
         crews = [c for c in attribution.crews if c.members]
         roles = Counter(m.role for c in crews for m in c.members)
-        roles["user"] += sum(c.user_count for c in crews)
+        roles[Role.USER] += sum(c.user_count for c in crews)
         yield Attributed(attribution, crews, roles)
         written = write_cases(con, cases, workspace=str(ws))
         yield Cased(written, cases, con.execute(_STOLEN_KEYS).fetchall())

@@ -12,6 +12,7 @@ import duckdb
 from ringbreaker.attribute import AttributeConfig, attribute
 from ringbreaker.attribute.code import index
 from ringbreaker.attribute.evaluate import adjusted_rand, evaluate
+from ringbreaker.model import Crew, CrewMember, Role
 from ringbreaker.workspace import open_workspace
 from tests.conftest import rb
 
@@ -54,6 +55,15 @@ def test_crews_roles_and_keys_match_the_planted_ring(world: World, workspace: Pa
     victims = {o.get("account") for o in truth["orgs"]} | {ip["ip"] for o in truth["orgs"] for ip in o["ips"]}
     members = {e for (e,) in con.execute("SELECT entity FROM crew_members").fetchall()}
     assert not members & victims
+    # The named members are the contract's rows: the crew's id, a Role, and each one in the table.
+    stored = set(con.execute("SELECT crew_id, kind, entity, role FROM crew_members").fetchall())
+    for c in result.crews:
+        assert c.crew == Crew(*con.execute("SELECT * FROM crews WHERE id = ?", [c.id]).fetchone())
+        for m in c.members:
+            assert isinstance(m, CrewMember)
+            assert m.crew_id == c.id
+            assert isinstance(m.role, Role)
+            assert (m.crew_id, m.kind, m.entity, m.role) in stored
     con.close()
 
 

@@ -46,6 +46,7 @@ from ringbreaker.workspace import guarded
 __all__ = ["SEVERITIES", "AttributeConfig", "Result", "attribute", "to_json"]
 
 SEVERITIES = ALERT_SEVERITIES  # the scale min_severity is read on (model.Severity, alerts)
+_EPOCH = datetime.fromtimestamp(0, UTC)  # sorts a crew with no time first, as its empty text did
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list
             )
             continue
         crews.append(roles.crew(c, parts, tools, ua_crew))
-    crews.sort(key=lambda x: (x.first_time or "", x.id))
+    crews.sort(key=lambda x: (x.crew.first_time is not None, x.crew.first_time or _EPOCH, x.id))
     kept = [c.community for c in crews]
     placed = {
         k
@@ -141,6 +142,10 @@ def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list
     store.write(con, crews)
     result.crews = crews
     return result
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.strftime(roles.ISO)
 
 
 def to_json(con: duckdb.DuckDBPyConnection, result: Result) -> dict[str, Any]:
@@ -179,9 +184,9 @@ def to_json(con: duckdb.DuckDBPyConnection, result: Result) -> dict[str, Any]:
             {
                 "id": c.id,
                 "name": c.name,
-                "first_time": c.first_time,
-                "last_time": c.last_time,
-                "summary": c.summary,
+                "first_time": _iso(c.crew.first_time),
+                "last_time": _iso(c.crew.last_time),
+                "summary": c.crew.summary,
                 "members": members.get(c.id, []),
                 "keys": keys.get(c.id, []),
                 "timeline": timeline.get(c.id, []),

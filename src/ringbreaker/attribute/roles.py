@@ -12,49 +12,64 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 
 from ringbreaker.attribute.code import Repo
 from ringbreaker.attribute.graph import net24
+from ringbreaker.model import VERDICT_SEVERITIES, Crew, CrewMember, Role, Severity
 
 MAX_EVIDENCE = 10  # event ids kept per member; per timeline step and end user: EVIDENCE_STEP
 EVIDENCE_STEP = 5
+# Verdict severities that make a prompt count against a crew (end users' evidence, the timeline), as SQL.
+RATED_BAD = ", ".join(f"'{s}'" for s in VERDICT_SEVERITIES if s.at_least(Severity.HIGH))
+ISO = "%Y-%m-%dT%H:%M:%SZ"  # how the crews' times are printed (attribute --format json, the table)
 
 
-@dataclass
-class Member:
-    """One entity of a crew (address, account, tool, person, host, end user), its role and why."""
-
-    kind: str
-    entity: str
-    role: str
-    confidence: float
-    evidence: str
-    evidence_ids: list[str] = field(default_factory=list)
+Member = CrewMember  # the name attribute used before model.CrewMember; old imports keep working
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class CrewResult:
-    """One crew as found. ``members`` holds the named infrastructure, tools and people; its end users,
-    stolen keys and timeline (possibly hundreds of thousands of rows) go straight from SQL to the
-    workspace tables and are counted here. ``keys`` and ``timeline`` are filled only for the
-    ``unattributed`` case, which is built in Python."""
+    """One crew as found: its ``crews`` row and its named members (infrastructure, tools, people).
+    Its end users, stolen keys and timeline (possibly hundreds of thousands of rows) go straight
+    from SQL to the workspace tables and are counted here. ``keys`` and ``timeline`` are filled
+    only for the ``unattributed`` case, which is built in Python."""
 
-    id: str
-    name: str
-    members: list[Member]
-    keys: list[dict[str, Any]]
-    timeline: list[dict[str, Any]]
-    first_time: str | None
-    last_time: str | None
-    summary: str
+    crew: Crew
+    members: tuple[CrewMember, ...]
+    keys: tuple[dict[str, Any], ...] = ()
+    timeline: tuple[dict[str, Any], ...] = ()
     community: int | None = None  # Leiden community; None for the ``unattributed`` case
     key_count: int = 0
     victim_count: int = 0
     user_count: int = 0
+
+    @property
+    def id(self) -> str:
+        """The crew's id (``crew.id``), as callers read it before the row was a ``Crew``."""
+        return self.crew.id
+
+    @property
+    def name(self) -> str:
+        """The crew's name (``crew.name``)."""
+        return self.crew.name
+
+
+def _time(text: str | None) -> datetime | None:
+    """DuckDB's ``strftime(..., '%Y-%m-%dT%H:%M:%SZ')`` text as the aware time ``Crew`` holds."""
+    return None if text is None else datetime.strptime(text, ISO).replace(tzinfo=UTC)
+
+
+def _member(
+    kind: str, entity: str, role: Role, confidence: float, evidence: str, ids: list[str]
+) -> CrewMember:
+    """A member before its crew is named (``crew_id`` empty): :func:`crew` sets the id once the
+    crew's members are all known, since the id is a hash of them."""
+    return CrewMember("", kind, entity, role, confidence, evidence, tuple(ids))
 
 
 def _hid(*parts: str, n: int = 12) -> str:
@@ -72,8 +87,8 @@ class Parts:
     the timeline can be hundreds of thousands of rows: they go from SQL to the tables directly
     (see :func:`ringbreaker.attribute.store.write`), and only their counts come back here."""
 
-    ips: dict[int, list[Member]] = field(default_factory=lambda: defaultdict(list))
-    accounts: dict[int, list[Member]] = field(default_factory=lambda: defaultdict(list))
+    ips: dict[int, list[CrewMember]] = field(default_factory=lambda: defaultdict(list))
+    accounts: dict[int, list[CrewMember]] = field(default_factory=lambda: defaultdict(list))
     uas: dict[int, dict[str, tuple[int, list[str]]]] = field(default_factory=lambda: defaultdict(dict))
     counts: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # keys, victims, end users
     span: dict[int, tuple[str, str]] = field(default_factory=dict)
@@ -86,7 +101,7 @@ class Parts:
 _END_USERS = f"""
 SELECT end_user, arg_max(crew, n) AS crew, sum(n) AS n, arg_max(ids, n) AS ids, sum(bad) AS bad
 FROM (SELECT a.end_user, a.crew, count(*) AS n, arg_min(a.id, a.time, {EVIDENCE_STEP}) AS ids,
-             count(v.event_id) FILTER (WHERE v.severity IN ('high', 'critical')) AS bad
+             count(v.event_id) FILTER (WHERE v.severity IN ({RATED_BAD})) AS bad
       FROM abuse_c a LEFT JOIN verdicts v ON v.event_id = a.id
       WHERE a.end_user IS NOT NULL GROUP BY a.end_user, a.crew)
 GROUP BY end_user
@@ -110,10 +125,10 @@ def gather(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
             continue  # a masked /24 is evidence for the crew's addresses in it, not a member itself
         alert_ids = alerts_by_ip.get(node, [])
         p.ips[c].append(
-            Member(
+            _member(
                 "ip",
                 node,
-                "provider",
+                Role.PROVIDER,
                 min(1.0, 0.5 + 0.1 * nkeys + 0.1 * nvictims + (0.2 if alert_ids else 0)),
                 f"sent {n:,} requests with {nkeys} stolen key(s) of {nvictims} victim(s)"
                 + (f"; named by {len(alert_ids)} alert(s)" if alert_ids else ""),
@@ -121,20 +136,24 @@ def gather(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
             )
         )
     for c, members in p.ips.items():
-        for m in members:
-            net = net24(m.entity)
-            if net in p.merged[c]:
-                m.evidence += f"; masked Azure callers from {net} resolved to this address's /24"
+        p.ips[c] = [
+            replace(
+                m, evidence=f"{m.evidence}; masked Azure callers from {net} resolved to this address's /24"
+            )
+            if (net := net24(m.entity)) in p.merged[c]
+            else m
+            for m in members
+        ]
     for c, actor, ids, ops in con.sql(
         f"SELECT crew, actor, arg_min(id, time, {n_ev}), list(DISTINCT operation ORDER BY operation) "
         "FROM abuse_c "
         "WHERE source_format = 'azure-activity' AND actor IS NOT NULL GROUP BY ALL ORDER BY ALL"
     ).fetchall():
         p.accounts[c].append(
-            Member(
+            _member(
                 "account",
                 actor,
-                "provider",
+                Role.PROVIDER,
                 0.8,
                 f"signed in from crew addresses for control-plane changes: {', '.join(ops)}",
                 list(ids),
@@ -193,17 +212,17 @@ def tool_crews(
 
 def crew(c: int, parts: Parts, tools: list[Repo], ua_crew: dict[str, int]) -> CrewResult:
     """Community ``c`` as a crew: its named members with their roles, a stable id, name and summary."""
-    members: list[Member] = [*parts.ips.get(c, []), *parts.accounts.get(c, [])]
+    members: list[CrewMember] = [*parts.ips.get(c, []), *parts.accounts.get(c, [])]
     code_text = "\n".join(r.added_text() for r in tools)
     for ua, (n, ids) in sorted(parts.uas.get(c, {}).items()):
         if ua_crew.get(ua) != c:
             continue
         repo_names = [r.name for r in tools if ua_in_code(ua, r.added_text())]
         members.append(
-            Member(
+            _member(
                 "tool",
                 ua,
-                "creator",
+                Role.CREATOR,
                 0.95 if ua_in_code(ua, code_text) else 0.6,
                 f"client fingerprint of {n:,} crew requests, never sent by customers"
                 + (f"; hard-coded in {', '.join(repo_names)}" if repo_names else ""),
@@ -219,23 +238,27 @@ def crew(c: int, parts: Parts, tools: list[Repo], ua_crew: dict[str, int]) -> Cr
     name = tools[0].name if tools else (full_ips[0] if full_ips else cid)
     roles = Counter(m.role for m in members)
     summary = (
-        f"{nkeys} stolen key(s) of {nvictims} victim(s); "
-        f"{roles['creator']} creator, {roles['provider']} provider and {roles['user'] + nusers} user entities"
+        f"{nkeys} stolen key(s) of {nvictims} victim(s); {roles[Role.CREATOR]} creator, "
+        f"{roles[Role.PROVIDER]} provider and {roles[Role.USER] + nusers} user entities"
     )
     lo, hi = parts.span.get(c, (None, None))
     return CrewResult(
-        cid, name, members, [], [], lo, hi, summary, community=c, key_count=nkeys, user_count=nusers
+        Crew(cid, name, _time(lo), _time(hi), summary),
+        tuple(replace(m, crew_id=cid) for m in members),
+        community=c,
+        key_count=nkeys,
+        user_count=nusers,
     )
 
 
-def _repo_members(repo: Repo) -> list[Member]:
+def _repo_members(repo: Repo) -> list[CrewMember]:
     """The published tool, its authors (code: creator; deployment config: provider) and hosts."""
     first = repo.commits[0] if repo.commits else None
     out = [
-        Member(
+        _member(
             "tool",
             repo.name,
-            "creator",
+            Role.CREATOR,
             0.9,
             f"published tooling ({repo.path}) whose code sends the crew's client fingerprint",
             [f"commit:{x.sha}" for x in repo.commits][:MAX_EVIDENCE],
@@ -253,21 +276,25 @@ def _repo_members(repo: Repo) -> list[Member]:
     for name, what in sorted(people.items()):
         if what["code"]:
             role, why, commits = (
-                "creator",
+                Role.CREATOR,
                 f"authored {len(what['code'])} code commit(s) of {repo.name}",
                 what["code"],
             )
             conf = 0.9 if first is not None and first.author == name else 0.8
         else:
-            role, why, commits = "provider", f"committed the deployment config of {repo.name}", what["deploy"]
+            role, why, commits = (
+                Role.PROVIDER,
+                f"committed the deployment config of {repo.name}",
+                what["deploy"],
+            )
             conf = 0.8
-        out.append(Member("person", name, role, conf, why, [f"commit:{x.sha}" for x in commits]))
+        out.append(_member("person", name, role, conf, why, [f"commit:{x.sha}" for x in commits]))
         for host in sorted(set(what["hosts"])):
             out.append(
-                Member(
+                _member(
                     "proxy_host",
                     host,
-                    "provider",
+                    Role.PROVIDER,
                     0.8,
                     f"public host of the {repo.name} deployment committed by {name}",
                     [f"commit:{x.sha}" for x in what["deploy"]],
@@ -328,13 +355,11 @@ def unattributed(con: duckdb.DuckDBPyConnection, levels: list[str], placed: set[
         }
         for fp, _, preview, _, _, first, _, ids in rows
     ]
-    return CrewResult(
+    crew = Crew(
         "unattributed",
         "Compromised keys not tied to a crew",
-        [],
-        keys,
-        timeline,
-        rows[0][5],
-        max(r[5] for r in rows),
+        _time(rows[0][5]),
+        _time(max(r[5] for r in rows)),
         f"{len(keys)} key(s) alerted as compromised whose use left no address, tool or end user to follow",
     )
+    return CrewResult(crew, (), tuple(keys), tuple(timeline))

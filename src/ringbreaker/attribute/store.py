@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from ringbreaker.attribute.roles import EVIDENCE_STEP, CrewResult
+from ringbreaker.attribute.roles import EVIDENCE_STEP, RATED_BAD, CrewResult
 
 # Stolen keys of the crews in crew_map, with their earliest leak.
 _KEYS = """
@@ -67,7 +67,7 @@ FROM (SELECT a.crew, a.key_fp, min(a.time) AS first, count(*) AS n,
              arg_min(a.id, a.time, {EVIDENCE_STEP}) AS ids,
              max(v.severity = 'critical') AS critical
       FROM abuse_c a JOIN verdicts v ON v.event_id = a.id
-      WHERE v.severity IN ('high', 'critical') GROUP BY a.crew, a.key_fp) t JOIN crew_map m ON m.crew = t.crew
+      WHERE v.severity IN ({RATED_BAD}) GROUP BY a.crew, a.key_fp) t JOIN crew_map m ON m.crew = t.crew
 """
 
 
@@ -90,9 +90,9 @@ def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
         {
             "id": pa.array([c.id for c in crews], s_),
             "name": pa.array([c.name for c in crews], s_),
-            "lo": pa.array([c.first_time for c in crews], s_),
-            "hi": pa.array([c.last_time for c in crews], s_),
-            "summary": pa.array([c.summary for c in crews], s_),
+            "lo": pa.array([c.crew.first_time for c in crews], pa.timestamp("us", tz="UTC")),
+            "hi": pa.array([c.crew.last_time for c in crews], pa.timestamp("us", tz="UTC")),
+            "summary": pa.array([c.crew.summary for c in crews], s_),
         }
     )
     seen: set[tuple[str, str, str]] = set()
@@ -161,9 +161,7 @@ def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
     try:
         for table in ("timeline", "crew_keys", "crew_members", "crews"):
             con.execute(f"DELETE FROM {table}")
-        con.execute(
-            "INSERT INTO crews SELECT id, name, lo::TIMESTAMPTZ, hi::TIMESTAMPTZ, summary FROM crew_rows"
-        )
+        con.execute("INSERT INTO crews SELECT id, name, lo, hi, summary FROM crew_rows")
         con.execute("INSERT INTO crew_members SELECT * FROM member_rows")
         con.execute(
             "INSERT INTO crew_keys SELECT crew_id, key_fingerprint, victim, provider, preview, "

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ringbreaker import __version__
 from ringbreaker.case import load
 from ringbreaker.case.prices import estimate
+from ringbreaker.model import Case, Role
 
 if TYPE_CHECKING:
     import duckdb
@@ -29,9 +30,9 @@ STAGES = {
     "prohibited-content": "Prohibited content requested",
 }
 ROLE_NAMES = {
-    "creator": "Creators: wrote and published the tools",
-    "provider": "Providers: ran the service and pooled the stolen keys",
-    "user": "Users: bought access and sent the requests",
+    Role.CREATOR: "Creators: wrote and published the tools",
+    Role.PROVIDER: "Providers: ran the service and pooled the stolen keys",
+    Role.USER: "Users: bought access and sent the requests",
 }
 # Hosts on these suffixes belong to a shared service (tunnels, free hosting): ask the service to take the
 # host down; seizing the parent domain would hit every other customer.
@@ -57,7 +58,7 @@ _PREFIX = {"proxy_host": "host", "user_agent": "tool"}  # member kind -> link-ch
 MAX_LINK_NODES = 12  # per column of the link chart; the rest is counted, not drawn
 
 
-def build_case(con: duckdb.DuckDBPyConnection, crew_id: str, *, workspace: str = "") -> dict[str, Any]:
+def build_case(con: duckdb.DuckDBPyConnection, crew_id: str, *, workspace: str = "") -> Case:
     """The case for ``crew_id`` as a JSON-ready dict (see case.schema.json)."""
     data = load.load_crew(con, crew_id)
     usage = load.usage_by_model(con)
@@ -79,7 +80,7 @@ def build_case(con: duckdb.DuckDBPyConnection, crew_id: str, *, workspace: str =
         {**t, "stage_name": STAGES.get(t["stage"], t["stage"]), "evidence_ids": list(t["evidence_ids"])}
         for t in data["timeline"]
     ]
-    case: dict[str, Any] = {
+    case: Case = {
         "schema": SCHEMA_ID,
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "generator": f"ringbreaker {__version__}",
@@ -99,6 +100,7 @@ def build_case(con: duckdb.DuckDBPyConnection, crew_id: str, *, workspace: str =
         "cost": cost,
         "actions": actions(data),
         "gaps": data["gaps"],
+        "summary": {},  # read from the rest just below; last in case.json, where it has always been
     }
     case["summary"] = summary(case)
     return case
@@ -226,11 +228,11 @@ def when_text(ts: str | None) -> str:
     return f"{d.day} {d:%B %Y}, {d:%H:%M} UTC"
 
 
-def summary(case: dict[str, Any]) -> dict[str, Any]:
+def summary(case: Case) -> dict[str, Any]:
     """Headline figures and a short executive summary in plain language."""
     m, keys, crew = case["members"], case["keys"], case["crew"]
     people = {r: sum(1 for x in m.get(r, []) if x["kind"] in ("person", "account")) for r in load.ROLES}
-    users = sum(1 for x in m.get("user", []) if x["kind"] in ("end_user", "person", "account"))
+    users = sum(1 for x in m.get(Role.USER, []) if x["kind"] in ("end_user", "person", "account"))
     victims = sorted({k["victim"] for k in keys if k["victim"]})
     minutes = [float(k["minutes_to_abuse"]) for k in keys if k["minutes_to_abuse"] is not None]
     cost = case["cost"]
@@ -254,10 +256,10 @@ def summary(case: dict[str, Any]) -> dict[str, Any]:
             f"{statistics.median(minutes):.0f} minutes after they appeared (fastest: {min(minutes):.0f} "
             "minutes)."
         )
-    creators = people["creator"]
+    creators = people[Role.CREATOR]
     text.append(
         f"{plural(creators, 'person', 'people')} wrote and published the tools, "
-        f"{plural(people['provider'], 'person or account', 'people or accounts')} ran the service that "
+        f"{plural(people[Role.PROVIDER], 'person or account', 'people or accounts')} ran the service that "
         f"resold access, and {plural(users, 'customer account')} used it."
     )
     if case["evidence"]["events_total"] or cost["total_usd_estimated"]:
@@ -287,8 +289,8 @@ def summary(case: dict[str, Any]) -> dict[str, Any]:
         "text": text,
         "keys": len(keys),
         "victims": len(victims),
-        "creators": people["creator"],
-        "providers": people["provider"],
+        "creators": people[Role.CREATOR],
+        "providers": people[Role.PROVIDER],
         "users": users,
         "events": case["evidence"]["events_total"],
         "median_minutes_to_abuse": round(statistics.median(minutes), 1) if minutes else None,

@@ -18,6 +18,7 @@ from typing import Any
 
 from ringbreaker.case.build import ROLE_NAMES, STAGES, when_text
 from ringbreaker.case.svg import esc, link_chart, org_chart, timeline_chart
+from ringbreaker.model import Case
 
 TIMELINE_ROWS = 1000  # rows of the timeline table; case.json has them all
 DASH = "\u2013"  # shown for an empty cell
@@ -84,7 +85,7 @@ def _money(v: float | None) -> str:
     return DASH if v is None else f"${v:,.2f}"
 
 
-def render_html(case: dict[str, Any]) -> str:
+def render_html(case: Case) -> str:
     """The whole page as one string."""
     crew, s, cost, act = case["crew"], case["summary"], case["cost"], case["actions"]
     parts: list[str] = []
@@ -255,7 +256,7 @@ def render_html(case: dict[str, Any]) -> str:
     )
 
 
-def _preview(case: dict[str, Any], fp: str | None) -> str:
+def _preview(case: Case, fp: str | None) -> str:
     if not fp:
         return "(whole crew)"
     k = next((k for k in case["keys"] if k["fingerprint"] == fp), None)
@@ -328,7 +329,7 @@ def _actions(act: dict[str, Any]) -> str:
     return "".join(out)
 
 
-def _evidence(case: dict[str, Any]) -> str:
+def _evidence(case: Case) -> str:
     ev = case["evidence"]
     out = [
         '<section id="evidence"><h2>Evidence</h2><p class="explain">Every statement above rests on records '

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ringbreaker.model import Role
+
 if TYPE_CHECKING:
     import duckdb
 
-ROLES = ("creator", "provider", "user")
+ROLES = tuple(Role)  # creator, provider, user: the org chart's tiers, top down
 INFRA_KINDS = ("ip", "proxy_host", "tool", "user_agent")
 EVENT_LIMIT = 500  # evidence events listed in full; the count is always exact
 

@@ -27,12 +27,14 @@ from typing import Any
 
 import stix2
 
+from ringbreaker.model import Case, Role
+
 NS = uuid.UUID("6f3c3f2e-5b8e-4c52-9a53-7d7f0f0f2b11")  # ringbreaker's STIX id namespace
 API_KEY_TYPE = "x-ringbreaker-api-key"
-ROLE_VOCAB = {
-    "creator": ["malware-author", "infrastructure-architect"],
-    "provider": ["infrastructure-operator"],
-    "user": ["agent"],
+ROLE_VOCAB: dict[str, list[str]] = {  # keyed by Role, looked up by the case's role names
+    Role.CREATOR: ["malware-author", "infrastructure-architect"],
+    Role.PROVIDER: ["infrastructure-operator"],
+    Role.USER: ["agent"],
 }
 
 
@@ -72,7 +74,7 @@ def _hostname(value: str) -> bool:
     return len(value) <= 253 and len(labels) >= 2 and all(_LABEL.fullmatch(x) for x in labels)
 
 
-def build_bundle(case: dict[str, Any]) -> str:
+def build_bundle(case: Case) -> str:
     """Serialise the case as a STIX 2.1 bundle (pretty JSON text)."""
     crew = case["crew"]
     cid = crew["id"]

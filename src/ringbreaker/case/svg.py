@@ -19,12 +19,14 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-ROLE_COLOURS = {"creator": "#6d28d9", "provider": "#c2410c", "user": "#1d4ed8"}
-TIER_LABELS = {"creator": "Creators", "provider": "Providers", "user": "Users"}
+from ringbreaker.model import Role
+
+ROLE_COLOURS = {Role.CREATOR: "#6d28d9", Role.PROVIDER: "#c2410c", Role.USER: "#1d4ed8"}
+TIER_LABELS = {Role.CREATOR: "Creators", Role.PROVIDER: "Providers", Role.USER: "Users"}
 TIER_NOTES = {
-    "creator": "wrote and published the tools",
-    "provider": "ran the service, pooled the stolen keys",
-    "user": "bought access, sent the requests",
+    Role.CREATOR: "wrote and published the tools",
+    Role.PROVIDER: "ran the service, pooled the stolen keys",
+    Role.USER: "bought access, sent the requests",
 }
 KIND_NAMES = {
     "person": "person",
@@ -98,7 +100,7 @@ def _box(x: float, y: float, w: float, h: float, fill: str, title: str, lines: l
 # -- org chart -------------------------------------------------------------------------------------
 
 
-def _tier_entities(members: list[dict[str, Any]], role: str) -> tuple[list[dict[str, Any]], list[str]]:
+def _tier_entities(members: list[dict[str, Any]], role: Role) -> tuple[list[dict[str, Any]], list[str]]:
     """The boxes of a tier (people and accounts first; else whatever the tier has) and a note on the rest."""
     people = [m for m in members if m["kind"] in ("person", "account", "end_user")]
     rest = [m for m in members if m not in people]
@@ -120,7 +122,7 @@ def org_chart(members: dict[str, list[dict[str, Any]]], width: int = 1000) -> st
     tier_boxes: list[list[tuple[float, float]]] = []  # box centres (x, top y) per tier
     tier_bottoms: list[float] = []  # bottom of each tier's boxes
     bars: list[float] = []  # y of the bus bar below each tier
-    for role in ("creator", "provider", "user"):
+    for role in Role:
         ents, note = _tier_entities(members.get(role, []), role)
         colour = ROLE_COLOURS[role]
         shown = ents[:max_boxes]

@@ -9,8 +9,10 @@ from pathlib import Path
 import click
 
 from ringbreaker.cli.common import workspace_option
+from ringbreaker.model import ALERT_SEVERITIES, Role, Severity
 
 TABLE_ROWS = 50  # crews shown in the table, most keys first
+ISO = "%Y-%m-%dT%H:%M:%SZ"  # the crews' times, as `--format json` prints them
 
 
 @click.command(context_settings={"max_content_width": 100})
@@ -25,7 +27,7 @@ TABLE_ROWS = 50  # crews shown in the table, most keys first
 )
 @click.option(
     "--min-severity",
-    type=click.Choice(["low", "medium", "high", "critical"]),
+    type=click.Choice([s.value for s in ALERT_SEVERITIES if s.at_least(Severity.LOW)]),
     default="high",
     show_default=True,
     help="Alerts at or above this severity seed the abuse subgraph.",
@@ -100,11 +102,11 @@ def attribute(
             c.name,
             str(c.key_count or len(c.keys)),
             str(c.victim_count or len({k["victim"] for k in c.keys if k["victim"]})),
-            str(roles["creator"]),
-            str(roles["provider"]),
-            str(roles["user"] + c.user_count),
-            c.first_time or "",
-            c.last_time or "",
+            str(roles[Role.CREATOR]),
+            str(roles[Role.PROVIDER]),
+            str(roles[Role.USER] + c.user_count),
+            f"{c.crew.first_time:{ISO}}" if c.crew.first_time else "",
+            f"{c.crew.last_time:{ISO}}" if c.crew.last_time else "",
         )
     console = Console(width=None if Console().is_terminal else 160)
     console.print(table)

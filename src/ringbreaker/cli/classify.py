@@ -13,9 +13,10 @@ import click
 
 from ringbreaker.cli.common import workspace_option
 from ringbreaker.errors import InputError, UsageError
+from ringbreaker.model import VERDICT_SEVERITIES, Severity
 
 EXIT_OK, EXIT_FOUND = 0, 1
-FLAGGED = frozenset({"medium", "high", "critical"})
+FLAGGED = frozenset(s for s in VERDICT_SEVERITIES if s.at_least(Severity.MEDIUM))  # exit 1
 
 
 def _read_jsonl(path: str) -> Iterator[tuple[Any, str]]:

@@ -19,6 +19,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from ringbreaker.model import Role
+
 
 @click.command()
 @click.option(
@@ -58,7 +60,7 @@ def demo(out: Path, seed: int, scale: float) -> None:
 
     t0 = time.monotonic()
     leaked: frozenset[str] = frozenset()
-    crews, roles = 0, Counter[str]()
+    crews, roles = 0, Counter[Role]()
     for step in run_demo(out, seed, scale):
         if isinstance(step, Simulated):
             summary = step.summary
@@ -96,8 +98,8 @@ def demo(out: Path, seed: int, scale: float) -> None:
         elif isinstance(step, Attributed):
             crews, roles = len(step.crews), step.roles
             console.print(
-                f"[bold]6 attribute[/]  {crews} crew(s): {roles['creator']} creator, "
-                f"{roles['provider']} provider and {roles['user']} user entities"
+                f"[bold]6 attribute[/]  {crews} crew(s): {roles[Role.CREATOR]} creator, "
+                f"{roles[Role.PROVIDER]} provider and {roles[Role.USER]} user entities"
             )
         elif isinstance(step, Cased):
             console.print(f"[bold]7 case[/]       {len(step.written)} case file(s) → {step.cases}")
@@ -121,8 +123,8 @@ def demo(out: Path, seed: int, scale: float) -> None:
             if minutes
             else ""
         )
-        + f"); {crews} crew(s) with {roles['creator']} creator, {roles['provider']} provider and "
-        f"{roles['user']} user entities; estimated cost to victims ${cost:,.2f}."
+        + f"); {crews} crew(s) with {roles[Role.CREATOR]} creator, {roles[Role.PROVIDER]} provider and "
+        f"{roles[Role.USER]} user entities; estimated cost to victims ${cost:,.2f}."
     )
     first = next((w for w in written if w.crew_id != "unattributed"), written[0] if written else None)
     if first is not None:

@@ -25,11 +25,14 @@ import yaml
 
 from ringbreaker.errors import InputError
 from ringbreaker.ingest import FORMATS
+from ringbreaker.model import ALERT_SEVERITIES, Severity
 
 # Which formats Sigma rules can target, and their field maps: from the format registry, where each
 # format declares its Sigma logsource, its field map (source path -> events column) and aliases.
 LOGSOURCES = {fmt.sigma: fmt.name for fmt in FORMATS.values() if fmt.sigma is not None}
-LEVELS = {"informational": "info", "low": "low", "medium": "medium", "high": "high", "critical": "critical"}
+# Sigma level -> alert severity: the same scale, with ``informational`` spelled out. Plain text values
+# (``.value``), for the YAML dumper represents only plain strings.
+LEVELS = {("informational" if s is Severity.INFO else s.value): s.value for s in ALERT_SEVERITIES}
 TACTICS = {
     "reconnaissance": "TA0043",
     "resource-development": "TA0042",
@@ -274,7 +277,7 @@ def convert_rule(rule: Any, source: str) -> Converted:
             str(rule.description or title).strip() + f"\n\nConverted from Sigma rule {rule.id} "
             "(SigmaHQ rules are under the Detection Rule License 1.1)."
         ),
-        "severity": LEVELS.get(str(rule.level.name).lower() if rule.level else "medium", "medium"),
+        "severity": LEVELS.get(str(rule.level.name).lower() if rule.level else "", Severity.MEDIUM.value),
         "mitre": sorted(set(mitre)),
         "sources": [fmt],
         "group_by": ["actor"],

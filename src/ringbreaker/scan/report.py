@@ -14,11 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from ringbreaker import __version__
-from ringbreaker.model import Finding
+from ringbreaker.model import Confidence, Finding
 from ringbreaker.rules.loader import SecretRule
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-_LEVEL = {"high": "error", "medium": "warning", "low": "note"}
+# A finding's confidence -> its SARIF result level.
+_LEVEL: dict[str, str] = {Confidence.HIGH: "error", Confidence.MEDIUM: "warning", Confidence.LOW: "note"}
 
 
 def write_jsonl(findings: Sequence[Finding], out: IO[str], show_secrets: bool = False) -> None:

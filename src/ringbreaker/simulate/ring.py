@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ringbreaker.model import Role
 from ringbreaker.simulate import (
     azure_activity,
     azure_diag,
@@ -78,16 +79,15 @@ class Crew:
 
     def members(self) -> list[dict[str, str]]:
         """Crew entities for truth.json."""
-        m = [{"kind": "person", "value": p, "role": "creator"} for p in self.creators]
-        m += [{"kind": "person", "value": p, "role": "provider"} for p in self.providers]
-        m += [
-            {"kind": "tool", "value": v, "role": "creator"} for v in (self.tool, self.tool_ua, self.proxy_ua)
-        ]
-        m += [{"kind": "proxy_host", "value": h, "role": "provider"} for h in self.hosts]
-        m += [{"kind": "ip", "value": ip.ip, "role": "provider"} for ip in self.ips]
+        m = [{"kind": "person", "value": p, "role": Role.CREATOR} for p in self.creators]
+        m += [{"kind": "person", "value": p, "role": Role.PROVIDER} for p in self.providers]
+        tools = (self.tool, self.tool_ua, self.proxy_ua)
+        m += [{"kind": "tool", "value": v, "role": Role.CREATOR} for v in tools]
+        m += [{"kind": "proxy_host", "value": h, "role": Role.PROVIDER} for h in self.hosts]
+        m += [{"kind": "ip", "value": ip.ip, "role": Role.PROVIDER} for ip in self.ips]
         if self.account and self.account_used:
-            m.append({"kind": "account", "value": self.account, "role": "provider"})
-        m += [{"kind": "end_user", "value": u, "role": "user"} for u in self.users]
+            m.append({"kind": "account", "value": self.account, "role": Role.PROVIDER})
+        m += [{"kind": "end_user", "value": u, "role": Role.USER} for u in self.users]
         return m
 
 
