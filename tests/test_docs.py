@@ -1,7 +1,8 @@
 """Every verb and every option that ``--help`` shows is documented in docs/cli.md (as sqlite-utils does).
 
 The reference is split into one ``## `` section per verb; an option counts as documented only inside its own
-verb's section, so a flag documented for ``scan`` does not cover the same flag on ``detect``.
+verb's section, so a flag documented for ``scan`` does not cover the same flag on ``detect`` — except the
+options every verb shares (``-q/--quiet``), documented once in the ``## Common options`` section.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import pytest
 from ringbreaker.cli import cli
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+COMMON = "(common)"
+SHARED = frozenset({"--quiet"})  # the options the common section may document for every verb
 
 
 def _sections() -> dict[str, str]:
@@ -23,6 +26,9 @@ def _sections() -> dict[str, str]:
     out: dict[str, str] = {}
     for part in re.split(r"^## ", DOCS.read_text(encoding="utf-8"), flags=re.MULTILINE)[1:]:
         head = part.splitlines()[0]
+        if head.startswith("Common options"):
+            out[COMMON] = part
+            continue
         m = re.search(r"[a-z][a-z-]+", head.replace("ringbreaker", ""))
         if m:
             out[m.group(0)] = out.get(m.group(0), "") + part
@@ -50,12 +56,15 @@ COMMANDS = list(_commands())
 def test_every_verb_has_a_section() -> None:
     sections = _sections()
     missing = sorted({path[0] for path, _ in COMMANDS} - set(sections))
+    assert COMMON in sections, "docs/cli.md has no `## Common options` section"
     assert not missing, f"verbs without a `## ` section in docs/cli.md: {missing}"
 
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
 def test_every_option_is_documented(path: list[str], command: click.Command) -> None:
-    section = _sections().get(path[0], "")
+    sections = _sections()
+    section = sections.get(path[0], "")
+    common = sections.get(COMMON, "")
     if len(path) > 1:  # a sub-verb (rules check) must be named in its verb's section
         assert re.search(rf"\b{re.escape(path[-1])}\b", section), f"{' '.join(path)} not in docs/cli.md"
     missing = []
@@ -63,7 +72,8 @@ def test_every_option_is_documented(path: list[str], command: click.Command) -> 
         if not isinstance(param, click.Option) or param.hidden:
             continue
         longs = [o for o in (*param.opts, *param.secondary_opts) if o.startswith("--")]
-        if longs and not any(re.search(re.escape(o) + r"(?![\w-])", section) for o in longs):
+        here = section + (common if SHARED.intersection(longs) else "")
+        if longs and not any(re.search(re.escape(o) + r"(?![\w-])", here) for o in longs):
             missing.append(longs[0])
     assert not missing, f"`ringbreaker {' '.join(path)}` options missing from docs/cli.md: {missing}"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ringbreaker.cli.common import workspace_option
+from ringbreaker.cli.common import quiet_option, workspace_option
 from ringbreaker.model import ALERT_SEVERITIES, Role, Severity
 
 TABLE_ROWS = 50  # crews shown in the table, most keys first
@@ -47,8 +47,9 @@ ISO = "%Y-%m-%dT%H:%M:%SZ"  # the crews' times, as `--format json` prints them
     show_default=True,
     help="json: the crews, members (role, confidence, evidence), keys and timeline as one document.",
 )
+@quiet_option
 def attribute(
-    workspace: str | None, code: tuple[Path, ...], min_severity: str, memory_limit: str, fmt: str
+    workspace: str | None, code: tuple[Path, ...], min_severity: str, memory_limit: str, fmt: str, quiet: bool
 ) -> None:
     """Link alerts, keys, proxies, tools and end users into crews and name their roles.
 
@@ -110,6 +111,8 @@ def attribute(
         )
     console = Console(width=None if Console().is_terminal else 160)
     console.print(table)
+    if quiet:
+        return
     if len(result.crews) > len(shown):
         click.echo(
             f"... and {len(result.crews) - len(shown)} more crew(s) with fewer keys "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ringbreaker.cli.common import workspace_option
+from ringbreaker.cli.common import quiet_option, workspace_option
 from ringbreaker.errors import UsageError, WorkspaceError
 from ringbreaker.workspace import resolve
 
@@ -47,7 +47,10 @@ FIELDS = (
     help="What to print about the cases written: a table, one JSON array, or one JSON object per line "
     f"(fields: {', '.join(FIELDS)}).",
 )
-def case(workspace: str | None, crews: tuple[str, ...], all_crews: bool, out: Path, fmt: str) -> None:
+@quiet_option
+def case(
+    workspace: str | None, crews: tuple[str, ...], all_crews: bool, out: Path, fmt: str, quiet: bool
+) -> None:
     """Write the case file of each crew: what a takedown or legal team needs to act.
 
     \b
@@ -70,8 +73,6 @@ def case(workspace: str | None, crews: tuple[str, ...], all_crews: bool, out: Pa
       ringbreaker case --crew 3f9c2a1b --out cases/     # one crew
       ringbreaker case --workspace w.duckdb --out cases/ --format jsonl
     """
-    import duckdb
-
     from ringbreaker.case import write_cases
     from ringbreaker.workspace import open_workspace
 
@@ -85,8 +86,6 @@ def case(workspace: str | None, crews: tuple[str, ...], all_crews: bool, out: Pa
     con = open_workspace(path, read_only=True)
     try:
         written = write_cases(con, out, list(crews) or None, workspace=str(path))
-    except duckdb.Error as e:
-        raise WorkspaceError(f"cannot read the workspace: {e}", source=str(path)) from e
     finally:
         con.close()
     records = [
@@ -99,7 +98,7 @@ def case(workspace: str | None, crews: tuple[str, ...], all_crews: bool, out: Pa
     elif fmt == "json":
         click.echo(json.dumps(records, indent=2))
     else:
-        if not written:
+        if not written and not quiet:
             click.echo("no crews in the workspace: run `ringbreaker attribute` first", err=True)
         for r in records:
             click.echo(

@@ -67,6 +67,10 @@ def run(command: click.Command) -> None:
         sys.exit(EXIT_BUG)
 
 
+quiet_option = click.option(
+    "-q", "--quiet", is_flag=True, help="No progress, notes or summary on stderr (errors still print)."
+)
+
 workspace_option = click.option(
     "--workspace",
     "workspace",

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ringbreaker.cli.common import EXIT_FOUND, EXIT_OK, workspace_option
+from ringbreaker.cli.common import EXIT_FOUND, EXIT_OK, quiet_option, workspace_option
 from ringbreaker.errors import UsageError
 from ringbreaker.model import ALERT_SEVERITIES, Severity
 
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     help="Exit 1 when an alert at or above this severity exists (CI and cron use).",
 )
 @click.option("--dry-run", is_flag=True, help="Run the rules and print alerts without writing them.")
+@quiet_option
 def detect(
     workspace: str | None,
     rule_ids: tuple[str, ...],
@@ -57,6 +58,7 @@ def detect(
     fmt: str,
     fail_on: str | None,
     dry_run: bool,
+    quiet: bool,
 ) -> None:
     """Run the detection rules over the workspace and write `alerts`.
 
@@ -94,16 +96,18 @@ def detect(
         except duckdb.Error as e:
             raise UsageError(f"--since {since!r} is not a time (example: 2025-03-05T00:00:00Z)") from e
     con = open_workspace(workspace)
-    err = Console(stderr=True)
-    with err.status("detect") as status:
-        result = run_detect(
-            con,
-            rules,
-            since=since,
-            write=not dry_run,
-            progress=lambda r: status.update(f"detect: {r.id}"),
-        )
-    con.close()
+    err = Console(stderr=True, quiet=quiet)
+    try:
+        with err.status("detect") as status:
+            result = run_detect(
+                con,
+                rules,
+                since=since,
+                write=not dry_run,
+                progress=lambda r: status.update(f"detect: {r.id}"),
+            )
+    finally:
+        con.close()
     by_id = {r.id: r for r in rules}
     if fmt == "table":
         _table(result.alerts)
@@ -111,11 +115,12 @@ def detect(
         click.echo(render(result.alerts, fmt, by_id))
     new = sum(a.new for a in result.alerts)
     took = sum(r.seconds for r in result.runs)
-    click.echo(
-        f"detect: {len(rules)} rule(s), {len(result.alerts)} alert(s) ({new} new), "
-        f"{'not written (dry run)' if dry_run else f'{result.written} written'} in {took:.2f}s",
-        err=True,
-    )
+    if not quiet:
+        click.echo(
+            f"detect: {len(rules)} rule(s), {len(result.alerts)} alert(s) ({new} new), "
+            f"{'not written (dry run)' if dry_run else f'{result.written} written'} in {took:.2f}s",
+            err=True,
+        )
     if fail_on is not None and result.worst() >= Severity(fail_on).rank:
         sys.exit(EXIT_FOUND)
     sys.exit(EXIT_OK)
