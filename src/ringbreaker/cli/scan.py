@@ -255,6 +255,7 @@ def scan(
                 f"verify: contacting providers' read-only endpoints to check {len(findings_out)} "
                 "finding(s) (--verify-dry-run shows the requests)",
                 highlight=False,
+                soft_wrap=True,
             )
         checked = verify_findings(
             findings_out,
