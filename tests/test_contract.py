@@ -185,8 +185,14 @@ def test_finding_json_keys_are_its_fields() -> None:
     f = Finding(
         "id", "secret.x", "openai", "t", "fp", "sk-…(9)", 9, "a.py", 1, 2, Confidence.HIGH, secret="s"
     )
-    assert set(f.to_dict()) == {x.name for x in fields(Finding)} - {"secret"}
+    assert set(f.to_dict()) == {x.name for x in fields(Finding)} - {"secret", "companion"}
     assert f.to_dict(show_secret=True)["secret"] == "s"
+    paired = Finding(
+        "id", "secret.aws.access-key", "aws", "t", "fp", "AKIA…(20)", 20, "a", 1, 1, Confidence.HIGH,
+        secret="AKIA", companion="the-aws-secret",
+    )  # fmt: skip
+    assert "companion" not in paired.to_dict(show_secret=True)  # the paired secret is never printed
+    assert paired.to_dict()["verified"] is None  # null until scan --verify
     assert json.loads(json.dumps(f.to_dict()))["confidence"] == "high"
 
 

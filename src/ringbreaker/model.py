@@ -13,7 +13,8 @@ instead of restating it:
 - ``COLUMNS``: fields stored under another column name. Only ``Finding`` has any: its ``time`` is
   column ``leak_time``, ``commit`` is ``commit_id``, ``column`` is ``col`` (the JSON keeps the field
   names, and both names are released contracts).
-- ``NOT_STORED``: fields with no column (``Finding.title`` and ``secret``, ``Alert.new``).
+- ``NOT_STORED``: fields with no column (``Finding.title``, ``secret`` and ``companion``, and its
+  ``verified``/``verified_at``, which table ``verifications`` holds; ``Alert.new``).
 - ``EXTRA_COLUMNS``: columns the writer fills that are not fields: bookkeeping (``first_seen``,
   ``first_detected``, ``scored_at``) or the run's context (``Verdict``'s ``event_id``).
 - ``STORED_AS``: fields whose Python type is not the column's natural one: ``Alert.first_time`` is
@@ -64,6 +65,7 @@ __all__ = [
     "Severity",
     "TimelineEntry",
     "Verdict",
+    "Verification",
     "fingerprint",
     "iso_ms",
 ]
@@ -173,15 +175,20 @@ class Finding(Row):
 
     ``id`` is stable across runs and edits (rule, fingerprint and path; never the line), so
     baselines survive. ``secret`` is kept in memory only, for ``--show-secrets``; it is never
-    stored in the workspace and never printed otherwise. Stored as: ``time`` -> ``leak_time``,
-    ``commit`` -> ``commit_id``, ``column`` -> ``col``; the JSON keys are the field names.
+    stored in the workspace and never printed otherwise; ``companion`` (the paired part, an AWS
+    secret access key) is kept in memory only for ``--verify`` and never printed at all.
+    ``verified``/``verified_at`` are set by ``scan --verify`` only (else None, JSON null).
+    Stored as: ``time`` -> ``leak_time``, ``commit`` -> ``commit_id``, ``column`` -> ``col``; the
+    JSON keys are the field names.
     ``location`` (path, plus ``#cellN`` for a notebook cell) is the row's identity with
     ``fingerprint``; ``first_seen``/``last_seen`` are the scans that reported it.
     """
 
     TABLE: ClassVar[str] = "findings"
     COLUMNS: ClassVar[Mapping[str, str]] = {"time": "leak_time", "commit": "commit_id", "column": "col"}
-    NOT_STORED: ClassVar[frozenset[str]] = frozenset({"title", "secret"})
+    NOT_STORED: ClassVar[frozenset[str]] = frozenset(
+        {"title", "secret", "companion", "verified", "verified_at"}
+    )
     EXTRA_COLUMNS: ClassVar[tuple[str, ...]] = ("location", "first_seen", "last_seen")
     STORED_AS: ClassVar[Mapping[str, str]] = {"time": "TIMESTAMPTZ", "author_date": "TIMESTAMPTZ"}
 
@@ -207,6 +214,9 @@ class Finding(Row):
     paired: bool = False
     resource: str | None = None  # where the key is used, named near it (Azure resource name)
     secret: str | None = None
+    verified: str | None = None  # scan --verify: live | invalid | unknown | error; None: not checked
+    verified_at: str | None = None  # ISO 8601 text: when the provider answered (or was tried)
+    companion: str | None = None  # the paired part (AWS secret access key), memory only, for --verify
 
     @property
     def location(self) -> str:
@@ -216,6 +226,7 @@ class Finding(Row):
     def to_dict(self, *, show_secret: bool = False) -> dict[str, Any]:
         """The JSON shape of a finding (the jsonl contract); the secret only on request."""
         d = asdict(self)
+        d.pop("companion")
         if not show_secret:
             d.pop("secret")
         return d
@@ -476,6 +487,23 @@ class TimelineEntry(Row):
     evidence_ids: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Verification(Row):
+    """The provider's answer to ``scan --verify`` for one key and rule (table ``verifications``, the
+    cache a later run with the same workspace reads instead of asking again). Only definitive
+    answers (``live``, ``invalid``) are stored; ``endpoint`` is the method and URL, never the key."""
+
+    TABLE: ClassVar[str] = "verifications"
+
+    fingerprint: str
+    rule: str
+    provider: str
+    verified: str  # live | invalid
+    http_status: int | None
+    endpoint: str
+    verified_at: datetime
+
+
 ROW_TYPES: tuple[type[Row], ...] = (
     Finding,
     Event,
@@ -487,6 +515,7 @@ ROW_TYPES: tuple[type[Row], ...] = (
     CrewMember,
     CrewKey,
     TimelineEntry,
+    Verification,
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
@@ -18,7 +19,9 @@ from ringbreaker.rules import load_secret_rules
 from ringbreaker.scan import (
     CONFIDENCE,
     ScanConfig,
+    VerifyResult,
     read_inventory,
+    verify_findings,
     write_json,
     write_jsonl,
     write_sarif,
@@ -139,6 +142,32 @@ class _TerminalProgress:
 @click.option(
     "-j", "--jobs", type=click.IntRange(0, 256), default=0, help="Worker processes (0: one per core)."
 )
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="For the keys' owner: ask each provider whether the key still works (read-only endpoints "
+    "only, never a generation call; contacts the providers). Findings gain verified: "
+    "live|invalid|unknown|error.",
+)
+@click.option(
+    "--verify-dry-run",
+    is_flag=True,
+    help="Print the --verify requests on stderr (keys redacted) and send nothing.",
+)
+@click.option(
+    "--verify-rate",
+    type=click.FloatRange(0.01, 100),
+    default=2.0,
+    show_default=True,
+    help="--verify: at most this many requests a second to one host.",
+)
+@click.option(
+    "--verify-max-age",
+    type=click.FloatRange(0),
+    default=24.0,
+    show_default=True,
+    help="--verify with --workspace: reuse a cached answer younger than this many hours (0: ask again).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")
 def scan(
     paths: tuple[Path, ...],
@@ -161,6 +190,10 @@ def scan(
     extra_rules: tuple[Path, ...],
     engine: str,
     jobs: int,
+    verify: bool,
+    verify_dry_run: bool,
+    verify_rate: float,
+    verify_max_age: float,
     quiet: bool,
 ) -> None:
     """Find leaked AI credentials in PATHS (files, directories, archives; '-' for stdin).
@@ -180,6 +213,7 @@ def scan(
       git diff | ringbreaker scan -                       # stdin
       ringbreaker scan . --baseline .ringbreaker-baseline.json
       ringbreaker scan public-code/ --history --workspace case.duckdb
+      ringbreaker scan . --verify --workspace case.duckdb  # are my leaked keys live?
     """
     if history and staged:
         raise UsageError("--history and --staged cannot be combined")
@@ -214,6 +248,27 @@ def scan(
     if result.baseline_written and not quiet:
         err.print(f"baseline written: {baseline} ({len(result.accepted)} accepted finding(s))")
     findings_out, stats, summary = result.findings, result.stats, result.summary()
+    checked: VerifyResult | None = None
+    if (verify or verify_dry_run) and findings_out:
+        if not verify_dry_run:
+            err.print(
+                f"verify: contacting providers' read-only endpoints to check {len(findings_out)} "
+                "finding(s) (--verify-dry-run shows the requests)",
+                highlight=False,
+                soft_wrap=True,
+            )
+        checked = verify_findings(
+            findings_out,
+            dry_run=verify_dry_run,
+            workspace=workspace,
+            rate=verify_rate,
+            max_age=timedelta(hours=verify_max_age),
+        )
+        findings_out = tuple(checked.findings)
+        if verify_dry_run:
+            err.print(f"verify dry run: {len(checked.requests)} request(s), none sent", highlight=False)
+            for r in checked.requests:
+                err.print(r, highlight=False, markup=False, soft_wrap=True)
     if fmt == "jsonl":
         write_jsonl(findings_out, output, show_secrets)
     elif fmt == "json":
@@ -230,6 +285,8 @@ def scan(
         if len(stats.errors) > 20:
             err.print(f"… and {len(stats.errors) - 20} more warnings")
         err.print(_summary_line(summary), highlight=False)
+        if checked is not None and not verify_dry_run:
+            err.print(_verify_line(checked), highlight=False, markup=False, soft_wrap=True)
     sys.exit(1 if findings_out else 0)
 
 
@@ -251,3 +308,13 @@ def _summary_line(s: dict[str, object]) -> str:
         if s.get(key):
             parts.append(f"{s[key]} {label}")
     return "scan: " + ", ".join(parts)
+
+
+def _verify_line(v: VerifyResult) -> str:
+    parts = [f"{v.counts.get(o, 0)} {o}" for o in ("live", "invalid", "unknown", "error")]
+    parts.append(f"{v.sent} request(s) sent, {v.cached} from the workspace cache")
+    line = "verify: " + ", ".join(parts)
+    if v.unchecked:
+        why = "; ".join(f"{n}: {reason}" for reason, n in sorted(v.unchecked.items()))
+        line += f"; not checked: {why}"
+    return line

@@ -11,7 +11,8 @@ Library use (the same call ``ringbreaker scan``, ``demo`` and the tests make)::
 Modules: ``api`` (``scan()``), ``sources`` (walks, files, archives), ``git`` (history and the
 index), ``matcher`` (the ``Engine`` protocol: Hyperscan or Python re), ``scanner`` (work units on
 every core, hits into findings), ``owner`` (inventory and baseline), ``redact``, ``report`` (table,
-JSON, JSONL, SARIF), ``sample`` (a repository with fake keys).
+JSON, JSONL, SARIF), ``sample`` (a repository with fake keys), ``verify`` (``--verify``: is a
+leaked key still live? opt-in, read-only provider endpoints, cached in the workspace).
 """
 
 from ringbreaker.scan.api import CONFIDENCE, Mode, Progress, ScanResult, scan
@@ -19,6 +20,7 @@ from ringbreaker.scan.matcher import HAVE_HYPERSCAN, Engine, Match, find, make_e
 from ringbreaker.scan.owner import read_inventory
 from ringbreaker.scan.report import write_json, write_jsonl, write_sarif, write_table
 from ringbreaker.scan.sources import ScanConfig, Stats
+from ringbreaker.scan.verify import VerifyResult, verify_findings
 
 __all__ = [
     "CONFIDENCE",
@@ -30,10 +32,12 @@ __all__ = [
     "ScanConfig",
     "ScanResult",
     "Stats",
+    "VerifyResult",
     "find",
     "make_engine",
     "read_inventory",
     "scan",
+    "verify_findings",
     "write_json",
     "write_jsonl",
     "write_sarif",

@@ -50,6 +50,7 @@ class Match:
     paired: bool
     allowed: bool
     resource: str | None = None  # e.g. the Azure resource named near the key (rule ``resource``)
+    companion: bytes | None = None  # the paired part found near it (rule ``companion``), for --verify
 
 
 class Engine(Protocol):
@@ -145,6 +146,18 @@ def _near(data: bytes, regex: re.Pattern[bytes], start: int, end: int, lines: in
     return regex.search(data, ws, we) is not None
 
 
+def _companion(data: bytes, regex: re.Pattern[bytes], start: int, lines: int) -> bytes | None:
+    """The companion match nearest the key (what ``scan --verify`` signs with), or None: None
+    exactly when ``_near`` would say no companion is there (same window, same regex)."""
+    ws, we = _expand(data, *_line_bounds(data, start), lines)
+    best: tuple[int, bytes] | None = None
+    for m in regex.finditer(data, ws, we):
+        d = abs(m.start() - start)
+        if best is None or d < best[0]:
+            best = (d, m.group(1) if regex.groups else m.group(0))
+    return best[1] if best else None
+
+
 def _resource(data: bytes, regex: re.Pattern[bytes], start: int, lines: int) -> str | None:
     """The nearest ``resource`` capture around a key (closest to it wins), lower-cased."""
     ws, we = _expand(data, *_line_bounds(data, start), lines)
@@ -184,8 +197,10 @@ def confirm(rules: Sequence[SecretRule], data: bytes, hits: list[tuple[int, int]
                     data, rule.context_regex, start, end, rule.context_lines
                 ):
                     continue
-                paired = rule.companion_regex is not None and _near(
-                    data, rule.companion_regex, start, end, rule.companion_lines
+                companion = (
+                    None
+                    if rule.companion_regex is None
+                    else _companion(data, rule.companion_regex, start, rule.companion_lines)
                 )
                 ls, le = _line_bounds(data, start)
                 found[key] = Match(
@@ -195,11 +210,12 @@ def confirm(rules: Sequence[SecretRule], data: bytes, hits: list[tuple[int, int]
                     end=end,
                     line=0,
                     column=len(data[ls:start].decode("utf-8", "replace")) + 1,
-                    paired=paired,
+                    paired=companion is not None,
                     allowed=ALLOW_MARKER in data[ls:le],
                     resource=None
                     if rule.resource_regex is None
                     else _resource(data, rule.resource_regex, start, rule.resource_lines),
+                    companion=companion,
                 )
     ordered = sorted(found.values(), key=lambda c: (c.start, c.rule))
     # Line numbers: one incremental count over the buffer, not one count per match.

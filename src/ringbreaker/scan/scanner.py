@@ -56,6 +56,7 @@ class Hit:
     allowed: bool
     origin: Origin
     resource: str | None = None
+    companion: str | None = None  # the paired part (AWS secret), for --verify only
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,7 @@ def _match_pieces(pieces: Iterable[Piece], origin: Origin, out: list[Hit]) -> No
                     m.allowed,
                     origin,
                     m.resource,
+                    None if m.companion is None else m.companion.decode("utf-8", "replace"),
                 )
             )
 
@@ -286,6 +288,7 @@ def to_findings(
             paired=h.paired,
             resource=h.resource,
             secret=h.value,
+            companion=h.companion,
         )
         old = best.get(fid)
         if old is None or _earlier(f, old):

@@ -198,3 +198,19 @@ CREATE TABLE timeline (
 -- next to the key (lower-case account name). Azure diagnostic logs name the resource, never the key,
 -- so this is what joins a leaked Azure key to its use.
 ALTER TABLE findings ADD COLUMN resource VARCHAR;
+
+-- migration 7: verifications (scan --verify)
+-- The cache of `scan --verify`: one row per key and rule, the latest definitive answer of the
+-- provider's read-only check (live or invalid; unknown and network errors are not cached, so they
+-- are retried). A later run with the same workspace reuses a row younger than --verify-max-age
+-- instead of contacting the provider again. The key itself is never stored, only its fingerprint.
+CREATE TABLE verifications (
+    fingerprint  VARCHAR NOT NULL,      -- SHA-256 hex of the credential, as findings.fingerprint
+    rule         VARCHAR NOT NULL,      -- secret rule id
+    provider     VARCHAR NOT NULL,
+    verified     VARCHAR NOT NULL,      -- live | invalid
+    http_status  INTEGER,               -- the provider's answer
+    endpoint     VARCHAR NOT NULL,      -- method and URL checked, e.g. GET https://api.openai.com/v1/models (no key)
+    verified_at  TIMESTAMPTZ NOT NULL,  -- when the provider answered
+    PRIMARY KEY (fingerprint, rule)
+);
