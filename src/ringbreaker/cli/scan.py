@@ -301,6 +301,8 @@ def _summary_line(s: dict[str, object]) -> str:
         ("skipped_large", "too large"),
         ("skipped_ignored", "ignored"),
         ("skipped_symlinks", "symlinks skipped"),
+        ("skipped_special", "FIFOs/devices skipped"),
+        ("notebooks_as_text", "notebooks read as text"),
         ("suppressed_inline", "allowed inline"),
         ("suppressed_baseline", "in baseline"),
         ("error_count", "warnings"),

@@ -23,7 +23,7 @@ from ringbreaker.rules.loader import SecretRule
 from ringbreaker.scan import git
 from ringbreaker.scan.matcher import Engine, find, make_engine
 from ringbreaker.scan.redact import preview
-from ringbreaker.scan.sources import Piece, ScanConfig, Stats, expand, read_file, walk
+from ringbreaker.scan.sources import Piece, ScanConfig, Stats, expand, read_file, special_kind, walk
 
 INLINE_UNITS = 64  # below this many units a worker pool costs more than it saves
 BATCH_BYTES = 8 << 20
@@ -191,8 +191,17 @@ def run_units(
 def file_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> list[Unit]:
     units: list[Unit] = []
     for root in paths:
-        if not root.exists():
-            raise InputError("no such file or directory", source=str(root))
+        try:
+            mode = root.stat().st_mode
+        except FileNotFoundError:
+            raise InputError("no such file or directory", source=str(root)) from None
+        except OSError as e:
+            raise InputError(f"cannot stat: {e.strerror or e}", source=str(root)) from None
+        kind = special_kind(mode)
+        if kind:  # reading it would hang (FIFO) or never end (device): refuse, as the user named it
+            raise InputError(
+                f"is {kind}, not a file or directory; pipe a stream to '-' instead", source=str(root)
+            )
         for p in walk(root, cfg, stats):
             units.append(Unit(str(p)))
     return units

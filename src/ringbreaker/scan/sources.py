@@ -12,7 +12,6 @@ import bz2
 import contextlib
 import functools
 import io
-import json
 import lzma
 import os
 import stat
@@ -25,6 +24,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 import pathspec
+
+from ringbreaker.scan.text import NotANotebook, decode_wide, notebook_cells, wide_encoding
 
 SNIFF = 8192
 ARCHIVE_SUFFIXES = (
@@ -76,10 +77,13 @@ class Stats:
     archives: int = 0
     archive_entries: int = 0
     decoded_utf16: int = 0
+    decoded_utf32: int = 0
+    notebooks_as_text: int = 0  # named .ipynb but not a well-formed notebook: scanned as raw text
     skipped_binary: int = 0
     skipped_large: int = 0
     skipped_ignored: int = 0
     skipped_symlinks: int = 0
+    skipped_special: int = 0  # FIFOs, sockets, devices met while walking a directory
     unsafe_entries: int = 0
     suppressed_inline: int = 0
     suppressed_baseline: int = 0
@@ -164,8 +168,11 @@ def walk(root: Path, cfg: ScanConfig, stats: Stats) -> Iterator[Path]:
             except OSError as e:
                 stats.error(str(path), f"cannot stat: {e.strerror or e}")
                 continue
-            if is_link and not (is_dir or is_file):
-                stats.error(str(path), "broken symlink or symlink loop")
+            if not (is_dir or is_file):
+                if is_link and not _exists(path):
+                    stats.error(str(path), "broken symlink or symlink loop")
+                else:  # a FIFO would block the scan, a device never end: passed over, counted
+                    stats.skipped_special += 1
                 continue
             if specs and _ignored(path, is_dir, specs):
                 stats.skipped_ignored += 1
@@ -175,6 +182,27 @@ def walk(root: Path, cfg: ScanConfig, stats: Stats) -> Iterator[Path]:
             elif is_file:
                 yield path
         stack.extend((d, specs) for d in reversed(subdirs))
+
+
+def _exists(path: Path) -> bool:
+    try:
+        path.stat()
+    except OSError:
+        return False
+    return True
+
+
+def special_kind(mode: int) -> str | None:
+    """What a file that is neither regular nor a directory is (a name for the error), else None."""
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else "not a regular file"
 
 
 def _ignored(path: Path, is_dir: bool, specs: list[tuple[Path, pathspec.GitIgnoreSpec]]) -> bool:
@@ -195,7 +223,8 @@ def read_file(path: Path, display: str, cfg: ScanConfig, stats: Stats) -> Iterat
     Plain ``os`` calls sized by ``fstat``: on trees of small files, buffered reads sized by the
     limit cost more than the scan itself."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        # O_NONBLOCK: a file swapped for a FIFO after the walk must not block the open
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
         stats.error(display, f"cannot read: {e.strerror or e}")
         return
@@ -250,61 +279,29 @@ def expand(display: str, data: bytes, cfg: ScanConfig, stats: Stats, depth: int)
                 stats.error(display, f"bad {kind} archive: {e}")
             return
     if lower.endswith(".ipynb"):
-        cells = _notebook_cells(data)
-        if cells is not None:
+        try:
+            cells = notebook_cells(data)
+        except NotANotebook as e:  # never lose what a damaged notebook holds: read it as text
+            stats.notebooks_as_text += 1
+            stats.error(display, f"malformed notebook: {e}; scanned as text")
+        else:
             for i, cell in enumerate(cells):
                 yield Piece(display, cell, i)
             return
     head = data[:SNIFF]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16le(head):
-        stats.decoded_utf16 += 1
-        enc = "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le"
-        yield Piece(display, data.decode(enc, errors="replace").encode("utf-8"))
+    wide = wide_encoding(head)
+    if wide is not None:
+        codec, bom, family = wide
+        if family == "utf-32":
+            stats.decoded_utf32 += 1
+        else:
+            stats.decoded_utf16 += 1
+        yield Piece(display, decode_wide(data, codec, bom))
         return
     if b"\0" in head:
         stats.skipped_binary += 1
         return
     yield Piece(display, data)
-
-
-def _looks_utf16le(head: bytes) -> bool:
-    """ASCII text stored as UTF-16LE without a BOM: NUL at nearly every odd byte, few at even."""
-    if len(head) < 16:
-        return False
-    odd, even = head[1::2], head[0::2]
-    return odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.05 * len(even)
-
-
-def _notebook_cells(data: bytes) -> list[bytes] | None:
-    """Cell sources and text outputs of a Jupyter notebook, JSON-decoded (escapes undone)."""
-    try:
-        nb = json.loads(data)
-        cells = nb["cells"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    out: list[bytes] = []
-    for cell in cells if isinstance(cells, list) else []:
-        if not isinstance(cell, dict):
-            continue
-        parts = [_text(cell.get("source"))]
-        for o in cell.get("outputs") or []:
-            if isinstance(o, dict):
-                parts.append(_text(o.get("text")))
-                parts.extend(_text(v) for k, v in (o.get("data") or {}).items() if k.startswith("text/"))
-        text = ""
-        for p in parts:
-            if p:
-                text += ("\n" if text and not text.endswith("\n") else "") + p
-        out.append(text.encode("utf-8", "surrogatepass"))
-    return out
-
-
-def _text(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "".join(v for v in value if isinstance(v, str))
-    return ""
 
 
 # --------------------------------------------------------------------------- archives
@@ -329,25 +326,47 @@ def _unsafe(name: str) -> bool:
     return p.is_absolute() or ".." in p.parts or (len(name) > 1 and name[1] == ":")
 
 
-def _bounded_decompress(data: bytes, kind: str, limit: int) -> bytes | None:
-    """Decompress at most ``limit`` bytes; None if the stream is longer (a bomb or just too big)."""
-    if kind == "gzip":
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        out = d.decompress(data, limit + 1)
-    elif kind == "bzip2":
-        bd = bz2.BZ2Decompressor()
-        out = bd.decompress(data, max_length=limit + 1)
-    else:
-        xd = lzma.LZMADecompressor()
-        out = xd.decompress(data, max_length=limit + 1)
-    return None if len(out) > limit else out
+_MAGIC = {"gzip": b"\x1f\x8b", "bzip2": b"BZh", "xz": b"\xfd7zXZ\x00"}
+_DECOMPRESS_ERRORS = (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error)
+
+
+def _bounded_decompress(data: bytes, kind: str, limit: int, where: str, stats: Stats) -> bytes | None:
+    """Decompress every member (``cat a.gz b.gz`` is one valid gzip file; pigz and bgzip write
+    many members, xz and bzip2 streams concatenate alike) up to ``limit`` bytes in all; None if
+    the whole is longer (a bomb or just too big). Bytes after the last member that do not start
+    another one (zero padding from tape tools) are ignored, as gzip(1) does; a damaged later
+    member is reported and what came before it kept."""
+    out = bytearray()
+    rest = data
+    while rest and len(out) <= limit:
+        room = limit + 1 - len(out)
+        d: zlib._Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor
+        if kind == "gzip":
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif kind == "bzip2":
+            d = bz2.BZ2Decompressor()
+        else:
+            d = lzma.LZMADecompressor()
+        try:
+            out += d.decompress(rest, room)
+        except _DECOMPRESS_ERRORS as e:
+            if not out:
+                raise
+            stats.error(where, f"damaged {kind} member after {len(out)} bytes: {e}; the rest skipped")
+            break
+        rest = d.unused_data
+        if kind == "xz":
+            rest = rest.lstrip(b"\0")  # stream padding between xz streams
+        if not d.eof or not rest.startswith(_MAGIC[kind]):
+            break
+    return None if len(out) > limit else bytes(out)
 
 
 def _archive(
     display: str, data: bytes, kind: str, cfg: ScanConfig, stats: Stats, depth: int
 ) -> Iterator[Piece]:
     if kind in ("gzip", "bzip2", "xz"):
-        inner = _bounded_decompress(data, kind, cfg.archive_max_bytes)
+        inner = _bounded_decompress(data, kind, cfg.archive_max_bytes, display, stats)
         if inner is None:
             stats.error(
                 display,
