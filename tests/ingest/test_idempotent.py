@@ -29,7 +29,9 @@ def test_reingest_adds_nothing(ws: duckdb.DuckDBPyConnection) -> None:
     assert rows(ws, "SELECT count(*) FROM events") == [(n,)]
     forced = ingest(ws, paths, IngestConfig(force=True))
     assert forced.total("stored") == 0
-    assert forced.total("duplicates") == n
+    # every record read again is a duplicate: those stored, and those the first run already found
+    # twice (the GuardDuty samples share findings across their EventBridge and array files)
+    assert forced.total("duplicates") == n + first.total("duplicates")
     assert rows(ws, "SELECT count(*) FROM events") == [(n,)]
 
 
