@@ -52,6 +52,7 @@ __all__ = [
     "VERDICT_SEVERITIES",
     "Alert",
     "Case",
+    "ClassifyThreshold",
     "Confidence",
     "Crew",
     "CrewKey",
@@ -504,6 +505,25 @@ class Verification(Row):
     verified_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ClassifyThreshold(Row):
+    """One label's decision threshold fitted by ``classify --calibrate`` to a workspace's own
+    traffic (table ``classify_thresholds``, appended per run; the latest row per model version and
+    label is the one ``classify --workspace`` uses). ``quantile`` is the raw fit, ``threshold`` the
+    value kept after the clamp that stops calibration from hiding attacks."""
+
+    TABLE: ClassVar[str] = "classify_thresholds"
+
+    model_version: str
+    label: str
+    threshold: float
+    shipped: float
+    fpr: float
+    n_prompts: int
+    quantile: float
+    created_at: datetime
+
+
 ROW_TYPES: tuple[type[Row], ...] = (
     Finding,
     Event,
@@ -516,6 +536,7 @@ ROW_TYPES: tuple[type[Row], ...] = (
     CrewKey,
     TimelineEntry,
     Verification,
+    ClassifyThreshold,
 )
 
 

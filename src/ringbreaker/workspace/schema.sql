@@ -214,3 +214,20 @@ CREATE TABLE verifications (
     verified_at  TIMESTAMPTZ NOT NULL,  -- when the provider answered
     PRIMARY KEY (fingerprint, rule)
 );
+
+-- migration 8: classify_thresholds (classify --calibrate)
+-- The prompt model's decision thresholds fitted to this workspace's own (unlabelled) traffic by
+-- `classify --calibrate`, so a deployment holds its own false-positive budget. Rows are appended,
+-- never updated: the latest row (created_at) per (model_version, label) is the one in use, the older
+-- ones are the history. Rows of another model version are ignored (a new model needs its own fit);
+-- `classify --calibrate --reset` deletes them all and the shipped thresholds apply again.
+CREATE TABLE classify_thresholds (
+    model_version VARCHAR NOT NULL,      -- the model the scores came from (verdicts.model_version)
+    label         VARCHAR NOT NULL,      -- bypass | sexual (the learned labels calibrate fits)
+    threshold     DOUBLE NOT NULL,       -- the one in use: quantile clamped to [shipped * 0.5, max(shipped, 0.9)]
+    shipped       DOUBLE NOT NULL,       -- the model's own threshold, for comparison and the clamp
+    fpr           DOUBLE NOT NULL,       -- the false-positive budget asked for (--fpr)
+    n_prompts     BIGINT NOT NULL,       -- distinct prompt texts the quantile was taken over
+    quantile      DOUBLE NOT NULL,       -- the (1 - fpr) quantile of their scores, before the clamp
+    created_at    TIMESTAMPTZ NOT NULL
+);
