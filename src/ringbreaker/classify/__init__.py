@@ -8,6 +8,7 @@ derived severity, offline, numpy only (see docs/classify.md).
 
 from __future__ import annotations
 
+from ringbreaker.classify.calibrate import CalibrationReport, Fit, calibrate, reset_calibration
 from ringbreaker.classify.model import (
     LABELS,
     SEVERITIES,
@@ -17,19 +18,27 @@ from ringbreaker.classify.model import (
     load_model,
     severity,
 )
+from ringbreaker.classify.thresholds import Applied, stored_thresholds, workspace_model
 from ringbreaker.classify.workspace import WorkspaceReport, pending_count, score_workspace
 from ringbreaker.model import Verdict
 
 __all__ = [
     "LABELS",
     "SEVERITIES",
+    "Applied",
+    "CalibrationReport",
+    "Fit",
     "Model",
     "Verdict",
     "WorkspaceReport",
+    "calibrate",
     "classify",
     "default_model",
     "load_model",
     "pending_count",
+    "reset_calibration",
     "score_workspace",
     "severity",
+    "stored_thresholds",
+    "workspace_model",
 ]

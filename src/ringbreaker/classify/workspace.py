@@ -4,6 +4,9 @@ Only events with prompt text and no verdict from the current model version are r
 scores nothing new and a new model re-scores every prompt once (upsert on event_id). Rows stream
 from a separate cursor in batches; each batch is written in its own transaction, so an interrupted
 run keeps what it finished and the next run continues from there.
+
+Verdicts are decided with the workspace's own thresholds when ``classify --calibrate`` stored some
+for this model version (see ``thresholds``), else with the model's.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ringbreaker.classify.model import Model
+from ringbreaker.classify.thresholds import workspace_model
 from ringbreaker.model import Verdict
 from ringbreaker.workspace import guarded
 
@@ -38,12 +42,17 @@ _PENDING = """
 
 @dataclass
 class WorkspaceReport:
-    """What one run did: prompts scored, by severity, and those already scored by this model."""
+    """What one run did: prompts scored, by severity, and those already scored by this model; the
+    thresholds it decided with, the labels among them the workspace calibrated, and the model
+    versions whose stored thresholds it ignored."""
 
     model_version: str
     scored: int = 0
     already: int = 0
     severity: Counter[str] = field(default_factory=Counter)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    calibrated: tuple[str, ...] = ()
+    ignored_versions: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -51,6 +60,9 @@ class WorkspaceReport:
             "scored": self.scored,
             "already_scored": self.already,
             "severity": dict(sorted(self.severity.items())),
+            "thresholds": self.thresholds,
+            "calibrated": list(self.calibrated),
+            "ignored_versions": list(self.ignored_versions),
         }
 
 
@@ -67,10 +79,22 @@ def score_workspace(
     *,
     batch: int = BATCH,
     on_batch: Callable[[int], None] | None = None,
+    calibrated: bool = True,
 ) -> WorkspaceReport:
-    """Score every pending prompt of the workspace; `on_batch(n)` after each batch is stored."""
+    """Score every pending prompt of the workspace; `on_batch(n)` after each batch is stored.
+
+    With ``calibrated`` (the default) the thresholds ``classify --calibrate`` stored for this model
+    version decide the labels and severity, so a deployment's false-positive budget holds on every
+    later run; ``calibrated=False`` keeps ``model.thresholds`` as given.
+    """
     with guarded(con, "classify"):
-        return _score(con, model, batch, on_batch)
+        if not calibrated:
+            return _score(con, model, batch, on_batch)
+        model, applied = workspace_model(con, model)
+        report = _score(con, model, batch, on_batch)
+        report.calibrated = applied.calibrated
+        report.ignored_versions = applied.ignored_versions
+        return report
 
 
 def _score(
@@ -78,7 +102,7 @@ def _score(
 ) -> WorkspaceReport:
     import pyarrow as pa
 
-    report = WorkspaceReport(model.version)
+    report = WorkspaceReport(model.version, thresholds=dict(model.thresholds))
     row = con.execute(
         "SELECT count(*) FROM verdicts v JOIN events e ON e.id = v.event_id WHERE v.model_version = ?",
         [model.version],
