@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ringbreaker.cli.common import workspace_option
+from ringbreaker.cli.common import progress_counter, workspace_option
 from ringbreaker.errors import InputError, UsageError
 from ringbreaker.model import VERDICT_SEVERITIES, Severity
 
@@ -62,13 +62,42 @@ def _read_jsonl(path: str) -> Iterator[tuple[Any, str]]:
 @click.option(
     "--batch-size", type=click.IntRange(1), default=5000, show_default=True, help="Prompts per batch."
 )
+@click.option(
+    "--calibrate",
+    is_flag=True,
+    help="Fit the bypass and sexual thresholds to the workspace's own prompts and store them there; "
+    "later workspace runs use them.",
+)
+@click.option(
+    "--fpr",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.01,
+    show_default=True,
+    help="With --calibrate: the share of distinct prompts each label may flag.",
+)
+@click.option(
+    "--min-prompts",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="With --calibrate: fewer distinct prompts than this is an error, and nothing is stored.",
+)
+@click.option(
+    "--reset", is_flag=True, help="With --calibrate: remove the stored thresholds (the shipped ones apply)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr.")
+@click.pass_context
 def classify(
+    ctx: click.Context,
     texts: tuple[str, ...],
     file: str | None,
     workspace: str | None,
     fmt: str | None,
     batch_size: int,
+    calibrate: bool,
+    fpr: float,
+    min_prompts: int,
+    reset: bool,
     quiet: bool,
 ) -> None:
     """Score prompts with the shipped prompt model (offline, numpy only).
@@ -87,23 +116,56 @@ def classify(
                        only prompts without a verdict from this model version are scored
 
     \b
+    Thresholds: the shipped ones, unless `--calibrate` stored the workspace's own (for this model
+    version): then workspace runs, and TEXT or --file with --workspace given, decide with those.
+    --calibrate sets each learned label (bypass, sexual) to the (1 - --fpr) quantile of its scores
+    over the workspace's distinct prompts, clamped to [shipped * 0.5, max(shipped, 0.9)] so that
+    traffic full of attacks cannot hide them; it needs --min-prompts distinct prompts, scores the
+    unscored ones first and re-derives every stored verdict's severity and labels.
+
+    \b
     Exit codes: 0 nothing at medium or above, 1 at least one prompt at medium or above (for the
-    workspace: among those scored by this run), 2 usage or input error.
+    workspace: among those scored by this run), 2 usage or input error (too few prompts to
+    calibrate included). --calibrate exits 0 when the thresholds are stored.
 
     \b
     Examples:
       ringbreaker classify "A red bicycle leaning on a wall"
       ringbreaker classify --file prompts.jsonl --format jsonl > verdicts.jsonl
       ringbreaker classify --workspace case.duckdb
+      ringbreaker classify --calibrate --workspace case.duckdb --fpr 0.005
+      ringbreaker classify --calibrate --reset --workspace case.duckdb
     """
     from ringbreaker.classify import default_model
+    from ringbreaker.workspace import resolve
 
     if texts and file:
         raise UsageError("give prompts as arguments or --file, not both")
+    given = [f"--{p.replace('_', '-')}" for p in ("fpr", "min_prompts", "reset") if _explicit(ctx, p)]
+    if given and not calibrate:
+        raise UsageError(f"only with --calibrate: {', '.join(given)}")
     model = default_model()
+    if calibrate:
+        if texts or file:
+            raise UsageError("--calibrate reads the workspace's prompts: give no TEXT or --file")
+        from ringbreaker.cli.calibrate import run_calibrate
+
+        run_calibrate(
+            model,
+            resolve(workspace),
+            fpr=fpr,
+            min_prompts=min_prompts,
+            reset=reset,
+            fmt=fmt,
+            batch_size=batch_size,
+            quiet=quiet,
+        )
+        return
     if not texts and not file:
         _workspace(model, workspace, fmt, batch_size, quiet)
         return
+    if workspace is not None and _explicit(ctx, "workspace"):
+        model = _with_workspace_thresholds(model, resolve(workspace), quiet)
     source: Iterator[tuple[Any, str]] = iter([(None, t) for t in texts]) if texts else _read_jsonl(str(file))
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     th = model.thresholds
@@ -138,6 +200,42 @@ def classify(
     sys.exit(EXIT_FOUND if flagged else EXIT_OK)
 
 
+def _explicit(ctx: click.Context, name: str) -> bool:
+    """Whether the user gave option ``name`` on the command line (not its default or the environment)."""
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+
+
+def _with_workspace_thresholds(model: Any, path: Path, quiet: bool) -> Any:
+    """TEXT or --file with --workspace named on the command line: decide with the thresholds the
+    workspace calibrated for this model version (read-only; the shipped ones when it has none)."""
+    from ringbreaker.classify import workspace_model
+    from ringbreaker.workspace import guarded, open_workspace
+
+    if not path.exists():
+        raise UsageError(f"no workspace at {path}")
+    con = open_workspace(path, read_only=True)
+    try:
+        with guarded(con, "classify"):
+            calibrated, applied = workspace_model(con, model)
+    finally:
+        con.close()
+    if not quiet:
+        _notes(applied.calibrated, applied.ignored_versions, calibrated.thresholds)
+    return calibrated
+
+
+def _notes(calibrated: tuple[str, ...], ignored: tuple[str, ...], thresholds: dict[str, float]) -> None:
+    """Say on stderr which thresholds came from the workspace and which stored ones were ignored."""
+    if calibrated:
+        used = ", ".join(f"{k} {thresholds[k]:.4f}" for k in calibrated)
+        click.echo(f"classify: the workspace's calibrated thresholds ({used})", err=True)
+    if ignored:
+        click.echo(
+            "classify: thresholds calibrated for other model version(s) are ignored: " + ", ".join(ignored),
+            err=True,
+        )
+
+
 def _table(results: list[dict[str, Any]], texts: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -158,9 +256,6 @@ def _table(results: list[dict[str, Any]], texts: list[str]) -> None:
 
 
 def _workspace(model: Any, workspace: str | None, fmt: str | None, batch_size: int, quiet: bool) -> None:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from ringbreaker.classify import pending_count, score_workspace
     from ringbreaker.workspace import open_workspace, resolve
 
@@ -171,25 +266,14 @@ def _workspace(model: Any, workspace: str | None, fmt: str | None, batch_size: i
         )
     con = open_workspace(path)
     try:
-        todo = pending_count(con, model)
-        with Progress(
-            TextColumn("classify"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            disable=quiet,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("classify", total=todo)
-            report = score_workspace(
-                con, model, batch=batch_size, on_batch=lambda n: progress.advance(task, n)
-            )
+        with progress_counter("classify", pending_count(con, model), quiet=quiet) as advance:
+            report = score_workspace(con, model, batch=batch_size, on_batch=advance)
     finally:
         con.close()
     if fmt in {"json", "jsonl"}:
         click.echo(json.dumps(report.to_dict()))
     if not quiet:
+        _notes(report.calibrated, report.ignored_versions, report.thresholds)
         sev = ", ".join(f"{k} {v:,}" for k, v in sorted(report.severity.items())) or "nothing new"
         click.echo(
             f"classify: {report.scored:,} prompt(s) scored ({sev}); {report.already:,} already scored by "

@@ -6,6 +6,8 @@ import os
 import re
 import sys
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -65,6 +67,26 @@ def run(command: click.Command) -> None:
             err=True,
         )
         sys.exit(EXIT_BUG)
+
+
+@contextmanager
+def progress_counter(label: str, total: int, *, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """A transient bar on stderr counting ``total`` items (off with ``quiet``); yields the callback
+    that advances it by n, which a library call takes as its ``on_batch``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=quiet,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
 
 
 quiet_option = click.option(
