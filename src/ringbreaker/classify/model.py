@@ -86,7 +86,9 @@ class Model:
             first.append(len(flat))
             flat.extend(v.texts)
             rules[i, 0] = max(real_person_score(c, pp) for c in v.cased)
-            rules[i, 1] = max(minor_score(t) for t in v.texts)
+            # regexes need no windows (a window cut mid-word makes "be|tween" a "tween"): the whole
+            # text and the decoded payloads, which come first, one per `cased`
+            rules[i, 1] = max(minor_score(t) for t in v.texts[: len(v.cased)])
         probs = np.maximum.reduceat(self.calibrated(flat), np.asarray(first, dtype=np.int64), axis=0)
         th = self.thresholds
         out = []
