@@ -1,19 +1,21 @@
-"""The `minor` rules (ages, school stages, relatives, developmental terms).
+"""The `minor` rules (ages, school stages, relatives, developmental terms) and the severity pair rule.
 
-Every example is benign: the rules are checked on everyday text about children.
+Every example is benign: the rules are checked on everyday text about children, and the severity
+rules on score dicts, never on text (nothing here pairs sexual content with a minor).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from ringbreaker.classify import classify
+from ringbreaker.classify import LABELS, classify, severity
 from ringbreaker.classify.lexicon import (
     MEDIUM_MINOR,
     STRONG_MINOR,
     WEAK_MINOR,
     minor_evidence,
     minor_score,
+    real_person_score,
 )
 from ringbreaker.classify.normalise import STRIDE, normalise
 
@@ -183,3 +185,36 @@ def test_classify_reads_the_rules_without_window_artefacts() -> None:
     assert normalise(text)[STRIDE : STRIDE + 5] == "tween"
     assert classify([text])[0].minor < 0.5
     assert classify(["a toddler building a sandcastle"])[0].minor >= STRONG_MINOR
+
+
+TH = {"bypass": 0.5, "sexual": 0.5, "real_person": 0.5, "minor": 0.5}
+
+
+def s(**kw: float) -> dict[str, float]:
+    return {k: kw.get(k, 0.0) for k in LABELS}
+
+
+def test_pair_threshold_prefers_recall_for_sexual_with_minor() -> None:
+    th = {**TH, "sexual_with_minor": 0.2}
+    assert severity(s(sexual=0.25, minor=0.95), th) == "critical"
+    assert severity(s(sexual=0.2, minor=0.5), th) == "critical"
+    assert severity(s(sexual=0.19, minor=0.95), th) == "low"
+    # the lower threshold is used only with the minor label hit
+    assert severity(s(sexual=0.25, minor=0.49), th) == "none"
+    assert severity(s(sexual=0.25, real_person=0.95), th) == "low"
+    assert severity(s(sexual=0.25, bypass=0.9), th) == "medium"
+
+
+def test_pair_threshold_falls_back_to_sexual_and_never_exceeds_it() -> None:
+    assert severity(s(sexual=0.25, minor=0.95), TH) == "low"  # key absent: sexual's threshold
+    assert severity(s(sexual=0.5, minor=0.5), TH) == "critical"
+    th = {**TH, "sexual_with_minor": 0.8}  # a pair threshold above sexual's cannot undo critical
+    assert severity(s(sexual=0.6, minor=0.9), th) == "critical"
+
+
+def test_real_person_portraits_stay_below_high() -> None:
+    # a named public figure is low; high needs sexual content too (unchanged by the pair rule)
+    th = {**TH, "sexual_with_minor": 0.2}
+    assert real_person_score("A portrait of Bernie Sanders at a desk") >= 0.9
+    assert severity(s(real_person=0.95, sexual=0.3), th) == "low"
+    assert severity(s(real_person=0.95, sexual=0.5), th) == "high"
