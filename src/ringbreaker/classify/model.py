@@ -34,15 +34,22 @@ F32 = npt.NDArray[np.float32]
 def severity(scores: dict[str, float], thresholds: dict[str, float]) -> Severity:
     """Severity from the four scores (the rules the detect stage relies on):
 
-    - critical: `sexual` and `minor` both at or above threshold, whatever the rest;
+    - critical: `minor` at or above its threshold and `sexual` at or above the pair threshold,
+      whatever the rest. Sexual content involving a minor is the worst case there is, so for this
+      pair recall comes first: the pair threshold is the optional key `sexual_with_minor` (meant to
+      be lower than `sexual`'s; never above it, so `sexual` and `minor` both at or above threshold
+      are always critical), or `sexual`'s when the key is absent;
     - high: sexual content of a real person (the non-consensual intimate imagery case), or a bypass
       attempt that also asks for sexual content (the prohibited content this model knows);
     - medium: a bypass attempt alone;
     - low: any other label at or above its threshold (adult content, a named person, a child);
     - none: nothing at or above threshold.
+
+    `thresholds` holds one value per label, plus `sexual_with_minor` if wanted.
     """
     hit = {k: scores[k] >= thresholds[k] for k in LABELS}
-    if hit["sexual"] and hit["minor"]:
+    pair = min(thresholds.get("sexual_with_minor", thresholds["sexual"]), thresholds["sexual"])
+    if hit["minor"] and scores["sexual"] >= pair:
         return Severity.CRITICAL
     if hit["sexual"] and (hit["real_person"] or hit["bypass"]):
         return Severity.HIGH
@@ -140,7 +147,9 @@ class Model:
             first.append(len(flat))
             flat.extend(v.texts)
             rules[i, 0] = max(real_person_score(c, pp) for c in v.cased)
-            rules[i, 1] = max(minor_score(t) for t in v.texts)
+            # regexes need no windows (a window cut mid-word makes "be|tween" a "tween"): the whole
+            # text and the decoded payloads, which come first, one per `cased`
+            rules[i, 1] = max(minor_score(t) for t in v.texts[: len(v.cased)])
         starts = np.asarray(first, dtype=np.int64)
         z1 = self.logits(flat)
         p1 = _sigmoid(z1 * self.platt[:, 0] + self.platt[:, 1])
