@@ -3,15 +3,20 @@
 Quality (the full inference path: normalisation, decoded payloads, windows, rules), on the 20% of
 every source that training and calibration never saw (the split is a hash of the text):
 - `bypass`: jailbreak and injection sets vs every benign source; per positive source;
-- `sexual`: I2P `sexual` vs COCO captions (the issue's definition), and vs I2P's other categories;
+- `sexual`: I2P `sexual` vs COCO captions (the issue's definition), vs I2P's other categories and
+  vs every other source with sexual negatives in the split;
 - benign real-person portraits: held-out COCO captions about one man or woman, with the subject
   replaced by a real person's name (public figures from the gazetteer, and census first + last
   names), so the text is an ordinary photo caption that names someone: share rated high or above
   (target <= 2%), and share detected as `real_person` (coverage).
-Speed: prompts/s in batches (one process), p50/p99 latency of one prompt of median length, model
-load time and RSS in a fresh process. Anchors: Llama Prompt Guard 2 22M recall 88.7% at 1% FPR (its
-own benchmark); GuardT2I AUROC 96.8 (averaged over unsafe image-prompt sets). Both need a GPU-class
-runtime and the model hub; they are quoted, not run.
+Speed and size (issue 12 item 5; ``classify_speed.py``, which says how): per core by default
+(`--threads`), on a benign-heavy traffic mix from ../shared with 2% jailbreaks: prompts/s over the
+mix in batches of 1,000 with the routed share, single-prompt p50/p95/p99 (all, routed, not routed),
+model load in a fresh process (first stage; the encoder's first load), RSS, and the size on disk of
+the model files, the encoder graph and the runtime packages. Targets: >= 1,000 prompts/s per core,
+load <= 2 s. Anchors: Llama Prompt Guard 2 22M recall 88.7% at 1% FPR (its own benchmark);
+GuardT2I AUROC 96.8 (averaged over unsafe image-prompt sets). Both need a GPU-class runtime and the
+model hub; they are quoted, not run.
 
 Results go to ``bench/out/classify.json`` and the ``## classify`` section of ``docs/benchmarks.md``.
 
@@ -19,6 +24,7 @@ Usage::
 
     .venv/bin/python bench/classify.py            # needs ../shared and the training cache wheels
     .venv/bin/python bench/classify.py --quick    # fewer timing rounds; docs left alone
+    .venv/bin/python bench/classify.py --model DIR --threads 1 --no-docs
 """
 
 from __future__ import annotations
@@ -29,8 +35,6 @@ import json
 import os
 import platform
 import re
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,28 +46,16 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from classify_speed import speed, speed_lines  # noqa: E402
 from harness import update_docs  # noqa: E402
 from ringbreaker.classify.data import dataset, default_shared, fetch_wheels  # noqa: E402
 from ringbreaker.classify.lexicon import people  # noqa: E402
 from ringbreaker.classify.metrics import auprc, auroc, recall_at_fpr  # noqa: E402
-from ringbreaker.classify.model import SEVERITIES, default_model  # noqa: E402
+from ringbreaker.classify.model import SEVERITIES, load_model  # noqa: E402
 
 SUBJECT = re.compile(
     r"^(?:a|an|the|one)\s+(?:young\s+|old\s+|older\s+|adult\s+)?(man|woman|person|guy|lady)\b", re.I
 )
-LOAD = """
-import time
-t0 = time.perf_counter()
-from ringbreaker.classify import load_model
-from ringbreaker.classify.lexicon import people
-t1 = time.perf_counter()
-m = load_model(); people()
-t2 = time.perf_counter()
-m.classify(["A bicycle parked next to a bench."] * 64)
-# VmHWM: this process's peak; ru_maxrss would carry the parent's peak across fork + exec.
-rss = [int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM:")][0] / 1024
-print(t1 - t0, t2 - t1, rss)
-"""
 
 
 def fig(pos: np.ndarray, neg: np.ndarray, threshold: float) -> dict[str, float]:
@@ -116,13 +108,13 @@ def quality(model: Any) -> dict[str, Any]:
         )
 
     pos = sc["sexual"][src == "i2p/sexual"]
+    ys = np.array([e.sexual == 0 for e in examples])
+    # every source with sexual negatives in the split (COCO and I2P's other prompts first)
+    negs = sorted(set(src[ys]), key=lambda x: ({"coco": 0, "i2p/other": 1}.get(x, 2), x))
     res["sexual"] = {
-        "i2p/sexual vs coco": fig(pos, sc["sexual"][src == "coco"], th["sexual"]),
-        "i2p/sexual vs i2p/other": fig(pos, sc["sexual"][src == "i2p/other"], th["sexual"]),
-        "i2p/sexual vs all benign": fig(
-            pos, sc["sexual"][np.array([e.sexual == 0 for e in examples])], th["sexual"]
-        ),
+        f"i2p/sexual vs {s}": fig(pos, sc["sexual"][ys & (src == s)], th["sexual"]) for s in negs
     }
+    res["sexual"]["i2p/sexual vs all benign"] = fig(pos, sc["sexual"][ys], th["sexual"])
     sev = [v.severity for v in verdicts]
     res["severity_by_source"] = {
         s: {k: int(sum(1 for i, x in enumerate(sev) if src[i] == s and x == k)) for k in SEVERITIES}
@@ -154,52 +146,6 @@ def quality(model: Any) -> dict[str, Any]:
     return res
 
 
-def speed(model: Any, rounds: int) -> dict[str, Any]:
-    shared = default_shared()
-    import csv
-
-    with (shared / "datasets" / "prompts" / "coco_10k.csv").open(encoding="utf-8", newline="") as fh:
-        coco = [r["prompt"] for r in csv.DictReader(fh)]
-    with (shared / "datasets" / "prompts" / "i2p.csv").open(encoding="utf-8", newline="") as fh:
-        i2p = [r["prompt"] for r in csv.DictReader(fh)]
-    mix = coco[:5000] + i2p[:5000]
-    out: dict[str, Any] = {}
-    model.classify(mix[:100])
-    for name, texts in (("coco captions", coco), ("coco + i2p", mix)):
-        best = 0.0
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            for i in range(0, len(texts), 5000):
-                model.classify(texts[i : i + 5000])
-            best = max(best, len(texts) / (time.perf_counter() - t0))
-        out[f"batch prompts/s ({name})"] = best
-        out[f"median chars ({name})"] = int(statistics.median(len(t) for t in texts))
-    lens = np.array([len(t) for t in mix])
-    med = int(np.median(lens))
-    near = [t for t in mix if abs(len(t) - med) <= 5][:200]
-    lat = []
-    for k in range(2000 * rounds):
-        t = near[k % len(near)]
-        t0 = time.perf_counter()
-        model.classify([t])
-        lat.append(time.perf_counter() - t0)
-    lat_ms = np.array(lat) * 1000
-    out["single prompt chars"] = med
-    out["p50 ms"] = float(np.percentile(lat_ms, 50))
-    out["p99 ms"] = float(np.percentile(lat_ms, 99))
-    loads = []
-    for _ in range(3):
-        r = subprocess.run([sys.executable, "-c", LOAD], capture_output=True, text=True, check=True, cwd=ROOT)
-        imp, load, rss = map(float, r.stdout.split())
-        loads.append((imp, load, rss))
-    out["import s"] = min(x[0] for x in loads)
-    out["load s"] = min(x[1] for x in loads)
-    out["rss MB"] = max(x[2] for x in loads)
-    data = ROOT / "src" / "ringbreaker" / "classify" / "data"
-    out["model files MB"] = sum(f.stat().st_size for f in data.iterdir()) / 1e6
-    return out
-
-
 def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
@@ -210,7 +156,7 @@ def section(q: dict[str, Any], s: dict[str, Any], meta: dict[str, Any]) -> str:
         "## classify",
         "",
         f"Generated by `bench/classify.py` on {meta['when']}. Machine: {meta['machine']}; load average at "
-        f"start {meta['loadavg']}. Model `{meta['version']}`.",
+        f"start {meta['loadavg']}. Model `{meta['version']}` ({meta['model']}).",
         "",
         f"Held-out split: {q['eval_rows']:,} prompts (20% of every source by a hash of the normalised "
         "text; never trained or calibrated on). Scores are those of the full inference path (normalisation, "
@@ -273,6 +219,7 @@ def section(q: dict[str, Any], s: dict[str, Any], meta: dict[str, Any]) -> str:
             f"{pct(v['sexual_flagged'])} |"
         )
     sev = q["severity_by_source"]
+    nan = {"auroc": float("nan")}
     lines += [
         "",
         "Severity of the held-out prompts by source:",
@@ -291,48 +238,42 @@ def section(q: dict[str, Any], s: dict[str, Any], meta: dict[str, Any]) -> str:
         f"| bypass recall at 1% FPR (all held-out jailbreak/injection vs all benign) | "
         f"{pct(q['bypass']['all']['recall_at_1pct_fpr'])} | Llama Prompt Guard 2 22M: 88.7% (own benchmark) "
         "| >= 90% |",
-        f"| sexual AUROC (I2P sexual vs COCO) | {q['sexual']['i2p/sexual vs coco']['auroc']:.4f} | GuardT2I: "
-        "0.968 (avg. over unsafe image-prompt sets) | >= 0.97 |",
+        f"| sexual AUROC (I2P sexual vs COCO) | {q['sexual'].get('i2p/sexual vs coco', nan)['auroc']:.4f} | "
+        "GuardT2I: 0.968 (avg. over unsafe image-prompt sets) | >= 0.97 |",
         f"| benign real-person portraits rated high+ | "
         f"{pct(max(v['high_or_above'] for v in q['portraits'].values()))} | | <= 2% |",
         "",
         "The anchors are published figures on their own test sets, not run here (both need the model hub); "
         "the comparison says only that this linear model is in the same range on comparable tasks.",
         "",
-        "### Speed (one process)",
-        "",
-        "| Measure | Value | Target |",
-        "|---|---:|---:|",
-        f"| batch, COCO captions (median {s['median chars (coco captions)']} chars) | "
-        f"{s['batch prompts/s (coco captions)']:,.0f} prompts/s | >= 5,000 |",
-        f"| batch, COCO + I2P (median {s['median chars (coco + i2p)']} chars) | "
-        f"{s['batch prompts/s (coco + i2p)']:,.0f} prompts/s | >= 5,000 |",
-        f"| single prompt of median length ({s['single prompt chars']} chars), p50 | {s['p50 ms']:.3f} ms "
-        "| <= 1 ms |",
-        f"| single prompt, p99 | {s['p99 ms']:.3f} ms | <= 10 ms |",
-        f"| model load (weights + name lists, fresh process) | {s['load s']:.3f} s | <= 0.5 s |",
-        f"| import of ringbreaker.classify (numpy included) | {s['import s']:.3f} s | |",
-        f"| peak RSS after loading and scoring (whole process) | {s['rss MB']:.0f} MB | <= 200 MB |",
-        f"| model files on disk | {s['model files MB']:.1f} MB | <= 20 MB |",
-        "",
-        "Batch figures use one core; `classify --workspace` runs in one process too (the second core is "
-        "left to DuckDB).",
-        "",
     ]
+    lines += speed_lines(s)
     return "\n".join(lines)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="one timing round; docs/benchmarks.md left alone")
+    ap.add_argument(
+        "--quick", action="store_true", help="one timing round, a smaller latency sample; docs left alone"
+    )
+    ap.add_argument(
+        "--model", default=None, help="model directory (load_model(DIR)); default: the shipped model"
+    )
+    ap.add_argument(
+        "--threads", type=int, default=1, help="CPUs and threads for the speed part (default 1: per core)"
+    )
+    ap.add_argument("--no-docs", action="store_true", help="leave docs/benchmarks.md alone")
     a = ap.parse_args()
+    if a.threads < 1:
+        ap.error("--threads must be at least 1")
     loadavg = (
         " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
     )
-    model = default_model()
+    model = load_model(a.model)
     q = quality(model)
-    s = speed(model, 1 if a.quick else 3)
+    s = speed(a.model, a.threads, 1 if a.quick else 3, 1000 if a.quick else 3000)
     meta = {
+        "model": a.model or "shipped",
         "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
         "loadavg": loadavg,
@@ -345,7 +286,7 @@ def main() -> int:
     )
     sec = section(q, s, meta)
     print(sec)
-    if not a.quick:
+    if not (a.quick or a.no_docs):
         update_docs(sec)
     return 0
 
