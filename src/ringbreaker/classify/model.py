@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ringbreaker.classify.features import hash_batch, score_linear
-from ringbreaker.classify.lexicon import minor_score, people, real_person_score
-from ringbreaker.classify.normalise import views
+from ringbreaker.classify.lexicon import mask_people, minor_score, people, real_person_score
+from ringbreaker.classify.normalise import clean, views
 from ringbreaker.errors import InputError
 from ringbreaker.model import VERDICT_LABELS, VERDICT_SEVERITIES, Severity, Verdict  # Verdict lived here
 
@@ -58,6 +58,17 @@ def severity(scores: dict[str, float], thresholds: dict[str, float]) -> Severity
     if any(hit.values()):
         return Severity.LOW
     return Severity.NONE
+
+
+def decide(scores: dict[str, float], thresholds: dict[str, float]) -> tuple[Severity, tuple[str, ...]]:
+    """Severity and labels together: the labels at or above their thresholds, with `sexual` also
+    listed when the sexual+minor pair threshold made the verdict critical (so a critical verdict
+    always names both)."""
+    sev = severity(scores, thresholds)
+    labels = [k for k in LABELS if scores[k] >= thresholds[k]]
+    if sev == Severity.CRITICAL and "sexual" not in labels:
+        labels.insert(LABELS.index("sexual"), "sexual")
+    return sev, tuple(labels)
 
 
 @dataclass(frozen=True)
@@ -106,10 +117,18 @@ class Model:
         return out
 
     def _second_stage(
-        self, flat: list[str], z1: F32, probs: F32, first: list[int], best: npt.NDArray[np.int64]
+        self,
+        flat: list[str],
+        z1: F32,
+        probs: F32,
+        first: list[int],
+        best: npt.NDArray[np.int64],
+        minor: npt.NDArray[np.bool_],
     ) -> int:
         """Re-score, in place in `probs`, each prompt whose first-stage score reaches a head's route
         threshold: the view that scored highest for that head is embedded and both stages fused.
+        A prompt with the `minor` label always goes on for `sexual` (the critical pair: recall
+        first, and the first stage knows sexual content mostly from image prompts, not prose).
         Returns the number of prompts routed."""
         s2 = self.stage2
         if s2 is None:
@@ -118,6 +137,8 @@ class Model:
 
         cols = [HEADS.index(h) for h in s2.heads]
         need = probs[:, cols] >= np.array([s2.route[h] for h in s2.heads], dtype=np.float32)
+        if "sexual" in s2.heads:
+            need[:, s2.heads.index("sexual")] |= minor
         rows = np.nonzero(need.any(axis=1))[0]
         if len(rows) == 0:
             return 0
@@ -143,10 +164,13 @@ class Model:
         first: list[int] = []
         rules = np.zeros((len(prompts), 2), dtype=np.float32)  # real_person, minor (rules)
         for i, p in enumerate(prompts):
-            v = views(p)
+            cased = clean(p)
+            # the learned heads read the text with names masked (see lexicon.mask_people); the
+            # real_person rule reads the names, in the text and in any decoded payload
+            v = views(mask_people(cased, pp))
             first.append(len(flat))
             flat.extend(v.texts)
-            rules[i, 0] = max(real_person_score(c, pp) for c in v.cased)
+            rules[i, 0] = max(real_person_score(c, pp) for c in (cased, *v.cased[1:]))
             # regexes need no windows (a window cut mid-word makes "be|tween" a "tween"): the whole
             # text and the decoded payloads, which come first, one per `cased`
             rules[i, 1] = max(minor_score(t) for t in v.texts[: len(v.cased)])
@@ -160,7 +184,8 @@ class Model:
         for i, (a, b) in enumerate(zip(first, ends, strict=True)):
             if b - a > 1:
                 best[i] = np.argmax(p1[a:b], axis=0)
-        routed = self._second_stage(flat, z1, probs, first, best)
+        minor_hit = np.maximum(probs[:, HEADS.index("minor")], rules[:, 1]) >= self.thresholds["minor"]
+        routed = self._second_stage(flat, z1, probs, first, best, minor_hit)
         ROUTING.prompts, ROUTING.routed = len(prompts), routed
         th = self.thresholds
         out = []
@@ -171,13 +196,8 @@ class Model:
                 "real_person": round(float(rules[i, 0]), 4),
                 "minor": round(float(max(probs[i, 2], rules[i, 1])), 4),
             }
-            out.append(
-                Verdict(
-                    severity=severity(s, th),
-                    labels=tuple(k for k in LABELS if s[k] >= th[k]),
-                    **s,
-                )
-            )
+            sev, labels = decide(s, th)
+            out.append(Verdict(severity=sev, labels=labels, **s))
         return out
 
 
@@ -217,6 +237,8 @@ def load_model(path: str | Path | None = None) -> Model:
             f"weights have shape {weights.shape}, expected (buckets, {len(HEADS)})", source=str(base)
         )
     thresholds = {k: float(meta["thresholds"][k]["value"]) for k in LABELS}
+    if "sexual_with_minor" in meta["thresholds"]:  # the recall-first pair threshold (see severity)
+        thresholds["sexual_with_minor"] = float(meta["thresholds"]["sexual_with_minor"]["value"])
     return Model(weights, bias, platt, str(meta["model_version"]), thresholds, meta, stage2)
 
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ringbreaker.classify.model import LABELS, Model, severity
+from ringbreaker.classify.model import LABELS, Model, decide
 from ringbreaker.model import ClassifyThreshold
 
 if TYPE_CHECKING:
@@ -164,8 +164,8 @@ def rederive(con: duckdb.DuckDBPyConnection, model: Model, *, batch: int = REDER
         labels: list[list[str]] = []
         for event_id, *values, old_severity, old_labels in rows:
             scores = dict(zip(LABELS, (float(v) for v in values), strict=True))
-            new = severity(scores, th)
-            new_labels = [k for k in LABELS if scores[k] >= th[k]]
+            new, decided = decide(scores, th)
+            new_labels = list(decided)
             out.severity[new] += 1
             out.severity_changed += new != old_severity
             if new != old_severity or new_labels != list(old_labels):

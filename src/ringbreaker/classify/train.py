@@ -31,7 +31,9 @@ import numpy.typing as npt
 
 from ringbreaker.classify.cascade import (
     CASCADE_HEADS,
+    PAIR_FPR,
     ROUTE_RECALL,
+    ROUTE_SHARE,
     STAGE2_C,
     fit_fusion,
     fit_stage2,
@@ -97,12 +99,12 @@ def _embeddings(examples: list[Example], cache: Path | None, say: Any) -> npt.ND
     from ringbreaker.classify.encoder import load_encoder
 
     if cache is None:
-        return load_encoder().embed([e.norm for e in examples])
+        return load_encoder().embed([e.feat for e in examples])
     folder = cache / "emb" / ONNX_SHA256[:16]
     say(f"embedding {len(examples):,} texts (cached in {folder})")
     return embed_cached(
         load_encoder(),
-        [e.norm for e in examples],
+        [e.feat for e in examples],
         folder,
         progress=lambda d, n: say(f"  embedded {d:,}/{n:,} new texts"),
     )
@@ -293,6 +295,9 @@ class Fitted:
     thresholds: dict[str, Any]
     scores: dict[str, npt.NDArray[np.float64]]
     labels: dict[str, npt.NDArray[np.float64]]
+    # the first stage alone, for comparison: scores and the threshold set the same way
+    scores1: dict[str, npt.NDArray[np.float64]]
+    threshold1: dict[str, float]
 
 
 def fit_heads(
@@ -317,6 +322,8 @@ def fit_heads(
     s2_b = np.zeros(len(CASCADE_HEADS), dtype=np.float32)
     fuse = np.zeros((len(CASCADE_HEADS), 3), dtype=np.float32)
     route: dict[str, float] = {}
+    scores1: dict[str, npt.NDArray[np.float64]] = {}
+    threshold1: dict[str, float] = {}
     for j, head in enumerate(HEADS):
         y = _labels(examples, head)
         known = ~np.isnan(y)
@@ -343,6 +350,9 @@ def fit_heads(
             "the largest, over groups of realistic benign calibration prompts, of the score "
             f"{1 - TARGET_FPR:.0%} of the group stay below (target FPR {TARGET_FPR:.0%} in every group)"
         )
+        benign_sources = [sources[i] for i in np.nonzero(neg_c)[0]]
+        scores1[head] = p
+        threshold1[head] = group_threshold(head, p[neg_c], benign_sources, TARGET_FPR)[0]
         if emb is not None and head in CASCADE_HEADS:
             k = CASCADE_HEADS.index(head)
             w2, b2 = fit_stage2(emb[tr], y[tr].astype(np.int8), STAGE2_C[head], seed)
@@ -351,12 +361,15 @@ def fit_heads(
             f = fit_fusion(logit[cal], z2[cal], y[cal].astype(np.int8))
             fuse[k] = f
             fused = _sigmoid(f[0] * logit + f[1] * z2 + f[2])
-            t, _ = group_threshold(fused[neg_c], [sources[i] for i in np.nonzero(neg_c)[0]], TARGET_FPR)
-            r = route_threshold(p[known & calib_m & (y == 1)], t)
+            t, _ = group_threshold(head, fused[neg_c], benign_sources, TARGET_FPR)
+            r = route_threshold(p[known & calib_m & (y == 1)], p[neg_c], t)
             route[head] = r
-            p = np.where(p >= r, fused, p)
+            go = p >= r
+            if head == "sexual":  # as at inference: the minor label always routes for sexual
+                go |= _labels(examples, "minor") >= 1
+            p = np.where(go, fused, p)
             why += "; scores of the two-stage cascade"
-        t, groups = group_threshold(p[neg_c], [sources[i] for i in np.nonzero(neg_c)[0]], TARGET_FPR)
+        t, groups = group_threshold(head, p[neg_c], benign_sources, TARGET_FPR)
         pos_cal = p[known & calib_m & (y == 1)]
         neg_cal = p[neg_c]
         thresholds[head] = {
@@ -365,11 +378,18 @@ def fit_heads(
             "calibration": {
                 "n_pos": len(pos_cal),
                 "n_neg": len(neg_cal),
-                "fpr": round(float(np.mean(neg_cal >= t)), 4),
-                "recall": round(float(np.mean(pos_cal >= t)), 4),
+                "fpr": round(float(np.mean(neg_cal >= t)), 4) if len(neg_cal) else None,
+                "recall": round(float(np.mean(pos_cal >= t)), 4) if len(pos_cal) else None,
                 "groups": groups,
             },
         }
+        if head == "sexual":
+            pair, _ = group_threshold(head, p[neg_c], benign_sources, PAIR_FPR)
+            thresholds["sexual_with_minor"] = {
+                "value": round(min(pair, t), 6),
+                "why": f"sexual content with the minor label is always critical and recall comes first: "
+                f"the largest per-group score {1 - PAIR_FPR:.0%} of benign calibration prompts stay below",
+            }
         if head in route:
             thresholds[head]["calibration"]["route"] = route[head]
             thresholds[head]["calibration"]["routed_benign"] = round(
@@ -380,7 +400,9 @@ def fit_heads(
         "value": RULE_THRESHOLD,
         "why": "rule scores: gazetteer 0.95, first+last name 0.85, capitalised name or honorific pattern 0.7",
     }
-    return Fitted(weights, bias, platt, s2_w, s2_b, fuse, route, thresholds, scores, labels)
+    return Fitted(
+        weights, bias, platt, s2_w, s2_b, fuse, route, thresholds, scores, labels, scores1, threshold1
+    )
 
 
 def train(
@@ -417,7 +439,7 @@ def train(
         examples = keep
     split = np.array([e.split for e in examples])
     say(f"{len(examples):,} examples: " + ", ".join(f"{k} {v:,}" for k, v in sorted(Counter(split).items())))
-    x = _matrix([e.norm for e in examples])
+    x = _matrix([e.feat for e in examples])
     say(f"features: {x.shape[0]:,} x {x.shape[1]:,}, {x.nnz:,} non-zero")
 
     train_m, eval_m = split == "train", split == "eval"
@@ -465,6 +487,7 @@ def train(
             },
             "stage2_C": STAGE2_C,
             "route_recall": ROUTE_RECALL,
+            "route_share": ROUTE_SHARE,
         }
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "weights.npz", allow_pickle=False, **arrays)
