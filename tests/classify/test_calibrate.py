@@ -219,7 +219,7 @@ def test_the_clamp_holds(tmp_path: Path) -> None:
     fits = {f.label: f for f in report.fits}
     hi = bounds(SHIPPED["bypass"])[1]
     assert fits["bypass"].quantile > hi
-    assert fits["bypass"].threshold == pytest.approx(hi) == pytest.approx(0.9)
+    assert fits["bypass"].threshold == pytest.approx(hi) == pytest.approx(max(SHIPPED["bypass"], 0.9))
     assert fits["bypass"].clamped == "hi"
     assert fits["bypass"].flagged_after == 1.0  # every high-scoring prompt is still flagged
     assert fits["sexual"].threshold == pytest.approx(bounds(SHIPPED["sexual"])[0])
@@ -282,7 +282,7 @@ def test_stored_verdicts_are_rederived(tmp_path: Path) -> None:
     n = 1000
     # bypass scores straddle the shipped threshold; a few prompts also name a person (real_person)
     scores = {
-        "bypass": spread(n, 0.2, 0.7, 3),
+        "bypass": spread(n, SHIPPED["bypass"] - 0.5, min(SHIPPED["bypass"] + 0.05, 0.999), 3),
         "sexual": spread(n, 0.0, 0.3, 7),
         "real_person": [0.85 if i % 50 == 0 else 0.0 for i in range(n)],
     }
@@ -294,7 +294,8 @@ def test_stored_verdicts_are_rederived(tmp_path: Path) -> None:
     finally:
         con.close()
     th = report.thresholds
-    assert th["bypass"] > SHIPPED["bypass"]  # 1% of these prompts is above 0.69, so it rises
+    assert th["sexual"] > SHIPPED["sexual"]  # 1% of these prompts is far above the shipped one: it rises
+    assert bounds(SHIPPED["bypass"])[0] <= th["bypass"] <= bounds(SHIPPED["bypass"])[1]
     changed = 0
     for event_id, *vals, sev, labels in verdicts(ws):
         s = dict(zip(LABELS, vals, strict=True))

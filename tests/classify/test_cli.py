@@ -34,7 +34,7 @@ def test_text_arguments_jsonl_fields() -> None:
         assert set(x) == FIELDS
         assert x["severity"] == "none"
         assert x["labels"] == []
-        assert set(x["thresholds"]) == {"bypass", "sexual", "real_person", "minor"}
+        assert set(x["thresholds"]) == {"bypass", "sexual", "real_person", "minor", "sexual_with_minor"}
 
 
 def test_file_with_ids_and_exit_code(tmp_path: Path, prompts_dir: Path) -> None:
@@ -98,11 +98,14 @@ def test_workspace_incremental(tmp_path: Path, prompts_dir: Path) -> None:
     assert first["scored"] == 33
     assert first["already_scored"] == 0
     assert first["severity"].get("medium", 0) + first["severity"].get("high", 0) >= 3
+    # the three jailbreaks go on to the second stage; most captions are cleared by the first
+    assert 3 <= first["routed"] <= 10
     r = rb("classify", "--workspace", str(ws), "--format", "json")
     assert r.returncode == 0, r.stderr
     again = json.loads(r.stdout)
     assert again["scored"] == 0
     assert again["already_scored"] == 33
+    assert again["routed"] == 0
     con = open_workspace(ws)
     try:
         rows = con.execute(

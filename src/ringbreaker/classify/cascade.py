@@ -33,7 +33,10 @@ from ringbreaker.classify.metrics import threshold_at_fpr
 F64 = npt.NDArray[np.float64]
 CASCADE_HEADS = ("bypass", "sexual")  # the learned labels the second stage re-scores
 ROUTE_RECALL = 0.995
-ROUTE_SHARE = 0.02  # ... unless that would send more than this share of benign prompts on
+# ... unless that would send more than this share of benign prompts on. `sexual` gets more: its
+# first stage knows sexual content from few, weakly labelled image prompts, and the encoder ranks it
+# far better (by meaning, not by words such as "beautiful woman").
+ROUTE_SHARE = {"bypass": 0.02, "sexual": 0.10}
 STAGE2_C = {"bypass": 4.0, "sexual": 4.0}
 PAIR_FPR = 0.02  # the sexual+minor pair threshold: recall first, twice the FPR budget
 
@@ -67,6 +70,8 @@ def fit_stage2(
     """Logistic regression over embeddings (balanced classes), the second stage's head."""
     from sklearn.linear_model import LogisticRegression
 
+    if len(set(y.tolist())) < 2:  # a fold with no positives (leave-one-source-out): a null head
+        return np.zeros(emb.shape[1]), 0.0
     clf = LogisticRegression(C=c, solver="lbfgs", class_weight="balanced", max_iter=2000, random_state=seed)
     clf.fit(emb.astype(np.float64), y)
     return clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
@@ -101,14 +106,14 @@ def group_threshold(head: str, p: F64, sources: list[str], fpr: float) -> tuple[
     return best, groups
 
 
-def route_threshold(p1_pos: F64, p1_neg: F64, decision: float) -> float:
+def route_threshold(head: str, p1_pos: F64, p1_neg: F64, decision: float) -> float:
     """First-stage score above which ROUTE_RECALL of the calibration positives lie, raised so that
-    at most ROUTE_SHARE of the benign calibration prompts are routed, and capped at half the
+    at most ROUTE_SHARE[head] of the benign calibration prompts are routed, and capped at half the
     decision threshold. Why the share cap: the encoder costs ~100x the first stage, and benign
     traffic is almost all of a deployment's traffic, so the share routed sets the speed."""
     if len(p1_pos) == 0:
         return decision / 2
     q = float(np.quantile(p1_pos, 1.0 - ROUTE_RECALL))
     if len(p1_neg):
-        q = max(q, float(np.quantile(p1_neg, 1.0 - ROUTE_SHARE)))
+        q = max(q, float(np.quantile(p1_neg, 1.0 - ROUTE_SHARE[head])))
     return round(min(q, decision / 2), 6)

@@ -162,6 +162,22 @@ PORTRAIT_FRAMES = (
 )
 
 
+PORTRAIT_SUBJECTS = (
+    "a woman",
+    "a beautiful woman",
+    "a smiling woman with long hair",
+    "an elegant woman in a red dress",
+    "a man",
+    "a handsome man",
+    "an old man with a beard",
+    "a businesswoman",
+    "a female singer",
+    "an actress",
+    "a couple holding hands",
+    "a bride in a white dress",
+)
+
+
 def portrait_rows(coco: Path) -> Iterator[Row]:
     """Benign portraits of named people: plain portrait requests (PORTRAIT_FRAMES) and COCO captions
     about one adult ("A man riding a horse" becomes "<Name> riding a horse"), names from the
@@ -179,8 +195,10 @@ def portrait_rows(coco: Path) -> Iterator[Row]:
         return
     with coco.open(encoding="utf-8", newline="") as fh:
         captions = [r["prompt"].strip() for r in csv.DictReader(fh)]
-    # the plain requests a T2I service gets for a public figure, one per name and frame
-    for k, name in enumerate(names[:40]):
+    # the plain requests a T2I service gets for a public figure, one per name and frame, and the
+    # same frames about an unnamed adult (an ordinary portrait of a woman is not sexual content)
+    subjects = [*names[:40], *PORTRAIT_SUBJECTS]
+    for k, name in enumerate(subjects):
         for j, frame in enumerate(PORTRAIT_FRAMES):
             if (k + j) % 3 == 0:
                 yield Row(frame.format(name), "portraits (generated)", 0, 0)

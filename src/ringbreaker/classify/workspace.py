@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ringbreaker.classify.model import Model
+from ringbreaker.classify.model import ROUTING, Model
 from ringbreaker.classify.thresholds import workspace_model
 from ringbreaker.model import Verdict
 from ringbreaker.workspace import guarded
@@ -53,6 +53,7 @@ class WorkspaceReport:
     thresholds: dict[str, float] = field(default_factory=dict)
     calibrated: tuple[str, ...] = ()
     ignored_versions: tuple[str, ...] = ()
+    routed: int = 0  # prompts the cascade's second stage re-scored (model.ROUTING)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -63,6 +64,7 @@ class WorkspaceReport:
             "thresholds": self.thresholds,
             "calibrated": list(self.calibrated),
             "ignored_versions": list(self.ignored_versions),
+            "routed": self.routed,
         }
 
 
@@ -131,6 +133,7 @@ def _score(
         con.execute("COMMIT")
         con.unregister("rb_verdict_batch")
         report.scored += len(ids)
+        report.routed += ROUTING.routed
         report.severity.update(v.severity for v in verdicts)
         if on_batch is not None:
             on_batch(len(ids))

@@ -277,7 +277,7 @@ def _workspace(model: Any, workspace: str | None, fmt: str | None, batch_size: i
         sev = ", ".join(f"{k} {v:,}" for k, v in sorted(report.severity.items())) or "nothing new"
         click.echo(
             f"classify: {report.scored:,} prompt(s) scored ({sev}); {report.already:,} already scored by "
-            f"{report.model_version}",
+            f"{report.model_version}; {report.routed:,} re-scored by the second stage",
             err=True,
         )
     sys.exit(EXIT_FOUND if any(report.severity[s] for s in FLAGGED) else EXIT_OK)
