@@ -30,7 +30,8 @@ def _load(folder: Path) -> dict[bytes, F32]:
         with np.load(f, allow_pickle=False) as z:
             keys, vecs = z["keys"], z["vecs"].astype(np.float32)
         for k, v in zip(keys, vecs, strict=True):
-            known[bytes(k)] = v
+            # keys are (n, 16) uint8; older shards held "S16", which drops a key's trailing NUL bytes
+            known[bytes(k).ljust(16, b"\0")] = v
     return known
 
 
@@ -58,7 +59,7 @@ def embed_cached(
         tmp = name.with_suffix(".tmp.npz")
         np.savez(
             tmp,
-            keys=np.frombuffer(b"".join(k for k, _ in part), dtype="S16"),
+            keys=np.frombuffer(b"".join(k for k, _ in part), dtype=np.uint8).reshape(-1, 16),
             vecs=vecs.astype(np.float16),
         )
         tmp.replace(name)  # a killed run leaves whole shards only
