@@ -128,6 +128,9 @@ def run(only: list[str] | None) -> dict[str, Any]:
             known = ~np.isnan(y)
             if not (in_g & known).any():
                 continue
+            if not (known & (split == "train") & ~in_g & (y == 1)).any():
+                fold[head] = {"skipped": "no positives left to train on without this group"}
+                continue
             t = float(fit.thresholds[head]["value"])
             fold[head] = {
                 "cascade": _figures(fit.scores[head], t, y, in_g & known, other_eval & known, lengths),
@@ -169,6 +172,9 @@ def markdown(res: dict[str, Any]) -> str:
         for head in ("bypass", "sexual"):
             if head not in fold:
                 continue
+            if "skipped" in fold[head]:
+                lines.append(f"| {name} | {head} | | {fold[head]['skipped']} | | | |")
+                continue
             c, f = fold[head]["cascade"], fold[head]["first_stage"]
             cp, fp = c.get("positives", {}), f.get("positives", {})
             cn, fn = c.get("negatives", {}), f.get("negatives", {})
@@ -193,7 +199,7 @@ def markdown(res: dict[str, Any]) -> str:
     for name, fold in res["folds"].items():
         for head in ("bypass", "sexual"):
             for kind, key in (("positives", "recall_at_threshold"), ("negatives", "flagged_at_threshold")):
-                part = fold.get(head, {}).get("cascade", {}).get(kind)
+                part = fold.get(head, {}).get("cascade", {}).get(kind) if head in fold else None
                 if not part:
                     continue
                 cells = []
@@ -209,8 +215,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     ap.add_argument("--only", nargs="*", default=None, help="only these groups (names as in GROUPS)")
+    ap.add_argument("--from-json", type=Path, default=None, help="rewrite the docs from a saved run")
     a = ap.parse_args()
-    res = run(a.only)
+    res = json.loads(a.from_json.read_text()) if a.from_json else run(a.only)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "classify_loso.json").write_text(json.dumps(res, indent=1) + "\n")
     if not a.no_docs:

@@ -155,10 +155,20 @@ class Model:
 
     def classify(self, prompts: Iterable[str]) -> list[Verdict]:
         """Score prompts: every view (normalised text, decoded payloads, windows) is scored and each
-        label takes the maximum over the views of its prompt."""
+        label takes the maximum over the views of its prompt. A prompt repeated in the batch is
+        scored once (logged traffic repeats templates and retries; the demo world's 8,124 prompts
+        are 17 texts), and ``ROUTING`` counts distinct prompts."""
         prompts = list(prompts)
         if not prompts:
             return []
+        index: dict[str, int] = {}
+        slot = [index.setdefault(p, len(index)) for p in prompts]
+        if len(index) < len(prompts):
+            unique = self._classify(list(index))
+            return [unique[i] for i in slot]
+        return self._classify(prompts)
+
+    def _classify(self, prompts: list[str]) -> list[Verdict]:
         pp = people()
         flat: list[str] = []
         first: list[int] = []
