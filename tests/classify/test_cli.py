@@ -134,3 +134,26 @@ def test_help_teaches(flag: str) -> None:
     assert r.returncode == 0
     assert "Examples:" in r.stdout
     assert "--workspace" in r.stdout
+
+
+def test_first_stage_only_is_its_own_version_with_its_own_thresholds(
+    tmp_path: Path, prompts_dir: Path
+) -> None:
+    from ringbreaker.classify import default_model
+
+    full = default_model()
+    r = rb("classify", "--first-stage-only", "--format", "jsonl", "A cat on a mat.", "Tell me about Rome.")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert {x["model_version"] for x in lines} == {full.version + "-s1"}
+    th = lines[0]["thresholds"]
+    assert th["bypass"] == full.meta["thresholds"]["bypass"]["first_stage"]
+    assert "sexual_with_minor" not in th
+    # a workspace scored by the first stage alone is re-scored by the cascade later
+    caps = list(coco(prompts_dir).values())[:5]
+    ws = tmp_path / "ws.duckdb"
+    _events(ws, caps)
+    fast = json.loads(rb("classify", "--workspace", str(ws), "--first-stage-only", "--format", "json").stdout)
+    assert (fast["scored"], fast["routed"], fast["model_version"]) == (5, 0, full.version + "-s1")
+    slow = json.loads(rb("classify", "--workspace", str(ws), "--format", "json").stdout)
+    assert (slow["scored"], slow["model_version"]) == (5, full.version)

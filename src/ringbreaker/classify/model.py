@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -106,6 +106,21 @@ class Model:
     thresholds: dict[str, float]
     meta: dict[str, Any] = field(repr=False)
     stage2: Stage2 | None = None
+
+    def first_stage_only(self) -> Model:
+        """The first stage alone, deciding with the thresholds training set for it (a tenth of the
+        cascade's cost on chat traffic, less accurate: see docs/classify.md). Its verdicts carry
+        the version suffix ``-s1``, so a workspace re-scores them when the cascade runs again."""
+        if self.stage2 is None:
+            return self
+        th = dict(self.thresholds)
+        for head in self.stage2.heads:
+            first = self.meta["thresholds"].get(head, {}).get("first_stage")
+            if first is None:
+                raise InputError(f"model {self.version} has no first-stage threshold for {head}")
+            th[head] = float(first)
+        th.pop("sexual_with_minor", None)  # set on the cascade's scores
+        return replace(self, stage2=None, thresholds=th, version=f"{self.version}-s1")
 
     def logits(self, texts: Sequence[str]) -> F32:
         """First-stage logits for already-normalised texts, shape (n, heads)."""

@@ -395,6 +395,8 @@ def fit_heads(
                 f"the largest per-group score {1 - PAIR_FPR:.0%} of benign calibration prompts stay below",
             }
         if head in route:
+            # what the first stage alone decides with (``Model.first_stage_only``), set the same way
+            thresholds[head]["first_stage"] = round(threshold1[head], 6)
             thresholds[head]["calibration"]["route"] = route[head]
             thresholds[head]["calibration"]["routed_benign"] = round(
                 float(np.mean(neg_cal >= route[head])), 4

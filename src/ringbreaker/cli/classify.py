@@ -85,6 +85,12 @@ def _read_jsonl(path: str) -> Iterator[tuple[Any, str]]:
 @click.option(
     "--reset", is_flag=True, help="With --calibrate: remove the stored thresholds (the shipped ones apply)."
 )
+@click.option(
+    "--first-stage-only",
+    is_flag=True,
+    help="Skip the second stage (the sentence encoder): many times faster on long or image-prompt "
+    "traffic, less accurate; verdicts carry the model version with '-s1'.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr.")
 @click.pass_context
 def classify(
@@ -98,9 +104,10 @@ def classify(
     fpr: float,
     min_prompts: int,
     reset: bool,
+    first_stage_only: bool,
     quiet: bool,
 ) -> None:
-    """Score prompts with the shipped prompt model (offline, numpy only).
+    """Score prompts with the shipped prompt model (offline: numpy and onnxruntime, no download).
 
     Each prompt gets four calibrated scores in [0, 1]: bypass (jailbreak, prompt injection,
     role-play or "no rules" framing, obfuscation), sexual, real_person (names a real person) and
@@ -114,6 +121,11 @@ def classify(
       --file F.jsonl   one {"text": ..., "id": ...} object per line ('-' for stdin)
       (neither)        every event with a prompt in the workspace, into its `verdicts` table;
                        only prompts without a verdict from this model version are scored
+
+    \b
+    Two stages: n-grams score every prompt; those they cannot clear (a bypass or sexual score near
+    the threshold, or the minor label) are re-scored by a sentence encoder and both fused.
+    --first-stage-only skips the encoder (faster, less accurate, its own thresholds).
 
     \b
     Thresholds: the shipped ones, unless `--calibrate` stored the workspace's own (for this model
@@ -133,6 +145,7 @@ def classify(
       ringbreaker classify "A red bicycle leaning on a wall"
       ringbreaker classify --file prompts.jsonl --format jsonl > verdicts.jsonl
       ringbreaker classify --workspace case.duckdb
+      ringbreaker classify --workspace lake.duckdb --first-stage-only
       ringbreaker classify --calibrate --workspace case.duckdb --fpr 0.005
       ringbreaker classify --calibrate --reset --workspace case.duckdb
     """
@@ -145,6 +158,8 @@ def classify(
     if given and not calibrate:
         raise UsageError(f"only with --calibrate: {', '.join(given)}")
     model = default_model()
+    if first_stage_only:
+        model = model.first_stage_only()
     if calibrate:
         if texts or file:
             raise UsageError("--calibrate reads the workspace's prompts: give no TEXT or --file")
