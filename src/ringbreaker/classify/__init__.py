@@ -1,8 +1,9 @@
 """The prompt-risk model: calibrated `bypass`, `sexual`, `real_person` and `minor` scores and a
-derived severity, offline, numpy only (see docs/classify.md).
+derived severity, offline: an n-gram first stage (numpy) and a sentence-encoder second stage
+(onnxruntime) for what the first cannot clear (see docs/classify.md).
 
     >>> from ringbreaker.classify import classify
-    >>> [v.severity for v in classify(["A bicycle parked next to a bench."])]
+    >>> [str(v.severity) for v in classify(["A bicycle parked next to a bench."])]
     ['none']
 """
 

@@ -1,9 +1,10 @@
 """Inference: the shipped weights, calibrated scores for the four labels, and the derived severity.
 
-Runtime needs numpy only. The weights are plain arrays in ``data/weights.npz`` (no pickle: loaded
-with ``allow_pickle=False``); ``data/model.json`` holds the model version, the per-label thresholds
-and the held-out metrics that justify them. Both are written by ``python -m
-ringbreaker.classify.train``.
+The first stage needs numpy only; the second (``encoder.py``, only for prompts the first cannot
+clear) adds onnxruntime and tokenizers. The weights are plain arrays in ``data/weights.npz`` (no
+pickle: loaded with ``allow_pickle=False``); ``data/model.json`` holds the model version, the
+per-label thresholds, the cascade's route thresholds and the held-out metrics that justify them.
+Both are written by ``python -m ringbreaker.classify.train``.
 """
 
 from __future__ import annotations
