@@ -193,7 +193,7 @@ class Model:
             cased = clean(p)
             # the learned heads read the text with names masked (see lexicon.mask_people); the
             # real_person rule reads the names, in the text and in any decoded payload
-            v = views(mask_people(cased, pp))
+            v = views(mask_people(cased, pp), cleaned=True)
             first.append(len(flat))
             flat.extend(v.texts)
             rules[i, 0] = max(real_person_score(c, pp) for c in (cased, *v.cased[1:]))

@@ -379,9 +379,9 @@ class Views:
     cased: tuple[str, ...]
 
 
-def views(text: str) -> Views:
-    """All views of one raw prompt."""
-    cased = clean(text)
+def views(text: str, *, cleaned: bool = False) -> Views:
+    """All views of one raw prompt (`cleaned`: the text already went through ``clean``)."""
+    cased = text if cleaned else clean(text)
     norm = _normalise_clean(cased)
     payloads = decode_payloads(cased) if len(cased) >= 16 else []
     out = [norm]
