@@ -48,6 +48,7 @@ bench: install
 	$(PY) bench/classify.py
 	$(PY) bench/classify_heldout.py  # public sets kept for evaluation; skips those not mirrored (docs/classify.md)
 	$(PY) bench/classify_loso.py     # leave-one-source-out on the training sources (~17 min)
+	$(PY) bench/classify_gateway.py  # gateway teams with ordinary (held-out) traffic: prompt alerts per key
 	$(PY) bench/detect.py
 
 clean:
