@@ -4,8 +4,8 @@ The cascade: the first stage (hashed n-grams, ``features.py``) scores every prom
 first-stage score for `bypass` or `sexual` reaches that label's *route* threshold goes on to the
 second stage, a linear head over the sentence encoder's embedding (``encoder.py``), and its score
 for the label becomes the two stages fused: ``sigmoid(f0 * z1 + f1 * z2 + f2)`` with z1, z2 the
-stages' logits. Everything else keeps its first-stage score, which lies below the route threshold
-and so below the decision threshold.
+stages' logits. A prompt with the `minor` label always goes on for `sexual`. Everything else keeps
+its first-stage score, which lies below the route threshold and so below the decision threshold.
 
 Why fusion weights are fitted on the calibration slice, not the training slice: first-stage logits
 of training rows are over-confident (the head saw them), so a fusion learnt there would trust the
@@ -13,12 +13,13 @@ first stage too much. The calibration slice is unseen by both heads; fitting thr
 also the Platt scaling of the fused score.
 
 Decision thresholds are set on *realistic benign traffic*: the (1 - FPR) quantile is taken in each
-group of benign sources (chat requests, role-play prompts, task instructions, injection sets'
-benign rows, image prompts) and the threshold is the largest of them, so no kind of ordinary
-traffic exceeds the false-positive budget on calibration data. The route threshold is the
-first-stage score above which `ROUTE_RECALL` of the calibration positives lie, but no higher than
-half the decision threshold (so calibrating a deployment's thresholds down to half never needs a
-prompt the first stage cleared).
+group of benign sources (``BENIGN_GROUPS``, per label: chat-like prompts, injection sets' benign
+rows, image prompts, portraits of named people) and the threshold is the largest of them, so no
+kind of ordinary traffic exceeds the false-positive budget on calibration data. The route threshold
+is the first-stage score above which `ROUTE_RECALL` of the calibration positives lie, raised so
+that at most `ROUTE_SHARE` of benign calibration prompts are routed, and no higher than half the
+decision threshold (so calibrating a deployment's thresholds down to half never needs a prompt the
+first stage cleared).
 """
 
 from __future__ import annotations
