@@ -157,3 +157,14 @@ def test_first_stage_only_is_its_own_version_with_its_own_thresholds(
     assert (fast["scored"], fast["routed"], fast["model_version"]) == (5, 0, full.version + "-s1")
     slow = json.loads(rb("classify", "--workspace", str(ws), "--format", "json").stdout)
     assert (slow["scored"], slow["model_version"]) == (5, full.version)
+
+
+def test_a_lone_surrogate_in_a_file_is_scored_and_shown(tmp_path: Path) -> None:
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"text": "hello \\ud800 world"}\n{"text": "a cat"}\n', encoding="utf-8")
+    for fmt in ("jsonl", "table"):
+        r = rb("classify", "--file", str(f), "--format", fmt)
+        assert r.returncode == 0, r.stderr
+        assert "internal error" not in r.stderr
+    r = rb("classify", "--file", str(f), "--format", "jsonl")
+    assert [json.loads(x)["index"] for x in r.stdout.splitlines()] == [0, 1]

@@ -19,6 +19,7 @@ from ringbreaker.classify.model import (
     load_model,
     severity,
 )
+from ringbreaker.classify.normalise import no_surrogates
 from ringbreaker.classify.thresholds import Applied, stored_thresholds, workspace_model
 from ringbreaker.classify.workspace import WorkspaceReport, pending_count, score_workspace
 from ringbreaker.model import Verdict
@@ -36,6 +37,7 @@ __all__ = [
     "classify",
     "default_model",
     "load_model",
+    "no_surrogates",
     "pending_count",
     "reset_calibration",
     "score_workspace",

@@ -292,9 +292,22 @@ def _join_spaced(text: str) -> str:
     return _SPACED.sub(lambda m: _SPACED_SEP.sub("", m.group(0)), text)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def no_surrogates(text: str) -> str:
+    """The text with lone surrogates (from JSON escapes such as "\\ud800", or undecodable
+    command-line bytes) replaced by U+FFFD and escaped pairs joined: no encoder downstream (UTF-8
+    output, the feature hashing, the tokenizer) accepts them."""
+    if _SURROGATE.search(text):
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def clean(text: str) -> str:
-    """NFKC, invisible characters dropped and homoglyphs folded, case kept (names need capitals)."""
-    return _fold_homoglyphs(_drop_invisible(unicodedata.normalize("NFKC", text)))
+    """NFKC, invisible characters dropped and homoglyphs folded, case kept (names need capitals);
+    lone surrogates replaced first (``no_surrogates``)."""
+    return _fold_homoglyphs(_drop_invisible(unicodedata.normalize("NFKC", no_surrogates(text))))
 
 
 def normalise(text: str) -> str:

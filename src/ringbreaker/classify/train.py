@@ -321,7 +321,7 @@ def fit_heads(
     platt = np.zeros((len(HEADS), 2), dtype=np.float32)
     thresholds: dict[str, Any] = {}
     scores: dict[str, npt.NDArray[np.float64]] = {}
-    labels: dict[str, npt.NDArray[np.float64]] = {}
+    labels = {h: _labels(examples, h) for h in HEADS}  # minor's twice needed: its head, sexual's routing
     s2_w = np.zeros((DIM, len(CASCADE_HEADS)), dtype=np.float32)
     s2_b = np.zeros(len(CASCADE_HEADS), dtype=np.float32)
     fuse = np.zeros((len(CASCADE_HEADS), 3), dtype=np.float32)
@@ -329,7 +329,7 @@ def fit_heads(
     scores1: dict[str, npt.NDArray[np.float64]] = {}
     threshold1: dict[str, float] = {}
     for j, head in enumerate(HEADS):
-        y = _labels(examples, head)
+        y = labels[head]
         known = ~np.isnan(y)
         tr = np.nonzero(known & train_m)[0]
         w, b = _fit(x[tr], y[tr].astype(np.int8), DEFAULT_C[head], seed)
@@ -347,7 +347,7 @@ def fit_heads(
                 "why": "learned head trained on lexicon labels (no labelled set exists); the lexicon's "
                 "strong and medium terms score 0.95/0.7, weak ones 0.35, so 0.5 separates them",
             }
-            scores[head], labels[head] = p, y
+            scores[head] = p
             continue
         neg_c = known & calib_m & (y == 0)
         why = (
@@ -370,7 +370,7 @@ def fit_heads(
             route[head] = r
             go = p >= r
             if head == "sexual":  # as at inference: the minor label always routes for sexual
-                go |= _labels(examples, "minor") >= 1
+                go |= labels["minor"] >= 1
             p = np.where(go, fused, p)
             why += "; scores of the two-stage cascade"
         t, groups = group_threshold(head, p[neg_c], benign_sources, TARGET_FPR)
@@ -401,7 +401,7 @@ def fit_heads(
             thresholds[head]["calibration"]["routed_benign"] = round(
                 float(np.mean(neg_cal >= route[head])), 4
             )
-        scores[head], labels[head] = p, y
+        scores[head] = p
     thresholds["real_person"] = {
         "value": RULE_THRESHOLD,
         "why": "rule scores: gazetteer 0.95, first+last name 0.85, capitalised name or honorific pattern 0.7",

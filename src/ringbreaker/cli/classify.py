@@ -149,7 +149,7 @@ def classify(
       ringbreaker classify --calibrate --workspace case.duckdb --fpr 0.005
       ringbreaker classify --calibrate --reset --workspace case.duckdb
     """
-    from ringbreaker.classify import default_model
+    from ringbreaker.classify import default_model, no_surrogates
     from ringbreaker.workspace import resolve
 
     if texts and file:
@@ -207,7 +207,7 @@ def classify(
             else:
                 kept.append(rec)
                 if fmt == "table":
-                    shown.append(text)
+                    shown.append(no_surrogates(text))
     if fmt == "json":
         click.echo(json.dumps(kept, indent=2))
     elif fmt == "table":
