@@ -33,6 +33,7 @@ from ringbreaker.model import (
     Verdict,
 )
 from ringbreaker.workspace import open_workspace
+from ringbreaker.workspace.context import TABLES as CONTEXT_TABLES
 from tests.conftest import rb
 
 TIMESTAMPTZ = "TIMESTAMP WITH TIME ZONE"
@@ -67,7 +68,15 @@ def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, tupl
 
 
 def test_every_stage_table_has_a_row_type(tables: dict[str, dict[str, tuple[str, bool]]]) -> None:
-    assert set(tables) - {"schema_migrations"} == {r.TABLE for r in ROW_TYPES}
+    owner_input = set(CONTEXT_TABLES)  # the context file's rows: their contract is context.schema.json
+    assert set(tables) - {"schema_migrations"} - owner_input == {r.TABLE for r in ROW_TYPES}
+
+
+def test_context_tables_are_what_the_context_module_writes(
+    tables: dict[str, dict[str, tuple[str, bool]]],
+) -> None:
+    for table, cols in CONTEXT_TABLES.items():
+        assert tuple(tables[table]) == cols, table
 
 
 @pytest.mark.parametrize("row", ROW_TYPES, ids=lambda r: r.__name__)

@@ -20,6 +20,7 @@ COMMANDS = {
     "simulate": "ringbreaker.cli.simulate:simulate",
     "ingest": "ringbreaker.cli.ingest:ingest",
     "classify": "ringbreaker.cli.classify:classify",
+    "context": "ringbreaker.cli.context:context",
     "detect": "ringbreaker.cli.detect:detect",
     "attribute": "ringbreaker.cli.attribute:attribute",
     "case": "ringbreaker.cli.case:case",
@@ -57,6 +58,7 @@ def cli() -> None:
       simulate  write a synthetic world with a planted ring, in the providers' log formats
       ingest    read CloudTrail, Bedrock, Azure, LiteLLM and OpenAI audit logs into events
       classify  score prompts: jailbreak/bypass, sexual, real person, minor; severity
+      context   keep the owner's context: office/CI networks, IaC principals, accounts
       detect    run the detection rules over the workspace into alerts
       attribute link alerts, keys, proxies, tools and users into crews with roles
       case      write each crew's case file: HTML (offline), STIX 2.1 bundle, JSON

@@ -48,6 +48,13 @@ if TYPE_CHECKING:
     default=None,
     help="Exit 1 when an alert at or above this severity exists (CI and cron use).",
 )
+@click.option(
+    "--context",
+    "context_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Load this context file into the workspace first (as `ringbreaker context FILE` does; it stays).",
+)
 @click.option("--dry-run", is_flag=True, help="Run the rules and print alerts without writing them.")
 @quiet_option
 def detect(
@@ -57,6 +64,7 @@ def detect(
     since: str | None,
     fmt: str,
     fail_on: str | None,
+    context_file: Path | None,
     dry_run: bool,
     quiet: bool,
 ) -> None:
@@ -75,13 +83,15 @@ def detect(
       ringbreaker detect --rule det.leaked-key.use --format jsonl
       ringbreaker detect --since 2025-03-05T00:00:00Z --fail-on high
       ringbreaker detect --format ocsf > findings.ocsf.json
+      ringbreaker detect --context context.yaml   # office/CI networks, IaC roles (see `context`)
     """
     import duckdb
 
     from ringbreaker.detect import detect as run_detect
     from ringbreaker.detect import render
     from ringbreaker.rules import load_detection_rules
-    from ringbreaker.workspace import open_workspace
+    from ringbreaker.workspace import guarded, open_workspace
+    from ringbreaker.workspace.context import load_context, store_context
 
     rules = load_detection_rules(extra)
     if rule_ids:
@@ -95,9 +105,13 @@ def detect(
             duckdb.execute("SELECT ?::TIMESTAMPTZ", [since]).fetchall()
         except duckdb.Error as e:
             raise UsageError(f"--since {since!r} is not a time (example: 2025-03-05T00:00:00Z)") from e
+    ctx = load_context(context_file) if context_file is not None else None
     con = open_workspace(workspace)
     err = Console(stderr=True, quiet=quiet)
     try:
+        if ctx is not None:
+            with guarded(con, "context"):
+                store_context(con, ctx)
         with err.status("detect") as status:
             result = run_detect(
                 con,

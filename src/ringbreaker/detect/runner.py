@@ -18,8 +18,9 @@ from typing import Any
 
 import duckdb
 
+from ringbreaker.detect.context import prepare
 from ringbreaker.errors import RuleError
-from ringbreaker.model import ENTITY_FIELDS, Alert, Severity, iso_ms
+from ringbreaker.model import ALERT_SEVERITIES, ENTITY_FIELDS, Alert, Severity, iso_ms
 from ringbreaker.rules.detections import DetectionRule
 from ringbreaker.workspace import guarded, query_fault
 
@@ -150,6 +151,9 @@ def _run_rule(
     if missing:
         raise RuleError(f"query does not return {sorted(missing)}", source=rule.source)
     hits = [dict(zip(cols, r, strict=True)) for r in rows]
+    graded = "alert_severity" in cols
+    if graded:
+        _check_severities(rule, hits)
     hits.sort(key=lambda h: (h["first_time"], str(h["summary"])))
     groups: dict[str, list[dict[str, Any]]] = {}
     for h in hits:
@@ -173,7 +177,7 @@ def _run_rule(
             _Draft(
                 id=aid,
                 rule=rule.id,
-                severity=rule.severity,
+                severity=_worst(hs) if graded else rule.severity,
                 title=rule.title,
                 summary=summary,
                 first_time=min(h["first_time"] for h in hs),
@@ -188,6 +192,29 @@ def _run_rule(
     return alerts, len(hits)
 
 
+def _check_severities(rule: DetectionRule, hits: list[dict[str, Any]]) -> None:
+    """A graded rule (its query returns ``alert_severity``) sets severity per hit, so one rule can say
+    medium for a console administrator and high for a long-term key from a hosting network; the
+    alert takes its worst hit. The hits each carry a severity from the alert scale, none above the rule's own
+    (the rule's ``severity`` is the highest it raises, what `rules list` and the docs show)."""
+    names = {s.value for s in ALERT_SEVERITIES}
+    for h in hits:
+        v = h["alert_severity"]
+        if v not in names:
+            raise RuleError(f"hit severity {v!r} is not one of {sorted(names)}", source=rule.source)
+        if Severity(v).rank > rule.severity.rank:
+            raise RuleError(
+                f"hit severity {v!r} is above the rule's own {rule.severity.value!r} (its highest)",
+                source=rule.source,
+            )
+
+
+def _worst(hits: list[dict[str, Any]]) -> Severity:
+    worst = Severity.worst(h["alert_severity"] for h in hits)
+    assert worst is not None  # an alert has at least one hit
+    return worst
+
+
 def _merge(con: duckdb.DuckDBPyConnection, alerts: list[_Draft], partial: bool) -> None:
     """Fold what is already stored into this run's alerts: mark re-raised ones as not new and, for a
     --since run (which saw only recent hits), keep the stored earlier times, count and evidence."""
@@ -195,7 +222,7 @@ def _merge(con: duckdb.DuckDBPyConnection, alerts: list[_Draft], partial: bool) 
         return
     ids = [a.id for a in alerts]
     rows = con.execute(
-        "SELECT id, epoch_ms(first_time), epoch_ms(last_time), count, event_ids FROM alerts "
+        "SELECT id, epoch_ms(first_time), epoch_ms(last_time), count, event_ids, severity FROM alerts "
         "WHERE list_contains(?, id)",
         [ids],
     ).fetchall()
@@ -206,7 +233,9 @@ def _merge(con: duckdb.DuckDBPyConnection, alerts: list[_Draft], partial: bool) 
             continue
         a.new = False
         if partial:  # hits that start after the stored alert's last event are the new ones
-            _, first, last, count, evidence = old
+            _, first, last, count, evidence, severity = old
+            if severity in {s.value for s in ALERT_SEVERITIES} and Severity(severity).rank > a.severity.rank:
+                a.severity = Severity(severity)  # a graded rule's earlier, worse hits still count
             a.count = count + sum(t > last for t in a.hit_times)
             a.first_time = min(first, a.first_time)
             a.last_time = max(last, a.last_time)
@@ -285,6 +314,7 @@ def _detect(
 ) -> Result:
     result = Result()
     drafts: list[_Draft] = []
+    prepare(con)  # ip_context, principal_context, account_owner, expected_models (TEMP)
     for rule in rules:
         if progress:
             progress(rule)

@@ -18,11 +18,13 @@ from typing import Any
 
 import duckdb
 
+from ringbreaker.detect.context import prepare
 from ringbreaker.detect.runner import iso, run_rule
 from ringbreaker.errors import RingbreakerError
 from ringbreaker.ingest import FORMATS, IngestConfig, get_format, ingest
 from ringbreaker.model import Alert
 from ringbreaker.rules.detections import DetectionRule
+from ringbreaker.workspace.context import parse_context, store_context
 
 PROVIDER = {name: fmt.provider for name, fmt in FORMATS.items()}  # format -> events.provider
 
@@ -126,6 +128,9 @@ def build_workspace(rule: DetectionRule, case: dict[str, Any], folder: Path) -> 
         logs = folder / "logs"
         logs.mkdir()
         _ingest_records(con, logs, case["records"])
+    if case.get("context"):
+        store_context(con, parse_context(case["context"], f"{rule.source} ({case['name']}: context)"))
+    prepare(con)
     return con
 
 
@@ -138,6 +143,7 @@ def _matches(alert: Alert, want: dict[str, Any]) -> str:
         "first_time": iso(alert.first_time),
         "last_time": iso(alert.last_time),
         "summary": alert.summary,
+        "severity": alert.severity.value,
     }
     for k, v in want.items():
         if k == "details":

@@ -42,6 +42,7 @@ class DetectionRule:
     entities: dict[str, str]
     details: tuple[str, ...]
     runbook: str
+    severity_rationale: str
     references: tuple[str, ...]
     tests: tuple[dict[str, Any], ...]
     source: str
@@ -78,6 +79,7 @@ def _detection_rule(raw: dict[str, Any], source: str) -> DetectionRule:
         entities=dict(raw["entities"]),
         details=tuple(raw.get("details", ())),
         runbook=raw["runbook"].strip(),
+        severity_rationale=raw.get("severity_rationale", "").strip(),
         references=tuple(raw.get("references", ())),
         tests=tuple(raw["tests"]),
         source=source,

@@ -231,3 +231,28 @@ CREATE TABLE classify_thresholds (
     quantile      DOUBLE NOT NULL,       -- the (1 - fpr) quantile of their scores, before the clamp
     created_at    TIMESTAMPTZ NOT NULL
 );
+
+-- migration 9: context_networks, context_principals, context_accounts, context_models (context file)
+-- What the owner knows and the logs cannot say, from `ringbreaker context FILE` (or `detect
+-- --context FILE`): their own networks, their infrastructure-as-code and admin principals, which
+-- accounts belong to one owner, and the models a principal is expected to use. Detection rules read
+-- it (through the per-run tables detect derives from it, see detect/context.py) so severity reflects
+-- who and where. Loading a file replaces all four tables in one transaction.
+CREATE TABLE context_networks (
+    cidr  VARCHAR NOT NULL,   -- e.g. 203.0.113.0/24 or 2001:db8::/48, normalised (host bits cleared)
+    kind  VARCHAR NOT NULL,   -- office | ci | vpn | datacenter | partner
+    name  VARCHAR             -- the owner's label, e.g. "HQ egress"
+);
+CREATE TABLE context_principals (
+    pattern VARCHAR NOT NULL, -- glob over events.actor (ARN, user, app id), e.g. arn:aws:iam::*:role/terraform-*
+    kind    VARCHAR NOT NULL, -- iac | admin | service | ci
+    name    VARCHAR
+);
+CREATE TABLE context_accounts (
+    account VARCHAR NOT NULL, -- events.account: AWS account id, Azure subscription, OpenAI org, gateway team
+    owner   VARCHAR NOT NULL  -- accounts with one owner count as one victim (reseller rules)
+);
+CREATE TABLE context_models (
+    pattern VARCHAR NOT NULL, -- glob over events.actor, or a key fingerprint
+    model   VARCHAR NOT NULL  -- glob over events.model the principal is expected to call
+);
