@@ -13,6 +13,7 @@ import json
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any
 def _events(rule: DetectionRule, rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     fmt = next((s for s in rule.sources if s in PROVIDER), "cloudtrail")
     out = []
-    for i, r in enumerate(rows):
+    for i, r in enumerate(_expand(rows)):
         row = dict(r)
         row.setdefault("source_format", fmt)
         row.setdefault("id", f"{name}-{i + 1}")
@@ -58,6 +59,25 @@ def _events(rule: DetectionRule, rows: list[dict[str, Any]], name: str) -> list[
         row.setdefault("source_file", "rule-test")
         row.setdefault("source_offset", i)
         out.append(row)
+    return out
+
+
+def _expand(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An events row with ``repeat: N`` (and ``every: S`` seconds, default 60) stands for N rows, the
+    k-th ``k * S`` seconds after its ``time``, ids suffixed ``-k``: volume cases stay readable."""
+    out = []
+    for r in rows:
+        n, every = int(r.get("repeat", 1)), float(r.get("every", 60))
+        base = {k: v for k, v in r.items() if k not in ("repeat", "every")}
+        if n == 1:
+            out.append(base)
+            continue
+        start = datetime.fromisoformat(str(base["time"]).replace("Z", "+00:00"))
+        for k in range(n):
+            row = dict(base, time=(start + timedelta(seconds=k * every)).isoformat())
+            if "id" in base:
+                row["id"] = f"{base['id']}-{k}"
+            out.append(row)
     return out
 
 
