@@ -88,8 +88,11 @@ class _Networks:
 
 def net_kind(src_ip: str, asn: int | None, networks: _Networks | None = None) -> tuple[str, str | None]:
     """(kind, name) of one source address; see the module docstring for the kinds."""
+    text = src_ip.strip().split("%")[0]
+    if text.count(".") == 3 and text.replace(".", "").isdigit():  # 035.249.253.232: zero-padded octets
+        text = ".".join(str(int(o)) for o in text.split("."))
     try:
-        ip = ipaddress.ip_address(src_ip.strip().split("%")[0])
+        ip = ipaddress.ip_address(text)
     except ValueError:
         low = src_ip.lower()
         if low.endswith(".amazonaws.com") or low == "aws internal":
