@@ -52,6 +52,7 @@ RB = str(VENV_BIN / "ringbreaker")
 ROOT = Path(__file__).resolve().parent.parent
 CLOUDTRAIL = ROOT.parent / "shared" / "datasets" / "telemetry" / "cloudtrail"
 SIGMA = ROOT / "tests" / "detect" / "sigma"
+MEDIUM_UP = frozenset({"medium", "high", "critical"})
 
 
 def log(msg: str) -> None:
@@ -121,10 +122,13 @@ def judge(truth: dict[str, Any], alerts: list[dict[str, Any]]) -> dict[str, Any]
     first_alert: dict[str, int] = {}
     per_rule: dict[str, dict[str, int]] = {}
     alerted: set[str] = set()
+    alerted_mid: set[str] = set()  # named by an alert at medium or above (what an analyst triages)
     named_ips: set[str] = set()
     for a in alerts:
         fps = named(a)
         alerted |= fps
+        if a["severity"] in MEDIUM_UP:
+            alerted_mid |= fps
         e = a["entities"]
         named_ips |= set(e["src_ips"])
         true = bool(fps & comp_fps or set(e["src_ips"]) & ring_ips or set(e["end_users"]) & ring_users)
@@ -153,6 +157,8 @@ def judge(truth: dict[str, Any], alerts: list[dict[str, Any]]) -> dict[str, Any]
         "legit_keys": len(legit),
         "legit_alerted": len(legit_alerted),
         "legit_alerted_ids": [f"{k['provider']}:{k['key_id'][:24]}" for k in legit_alerted],
+        "recalled_medium": len(comp_fps & alerted_mid),
+        "legit_alerted_medium": sum(k["fingerprint"] in alerted_mid for k in legit),
         "delays_min": delays,
         "alerted_before_abuse": sum(d < 0 for d in raw_delays),
         "ring_ips": len(ring_ips),
@@ -320,14 +326,15 @@ def render(res: dict[str, Any]) -> str:
         "",
         f"### Quality on simulated worlds (seeds {', '.join(map(str, q['seeds']))}, scale 1)",
         "",
-        "| Seed | Compromised keys alerted | Legitimate keys alerted | Ring proxy IPs named | Alerts "
-        "| Median delay (min) |",
+        "| Seed | Compromised keys alerted (at medium+) | Legitimate keys alerted (at medium+) "
+        "| Ring proxy IPs named | Alerts | Median delay (min) |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
     for w in q["worlds"]:
         d = statistics.median(w["delays_min"]) if w["delays_min"] else None
         lines.append(
-            f"| {w['seed']} | {w['recalled']}/{w['compromised']} | {w['legit_alerted']}/{w['legit_keys']} | "
+            f"| {w['seed']} | {w['recalled']}/{w['compromised']} ({w.get('recalled_medium', '—')}) | "
+            f"{w['legit_alerted']}/{w['legit_keys']} ({w.get('legit_alerted_medium', '—')}) | "
             f"{w['ring_ips_named']}/{w['ring_ips']} | {w['alerts']} | {'—' if d is None else f'{d:.1f}'} |"
         )
     delay = q["median_delay_min"]
