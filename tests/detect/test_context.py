@@ -111,6 +111,7 @@ def test_prepare_classifies_addresses_principals_accounts_and_models(tmp_path: P
             ("arn:aws:iam::111122223333:user/dev", "bedrock.amazonaws.com", None, "111122223333"),
             ("arn:aws:iam::111122223333:user/dev", "45.77.1.2", 20473, "111122223333"),  # Vultr
             ("arn:aws:iam::111122223333:user/dev", "81.2.69.160", 3320, "111122223333"),
+            ("arn:aws:sts::111122223333:assumed-role/terraform-plan/gh-7", "10.2.3.4", None, "111122223333"),
         ],
     )
     store_context(con, parse_context(CONTEXT, "test"))
@@ -132,6 +133,7 @@ def test_prepare_classifies_addresses_principals_accounts_and_models(tmp_path: P
     assert principals == {  # first match wins, in the file's order
         "arn:aws:iam::111122223333:role/terraform-apply": "iac",
         "arn:aws:iam::111122223333:role/app-chat": "service",
+        "arn:aws:sts::111122223333:assumed-role/terraform-plan/gh-7": "iac",  # through its role's ARN
     }
     owners = dict(con.execute("SELECT account, owner FROM account_owner").fetchall())
     assert owners == {"111122223333": "acme", "444455556666": "acme", "999988887777": "999988887777"}

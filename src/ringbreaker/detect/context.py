@@ -12,7 +12,8 @@ value, from the events and the owner's stored context (workspace/context.py):
     ``hosting`` when ingest's ``--geoip`` ASN is a cloud/hosting/VPN network (hosting_asns.txt);
     else ``public``. ``internal`` is true for the owner's kinds, ``aws-service`` and ``private``.
 ``principal_context(actor, principal_kind, principal_name)``
-    actors matching a context principal glob (iac, admin, service, ci); first match wins.
+    actors matching a context principal glob (iac, admin, service, ci); first match wins. An
+    assumed-role session ARN also matches through its role's IAM ARN.
 ``account_owner(account, owner)``
     every account with its owner (itself when the context names none): one owner, one victim.
 ``expected_models(subject, model)``
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import re
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -136,8 +138,9 @@ def prepare(con: duckdb.DuckDBPyConnection, ctx: Context | None = None) -> Conte
     ]
     matched = []
     for a in actors:
+        names = [a, *_role_of(a)]
         for pattern, kind, name in ctx.principals:
-            if fnmatch.fnmatchcase(a, pattern):
+            if any(fnmatch.fnmatchcase(n, pattern) for n in names):
                 matched.append((a, kind, name))
                 break
     _table(
@@ -180,6 +183,16 @@ def prepare(con: duckdb.DuckDBPyConnection, ctx: Context | None = None) -> Conte
         {"subject": pa.string(), "model": pa.string()},
     )
     return ctx
+
+
+_ASSUMED = re.compile(r"^arn:(aws[a-z-]*):sts::(\d+):assumed-role/([^/]+)/")
+
+
+def _role_of(actor: str) -> list[str]:
+    """The IAM role ARN behind an assumed-role session ARN (what owners write in a context file:
+    ``arn:aws:iam::*:role/terraform-*`` should match ``arn:aws:sts::1:assumed-role/terraform-apply/s``)."""
+    m = _ASSUMED.match(actor)
+    return [f"arn:{m[1]}:iam::{m[2]}:role/{m[3]}"] if m else []
 
 
 def _table(
