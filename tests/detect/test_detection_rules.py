@@ -79,6 +79,13 @@ def test_pack_covers_the_issue() -> None:
             assert "verdicts" in r.query
 
 
+def test_every_shipped_rule_says_why_its_severity() -> None:
+    # Optional in the schema (imported Sigma rules and users' rules may leave it out); the shipped
+    # rules document the rationale of their severity and of what grades a hit lower.
+    missing = [r.id for r in RULES if len(r.severity_rationale) < 40]
+    assert not missing, f"add a severity_rationale: {missing}"
+
+
 def test_every_rule_is_documented() -> None:
     text = DOCS.read_text()
     missing = [r.id for r in RULES if f"`{r.id}`" not in text]
