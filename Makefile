@@ -50,6 +50,7 @@ bench: install
 	$(PY) bench/classify_loso.py     # leave-one-source-out on the training sources (~17 min)
 	$(PY) bench/classify_gateway.py  # gateway teams with ordinary (held-out) traffic: prompt alerts per key
 	$(PY) bench/detect.py
+	$(PY) bench/detect_scenarios.py  # 12 legitimate + 10 attack CloudTrail scenarios, with and without context (~3 min)
 
 clean:
 	rm -rf $(VENV) $(CACHE) demo-out bench/out .pytest_cache .ruff_cache .mypy_cache
