@@ -399,9 +399,11 @@ def render(res: dict[str, Any]) -> str:
         "alarms on customers' prompts here and for hits by their embedded tests. "
         f"Resolution: the worlds hold {sum(w['legit_keys'] for w in q['worlds'])} legitimate keys in all, so "
         f"one falsely alerted key would read {1000 / max(1, sum(w['legit_keys'] for w in q['worlds'])):.0f} "
-        "per 1,000. Baseline rules (first-seen, volume, off-hours, pricier model, end users) learn from each "
-        "key's first 24-48 hours in the workspace: abuse inside that window is part of the baseline, and "
-        "the leak join, checker and probe rules are what catch it.",
+        "per 1,000. Baseline rules (first-seen network and client, volume, pricier model) judge a key once "
+        "it has 24-48 hours of history and compare with all of its earlier history; before that, the "
+        "absolute backstop (`det.key.expensive-model-burst`), the leak join, checker and probe rules are "
+        "what catch abuse. The worlds are the simulator's own: these figures say the rules agree with "
+        "the simulator, not that they hold on real traffic (see `## detect scenarios`).",
         "",
     ]
     return "\n".join(lines)
