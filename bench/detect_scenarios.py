@@ -53,32 +53,8 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from detect_scenarios_attacks import (
-    a1,
-    a2,
-    a3,
-    a4,
-    a5,
-    a6,
-    a7,
-    a8,
-    a9,
-    a10,
-)
-from detect_scenarios_legit import (
-    l1,
-    l2,
-    l3,
-    l4,
-    l5,
-    l6,
-    l7,
-    l8,
-    l9,
-    l10,
-    l11,
-    l12,
-)
+from detect_scenarios_attacks import ATTACKS
+from detect_scenarios_legit import LEGITIMATE
 from detect_scenarios_world import (
     ASN_MAP,
     MEDIUM,
@@ -89,30 +65,7 @@ from detect_scenarios_world import (
 )
 from harness import OUT, machine, update_docs
 
-SCENARIOS: list[Callable[[], Scenario]] = [
-    l1,
-    l2,
-    l3,
-    l4,
-    l5,
-    l6,
-    l7,
-    l8,
-    l9,
-    l10,
-    l11,
-    l12,
-    a1,
-    a2,
-    a3,
-    a4,
-    a5,
-    a6,
-    a7,
-    a8,
-    a9,
-    a10,
-]
+SCENARIOS: list[Callable[[], Scenario]] = [*LEGITIMATE, *ATTACKS]
 
 # ---------------------------------------------------------------------------------------------
 # Writing, running, judging.

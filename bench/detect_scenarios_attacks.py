@@ -9,6 +9,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from collections.abc import Callable
+
 from detect_scenarios_legit import (
     sso_admin,
 )
@@ -527,3 +529,6 @@ def a10() -> Scenario:
         acme_context(),
         u.targets,
     )
+
+
+ATTACKS: list[Callable[[], Scenario]] = [a1, a2, a3, a4, a5, a6, a7, a8, a9, a10]

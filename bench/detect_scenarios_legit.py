@@ -9,6 +9,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from collections.abc import Callable
+
 from detect_scenarios_world import (
     CSPM,
     DEV,
@@ -593,3 +595,6 @@ def l12() -> Scenario:
 
 
 # --- attacks ---------------------------------------------------------------------------------
+
+
+LEGITIMATE: list[Callable[[], Scenario]] = [l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12]
