@@ -275,6 +275,11 @@ class Event(Row):
     source_file: str
     source_offset: int | None
     raw: str | None
+    # migration 10: fields the rules read on every model call, parsed once at ingest (not from raw)
+    request_length: int | None
+    response_length: int | None
+    guardrail: str | None
+    console: bool | None
 
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Event))

@@ -138,10 +138,11 @@ def _ingest_records(
 
 def build_workspace(rule: DetectionRule, case: dict[str, Any], folder: Path) -> duckdb.DuckDBPyConnection:
     """A fresh workspace holding one test case's inputs."""
-    from ringbreaker.workspace import open_workspace
+    from ringbreaker.workspace import fill_parsed_columns, open_workspace
 
     con = open_workspace(folder / "ws.duckdb")
     _insert(con, "events", _events(rule, case.get("events", []), case["name"]))
+    fill_parsed_columns(con)  # rows given with raw get the columns ingest would have parsed
     _insert(con, "findings", _findings(case.get("findings", [])))
     _insert(con, "verdicts", _verdicts(case.get("verdicts", [])))
     if case.get("records"):

@@ -56,6 +56,17 @@ def migrations() -> list[tuple[int, str, str]]:
     return out
 
 
+PARSED_AT_INGEST = 10  # the migration that adds and fills the events columns parsed from each record
+
+
+def fill_parsed_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Fill the events columns ingest parses from each record (request_length, response_length,
+    guardrail, console) from ``raw``, as migration 10 did for rows stored before it: for rows a tool
+    inserts with ``raw`` only (rule tests write events that way). The migration's own SQL runs again
+    (its ALTERs are IF NOT EXISTS), so there is one definition of the fill."""
+    con.execute(next(sql for v, _, sql in migrations() if v == PARSED_AT_INGEST))
+
+
 def latest_version() -> int:
     return max(v for v, _, _ in migrations())
 

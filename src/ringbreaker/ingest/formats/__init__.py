@@ -254,5 +254,5 @@ def as_int(v: Any) -> int | None:
         return v
     try:
         return int(float(v))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: "inf", "1e999"
         return None

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from ringbreaker.ingest.columns import Parsed
-from ringbreaker.ingest.formats import Format, Raw, as_str, map_dicts, required
+from ringbreaker.ingest.formats import Format, Raw, as_int, as_str, map_dicts, required
 
 NAME = "azure-diagnostics"
 CATEGORIES = frozenset({"audit", "requestresponse", "trace", "requestresponselogs"})  # lower-cased
@@ -90,6 +90,8 @@ def _map(r: dict[str, Any]) -> dict[str, Any]:
         "model": as_str(p.get("modelName")) or as_str(p.get("modelDeploymentName")),
         "region": as_str(r.get("location")),
         "api_version": api,
+        "request_length": as_int(p.get("requestLength")),
+        "response_length": as_int(p.get("responseLength")),
     }
 
 
@@ -127,5 +129,7 @@ FORMAT = Format(
         "account": ("resourceId",),
         "model": ("properties.modelName", "properties.modelDeploymentName"),
         "api_version": ("properties.apiVersion", "properties.api-version", "properties.apiName"),
+        "request_length": ("properties.requestLength",),
+        "response_length": ("properties.responseLength",),
     },
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,8 +90,25 @@ def _map(r: Record) -> dict[str, Any]:
     }
 
 
+# Guardrail markers, searched in the record's own JSON text (a prompt that quotes one is escaped
+# there as \\" and does not match). Migration 10 fills older rows with the same two patterns.
+_INTERVENED = re.compile(
+    rb'"amazon-bedrock-guardrailAction"\s*:\s*"INTERVENED"|"stopReason"\s*:\s*"guardrail_intervened"'
+)
+_GUARDED = re.compile(rb'"guardrailConfig"|"amazon-bedrock-guardrailAction"|"guardrail_intervened"')
+
+
+def guardrail(raw: Raw) -> str:
+    """intervened (the guardrail blocked or masked), applied (a guardrail ran), or none."""
+    if _INTERVENED.search(raw):
+        return "intervened"
+    return "applied" if _GUARDED.search(raw) else "none"
+
+
 def parse(raws: Sequence[Raw], offsets: Sequence[int]) -> Parsed:
-    return map_dicts(raws, offsets, _map, _DECODERS)
+    parsed = map_dicts(raws, offsets, _map, _DECODERS)
+    parsed.columns["guardrail"] = [guardrail(r) for r in parsed.columns.get("raw", ())]
+    return parsed
 
 
 def sniff(rec: dict[str, Any]) -> bool:
@@ -119,5 +137,10 @@ FORMAT = Format(
         "tokens_in": ("input.inputTokenCount",),
         "tokens_out": ("output.outputTokenCount",),
         "prompt": ("input.inputBodyJson",),
+        "guardrail": (
+            "input.inputBodyJson.guardrailConfig",
+            "output.outputBodyJson.amazon-bedrock-guardrailAction",
+            "output.outputBodyJson.stopReason",
+        ),
     },
 )

@@ -47,6 +47,7 @@ class Record(msgspec.Struct, gc=False):
     recipientAccountId: str | None = None
     userIdentity: Identity | None = None
     requestParameters: Params | None = None
+    sessionCredentialFromConsole: Any = None  # "true" (a string) for console sessions
 
 
 _MANY = msgspec.json.Decoder(list[Record])
@@ -70,6 +71,12 @@ _IDENTITY = attrgetter("arn", "type", "accountId", "accessKeyId")
 _IDENTITY_OF = attrgetter("userIdentity")
 _PARAMS_OF = attrgetter("requestParameters")
 _MODEL = attrgetter("modelId")
+_CONSOLE = attrgetter("sessionCredentialFromConsole")
+
+
+def _console(v: Any) -> bool:
+    """CloudTrail writes "true" as a string; a boolean true (some exports) counts the same."""
+    return v is not None and str(v).lower() == "true"
 
 
 def _category(management: bool | None, category: str | None) -> str | None:
@@ -117,6 +124,7 @@ def parse(raws: Sequence[Raw], offsets: Sequence[int]) -> Parsed:
             "user_agent": user_agent,
             "model": model,
             "region": region,
+            "console": [_console(v) for v in map(_CONSOLE, recs)],
             "source_offset": offs,
             "raw": rws,
         },
@@ -155,6 +163,7 @@ FORMAT = Format(
         "status": ("errorCode",),
         "category": ("managementEvent", "eventCategory"),
         "key_fingerprint": ("userIdentity.accessKeyId",),
+        "console": ("sessionCredentialFromConsole",),
     },
     sigma=("aws", "cloudtrail"),
 )
