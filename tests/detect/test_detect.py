@@ -219,3 +219,24 @@ def test_since_rerun_neither_double_counts_nor_forgets(ws_copy: Path) -> None:
         assert not a["new"]
         assert (a["first_seen"], a["count"]) == (old["first_seen"], old["count"])
         assert set(old["evidence"]) <= set(a["evidence"])
+
+
+def test_capped_evidence_is_the_same_on_every_run(tmp_path: Path) -> None:
+    """400 hits that tie on time and summary (copies of one pattern), returned in an order that is not
+    their ids' order: the alert cites the same 200 events every time, the first by id."""
+    rule = dataclasses.replace(
+        load_detection_rules()[0],
+        query="SELECT 'k' AS key, TIMESTAMPTZ '2025-01-01 00:00:00+00' AS first_time, "
+        "TIMESTAMPTZ '2025-01-01 00:00:00+00' AS last_time, "
+        "['e' || lpad(CAST((i * 7919) % 400 AS VARCHAR), 3, '0')] AS event_ids, 'same' AS summary "
+        "FROM range(400) t(i)",
+        group_by=("key",),
+        entities={},
+        details=(),
+    )
+    con = open_workspace(tmp_path / "ws.duckdb")
+    runs = [detect(con, [rule], write=False).alerts for _ in range(3)]
+    con.close()
+    assert [len(r) for r in runs] == [1, 1, 1]
+    assert [list(r[0].event_ids) for r in runs] == [[f"e{i:03d}" for i in range(200)]] * 3
+    assert runs[0][0].count == 400

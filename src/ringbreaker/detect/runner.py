@@ -154,7 +154,9 @@ def _run_rule(
     graded = "alert_severity" in cols
     if graded:
         _check_severities(rule, hits)
-    hits.sort(key=lambda h: (h["first_time"], str(h["summary"])))
+    # time, then summary, then evidence: hits that tie on both (copies of one pattern) still come in one
+    # order, so an alert capped at MAX_EVIDENCE cites the same events on every run
+    hits.sort(key=lambda h: (h["first_time"], str(h["summary"]), sorted(map(str, _values(h["event_ids"])))))
     groups: dict[str, list[dict[str, Any]]] = {}
     for h in hits:
         aid = alert_id(rule.id, {g: _plain(h[g]) for g in rule.group_by})
