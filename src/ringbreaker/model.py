@@ -280,6 +280,7 @@ class Event(Row):
     response_length: int | None
     guardrail: str | None
     console: bool | None
+    src_anonymizer: str | None
 
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Event))

@@ -81,3 +81,26 @@ def test_cli_stdin_and_glob(tmp_path: Path) -> None:
     code, _, err = _run([str(DATA / "azure-*.json"), "--workspace", wsp])
     assert code == 0, err
     assert err.count(": azure-") == 3
+
+
+def test_anonymous_ip_database_names_tor_exits(ws: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    """A GeoIP2 Anonymous IP database beside the ASN one: its flags become src_anonymizer, and
+    detect's ip_context calls the address a Tor exit (before the ASN's hosting class)."""
+    mmdb_writer = pytest.importorskip("mmdb_writer")
+    from netaddr import IPSet
+
+    from ringbreaker.detect.context import prepare
+
+    anon = tmp_path / "anon.mmdb"
+    w = mmdb_writer.MMDBWriter(ip_version=4, database_type="GeoIP2-Anonymous-IP-test")
+    w.insert_network(IPSet(["203.0.113.0/24"]), {"is_anonymous": True, "is_tor_exit_node": True})
+    w.to_db_file(str(anon))
+    asn = _mmdb(tmp_path / "asn.mmdb")
+    ingest(ws, [DATA / "cloudtrail.ndjson"], IngestConfig(geoip=(str(asn), str(anon))))
+    assert rows(
+        ws, "SELECT DISTINCT src_ip, src_asn, src_anonymizer FROM events WHERE src_ip = '203.0.113.10'"
+    ) == [("203.0.113.10", 64500, "tor")]
+    prepare(ws)
+    assert rows(ws, "SELECT net_kind, internal FROM ip_context WHERE src_ip = '203.0.113.10'") == [
+        ("tor", False)
+    ]

@@ -41,8 +41,8 @@ def _line(r: FileReport) -> str:
     "geoip",
     multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="MaxMind-format database (.mmdb: ASN, Country or City) for offline src_asn, src_org and "
-    "src_country; repeatable.",
+    help="MaxMind-format database (.mmdb: ASN, Country, City or Anonymous IP) for offline src_asn, "
+    "src_org, src_country and src_anonymizer (tor, anonymous-vpn, proxy, hosting); repeatable.",
 )
 @click.option(
     "--format-hint",

@@ -9,8 +9,10 @@ value, from the events and the owner's stored context (workspace/context.py):
     datacenter, partner; the most specific network wins); ``aws-service`` for the service names
     CloudTrail puts in sourceIPAddress (``bedrock.amazonaws.com``, ``AWS Internal``); ``private``
     (RFC 1918, loopback, link-local, CGNAT, IPv6 ULA: a VPC endpoint or the owner's NAT);
-    ``hosting`` when ingest's ``--geoip`` ASN is a cloud/hosting/VPN network (hosting_asns.txt);
-    else ``public``. ``internal`` is true for the owner's kinds, ``aws-service`` and ``private``.
+    ``tor``, ``anonymous-vpn``, ``proxy`` (public or residential) or ``hosting`` when ingest's
+    ``--geoip`` GeoIP2 Anonymous IP database says so (events.src_anonymizer); ``hosting`` when the
+    ``--geoip`` ASN is a cloud/hosting/VPN network (hosting_asns.txt); else ``public``.
+    ``internal`` is true for the owner's kinds, ``aws-service`` and ``private``.
 ``principal_context(actor, principal_kind, principal_name)``
     actors matching a context principal glob (iac, admin, service, ci); first match wins. An
     assumed-role session ARN also matches through its role's IAM ARN.
@@ -88,7 +90,9 @@ class _Networks:
         return None
 
 
-def net_kind(src_ip: str, asn: int | None, networks: _Networks | None = None) -> tuple[str, str | None]:
+def net_kind(
+    src_ip: str, asn: int | None, networks: _Networks | None = None, anonymizer: str | None = None
+) -> tuple[str, str | None]:
     """(kind, name) of one source address; see the module docstring for the kinds."""
     text = src_ip.strip().split("%")[0]
     if text.count(".") == 3 and text.replace(".", "").isdigit():  # 035.249.253.232: zero-padded octets
@@ -106,6 +110,8 @@ def net_kind(src_ip: str, asn: int | None, networks: _Networks | None = None) ->
             return hit
     if any(ip in n for n in _SPECIAL if n.version == ip.version):
         return "private", None
+    if anonymizer is not None:  # tor, anonymous-vpn, proxy, hosting (ingest --geoip, Anonymous IP)
+        return anonymizer, None
     if asn is not None and asn in hosting_asns():
         return "hosting", None
     return "public", None
@@ -119,14 +125,15 @@ def prepare(con: duckdb.DuckDBPyConnection, ctx: Context | None = None) -> Conte
     ctx = read_context(con) if ctx is None else ctx
     nets = _Networks(ctx) if ctx.networks else None
     ips = con.execute(
-        "SELECT src_ip, any_value(src_asn) FROM events WHERE src_ip IS NOT NULL GROUP BY src_ip"
+        "SELECT src_ip, any_value(src_asn), min(src_anonymizer) FROM events WHERE src_ip IS NOT NULL "
+        "GROUP BY src_ip"
     ).fetchall()
-    kinds = [net_kind(ip, asn, nets) for ip, asn in ips]
+    kinds = [net_kind(ip, asn, nets, anon) for ip, asn, anon in ips]
     _table(
         con,
         "ip_context",
         {
-            "src_ip": [ip for ip, _ in ips],
+            "src_ip": [row[0] for row in ips],
             "net_kind": [k for k, _ in kinds],
             "net_name": [n for _, n in kinds],
             "internal": [k in INTERNAL for k, _ in kinds],

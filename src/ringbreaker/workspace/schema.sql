@@ -257,7 +257,7 @@ CREATE TABLE context_models (
     model   VARCHAR NOT NULL  -- glob over events.model the principal is expected to call
 );
 
--- migration 10: events.request_length, response_length, guardrail, console (fields rules read on every call)
+-- migration 10: events.request_length, response_length, guardrail, console, src_anonymizer (fields rules read on every call)
 -- Four values detection rules read on millions of model calls, parsed once by ingest instead of out of
 -- `raw` on every detect run: decoding Azure's `properties` or scanning a Bedrock record for guardrail
 -- markers cost 3-5 s per rule at 10M events, the columns a few milliseconds. NULL where the source
@@ -267,6 +267,10 @@ ALTER TABLE events ADD COLUMN IF NOT EXISTS request_length BIGINT;   -- request 
 ALTER TABLE events ADD COLUMN IF NOT EXISTS response_length BIGINT;  -- response body bytes (Azure diagnostics properties.responseLength)
 ALTER TABLE events ADD COLUMN IF NOT EXISTS guardrail VARCHAR;       -- Bedrock invocation logs: intervened | applied | none
 ALTER TABLE events ADD COLUMN IF NOT EXISTS console BOOLEAN;         -- CloudTrail: made with console session credentials (sessionCredentialFromConsole)
+-- tor | anonymous-vpn | proxy | hosting: the address's class in a --geoip GeoIP2 Anonymous IP database
+-- (is_tor_exit_node, is_anonymous_vpn, is_public_proxy / is_residential_proxy, is_hosting_provider);
+-- NULL when no such database was given or it does not list the address (nothing to fill from raw)
+ALTER TABLE events ADD COLUMN IF NOT EXISTS src_anonymizer VARCHAR;
 UPDATE events SET
     request_length = TRY_CAST(trunc(TRY_CAST(json_extract_string(raw->>'$.properties', '$.requestLength') AS DOUBLE)) AS BIGINT),
     response_length = TRY_CAST(trunc(TRY_CAST(json_extract_string(raw->>'$.properties', '$.responseLength') AS DOUBLE)) AS BIGINT)
