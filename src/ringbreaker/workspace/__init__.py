@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # duckdb is imported on use: `scan` without a workspace never
 __all__ = [
     "DEFAULT",
     "ENV",
+    "PARSED_AT_INGEST",
+    "fill_parsed_columns",
     "guarded",
     "latest_version",
     "migrate",
