@@ -4,7 +4,7 @@ Rules are SQL, and SQL is poor at CIDR matching and globs (DuckDB's inet extensi
 and Spark has none), so before the rules run detect derives small TEMP tables, once per distinct
 value, from the events and the owner's stored context (workspace/context.py):
 
-``ip_context(src_ip, net_kind, net_name, internal)``
+``ip_context(src_ip, net_kind, net_name, internal, rented)``
     ``net_kind``: the owner's own kind when a context network holds the address (office, ci, vpn,
     datacenter, partner; the most specific network wins); ``aws-service`` for the service names
     CloudTrail puts in sourceIPAddress (``bedrock.amazonaws.com``, ``AWS Internal``); ``private``
@@ -12,7 +12,9 @@ value, from the events and the owner's stored context (workspace/context.py):
     ``tor``, ``anonymous-vpn``, ``proxy`` (public or residential) or ``hosting`` when ingest's
     ``--geoip`` GeoIP2 Anonymous IP database says so (events.src_anonymizer); ``hosting`` when the
     ``--geoip`` ASN is a cloud/hosting/VPN network (hosting_asns.txt); else ``public``.
-    ``internal`` is true for the owner's kinds, ``aws-service`` and ``private``.
+    ``internal`` is true for the owner's kinds, ``aws-service`` and ``private``; ``rented`` for
+    ``hosting``, ``tor``, ``anonymous-vpn`` and ``proxy`` (infrastructure anyone can rent or share,
+    not a person's own line): rules raise these as one class.
 ``principal_context(actor, principal_kind, principal_name)``
     actors matching a context principal glob (iac, admin, service, ci); first match wins. An
     assumed-role session ARN also matches through its role's IAM ARN.
@@ -118,6 +120,7 @@ def net_kind(
 
 
 INTERNAL = frozenset({"office", "ci", "vpn", "datacenter", "partner", "aws-service", "private"})
+RENTED = frozenset({"hosting", "tor", "anonymous-vpn", "proxy"})
 
 
 def prepare(con: duckdb.DuckDBPyConnection, ctx: Context | None = None) -> Context:
@@ -137,8 +140,15 @@ def prepare(con: duckdb.DuckDBPyConnection, ctx: Context | None = None) -> Conte
             "net_kind": [k for k, _ in kinds],
             "net_name": [n for _, n in kinds],
             "internal": [k in INTERNAL for k, _ in kinds],
+            "rented": [k in RENTED for k, _ in kinds],
         },
-        {"src_ip": pa.string(), "net_kind": pa.string(), "net_name": pa.string(), "internal": pa.bool_()},
+        {
+            "src_ip": pa.string(),
+            "net_kind": pa.string(),
+            "net_name": pa.string(),
+            "internal": pa.bool_(),
+            "rented": pa.bool_(),
+        },
     )
     actors = [
         r[0] for r in con.execute("SELECT DISTINCT actor FROM events WHERE actor IS NOT NULL").fetchall()
