@@ -21,11 +21,18 @@ def command(repo: Path, *args: str) -> list[str]:
     return ["git", "-C", str(repo), *args]
 
 
-def run(repo: Path, *args: str, env: dict[str, str] | None = None, timeout: float | None = None) -> bytes:
-    """The standard output of ``git -C repo args``; InputError when git is missing, fails or hangs."""
+def run(
+    repo: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    input: bytes | None = None,
+) -> bytes:
+    """The standard output of ``git -C repo args`` (fed ``input``); InputError when git is missing,
+    fails or hangs."""
     try:
         return subprocess.run(
-            command(repo, *args), check=True, capture_output=True, env=env, timeout=timeout
+            command(repo, *args), check=True, capture_output=True, env=env, timeout=timeout, input=input
         ).stdout
     except FileNotFoundError as e:
         raise InputError("git is not installed", source=str(repo)) from e

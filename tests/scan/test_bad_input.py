@@ -27,7 +27,7 @@ from ringbreaker.rules.loader import SecretRule
 from ringbreaker.scan import ScanConfig, Stats
 from ringbreaker.scan import scan as run_scan
 from ringbreaker.scan.text import wide_encoding
-from tests.conftest import HF, rb
+from tests.conftest import HF, OPENAI, rb
 
 
 def scan(rules: list[SecretRule], paths: list[Path], **cfg: object) -> tuple[list, Stats]:
@@ -271,3 +271,25 @@ def test_no_input_file_costs_a_finding_in_another(data: bytes, name: str, rules:
         found, stats = scan(rules, [root])
         assert (str(root / "planted.env"), fingerprint(PLANTED)) in {(f.path, f.fingerprint) for f in found}
         assert stats.files == 2
+
+
+def test_old_notebook_formats_are_read_without_warnings(tmp_path: Path, keygen: Callable) -> None:
+    """nbformat 3 (cells in worksheets, code under "input") is split into cells; IPython's XML
+    notebooks and empty files are plain text, counted but not warned about; keys are found in all."""
+    k3, kx = keygen(OPENAI), keygen(OPENAI)
+    v3 = {
+        "nbformat": 3,
+        "worksheets": [
+            {"cells": [{"cell_type": "markdown", "source": "hi"}]},
+            {"cells": [{"cell_type": "code", "input": [f"KEY = '{k3}'\n"], "outputs": [{"html": "<b/>"}]}]},
+        ],
+    }
+    (tmp_path / "v3.ipynb").write_text(json.dumps(v3))
+    xml = f'<?xml version="1.0"?>\n<notebook><source>KEY = "{kx}"</source></notebook>\n'
+    (tmp_path / "old.ipynb").write_text(xml)
+    (tmp_path / "empty.ipynb").write_text("")
+    result = run_scan([tmp_path], ScanConfig(jobs=1))
+    found = {(Path(f.path).name, f.cell) for f in result.findings}
+    assert found == {("v3.ipynb", 1), ("old.ipynb", None)}
+    assert result.stats.notebooks_as_text == 1
+    assert result.stats.errors == []

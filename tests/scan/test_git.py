@@ -157,5 +157,6 @@ def test_introductions_parse_paths_with_spaces(repo: Path) -> None:
     (repo / "with space ü.txt").write_text("x\n")
     run_git(repo, "add", "-A")
     run_git(repo, "commit", "-qm", "one")
-    intro = git.introductions(repo)
+    intro, commits = git.introductions(repo)
     assert [i.path for i in intro.values()] == ["with space ü.txt"]
+    assert commits == 1

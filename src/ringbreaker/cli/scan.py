@@ -63,6 +63,13 @@ class _TerminalProgress:
     help="Scan every blob of every commit of every ref of the git "
     "repositories at or under PATH; each finding names the commit that introduced it.",
 )
+@click.option(
+    "--all-objects",
+    is_flag=True,
+    help="With --history: scan every blob in the object store, also those on no ref (a commit a "
+    "force-push left behind, a pull-request ref not fetched any more, an object never committed); "
+    "each is attributed to the commit that introduced it where one exists.",
+)
 @click.option("--staged", is_flag=True, help="Scan only what is staged in the git index (pre-commit hook).")
 @click.option(
     "--format",
@@ -172,6 +179,7 @@ class _TerminalProgress:
 def scan(
     paths: tuple[Path, ...],
     history: bool,
+    all_objects: bool,
     staged: bool,
     fmt: str,
     output: IO[str],
@@ -209,6 +217,7 @@ def scan(
     Examples:
       ringbreaker scan .                                  # working tree, .gitignore honoured
       ringbreaker scan --history repo/ --format sarif     # all of git history, as SARIF
+      ringbreaker scan --history --all-objects repo.git   # every object, on a ref or not
       ringbreaker scan dist/app.whl --format jsonl        # inside archives
       git diff | ringbreaker scan -                       # stdin
       ringbreaker scan . --baseline .ringbreaker-baseline.json
@@ -217,6 +226,8 @@ def scan(
     """
     if history and staged:
         raise UsageError("--history and --staged cannot be combined")
+    if all_objects and not history:
+        raise UsageError("--all-objects needs --history")
     if update_baseline and not baseline:
         raise UsageError("--update-baseline needs --baseline FILE")
     if not paths and not staged:
@@ -230,6 +241,7 @@ def scan(
         archive_max_bytes=archive_max_bytes,
         engine=engine,
         jobs=jobs,
+        all_objects=all_objects,
     )
     err = Console(stderr=True)
     result = run_scan(

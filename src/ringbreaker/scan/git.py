@@ -1,35 +1,48 @@
-"""Git sources: every blob of every commit of every ref, and the staged index (pre-commit).
+"""Git sources: every blob of every commit of every ref (or of the whole object store), and the
+staged index (pre-commit).
 
-History is read with two git plumbing streams, so each blob is read and scanned exactly once:
-``git log --all --reverse -c --raw`` names, oldest first, the commit that introduced every blob
-(merges too, via the combined diff), and ``git cat-file --batch`` streams the blob contents.
+History is read with git plumbing, so each blob is read and scanned exactly once:
+``git cat-file --batch-all-objects --batch-check`` lists every object with its type and size (so
+oversized blobs are skipped unread and work is split by bytes), ``git log --reverse -c --raw``
+names, oldest first, the commit that introduced every blob (merges too, via the combined diff),
+and each scanning process reads the blobs it was given through its own ``git cat-file --batch``
+(:class:`BlobReader`): blob contents never pass through the process that enumerates them, and
+memory stays bounded by the work in flight, not by the size of the history.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import subprocess
-import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from ringbreaker import _git
 from ringbreaker._git import discover_repos, is_repo
 from ringbreaker.errors import InputError
 
 __all__ = [
+    "BlobReader",
     "Introduction",
+    "ObjectStore",
     "discover_repos",
     "introductions",
     "is_repo",
-    "read_blobs",
+    "is_shallow",
+    "list_objects",
     "staged_paths",
     "toplevel",
 ]
 
 _LOG_FORMAT = "%x1e%H%x1f%an%x1f%ae%x1f%at%x1f%ct"
+_LOG_ARGS = ("-c", "--raw", "--no-renames", "--no-abbrev", "-z", f"--format={_LOG_FORMAT}")
 _SKIP_MODES = {b"160000", b"040000"}  # submodules, trees
+_CHUNK = 512  # commits per git log call when a damaged history is read piecewise
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,28 +58,52 @@ class Introduction:
     commit_date: str  # ISO 8601, UTC: when the blob became visible, the leak time
 
 
+@dataclass(frozen=True)
+class ObjectStore:
+    """What a repository's object store holds: every blob with its size, and every commit."""
+
+    blobs: dict[str, int]
+    commits: list[str]
+
+
 def _utc(epoch: str) -> str:
     return datetime.fromtimestamp(int(epoch), UTC).isoformat(timespec="seconds")
 
 
-def introductions(repo: Path) -> dict[str, Introduction]:
-    """Blob id -> its earliest introduction, over every ref (``--all``), oldest commit first."""
+def list_objects(repo: Path) -> ObjectStore:
+    """Every object in the store (packs, loose objects, alternates), reachable or not, in the
+    order they lie in the packs: read in that order, git resolves deltas from its cache instead of
+    unpacking the same bases again (ipython's 57k blobs: 2.8 s against 4.4 s in name order)."""
     out = _git.run(
         repo,
-        "log",
-        "--all",
-        "--reverse",
-        "-c",
-        "--raw",
-        "--no-renames",
-        "--no-abbrev",
-        "-z",
-        f"--format={_LOG_FORMAT}",
+        "cat-file",
+        "--batch-all-objects",
+        "--unordered",
+        "--batch-check=%(objectname) %(objecttype) %(objectsize)",
     )
-    intro: dict[str, Introduction] = {}
+    blobs: dict[str, int] = {}
+    commits: list[str] = []
+    for line in out.splitlines():
+        name, kind, size = line.split(b" ")
+        if kind == b"blob":
+            blobs[name.decode()] = int(size)
+        elif kind == b"commit":
+            commits.append(name.decode())
+    return ObjectStore(blobs, commits)
+
+
+def is_shallow(repo: Path) -> bool:
+    """A shallow clone: commits before the graft point are not in the store."""
+    return _git.run(repo, "rev-parse", "--is-shallow-repository").strip() == b"true"
+
+
+def _parse_log(out: bytes, intro: dict[str, Introduction]) -> int:
+    """Add the blobs each logged commit introduced (first introduction wins); the commit count."""
+    commits = 0
     for record in out.split(b"\x1e"):
         if not record:
             continue
+        commits += 1
         header, _, raw = record.partition(b"\0")
         commit, author, email, at, ct = header.decode("utf-8", "replace").split("\x1f")
         adate, cdate = _utc(at), _utc(ct)
@@ -84,55 +121,142 @@ def introductions(repo: Path) -> dict[str, Introduction]:
                 intro[blob] = Introduction(
                     blob, path.decode("utf-8", "surrogateescape"), commit, author, email, adate, cdate
                 )
-    return intro
+    return commits
 
 
-def read_blobs(repo: Path, names: list[str], max_size: int) -> Iterator[tuple[str, bytes | None, int]]:
-    """Stream (name, content, size) for object names or ``:path`` index entries through one
-    ``git cat-file --batch``; content is None when missing or larger than ``max_size``."""
-    proc = subprocess.Popen(
-        _git.command(repo, "cat-file", "--batch"),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdin is not None
-    assert proc.stdout is not None
-    stdin, stdout = proc.stdin, proc.stdout
+def introductions(
+    repo: Path, tips: Iterable[str] | None = None, warn: Callable[[str, str], None] | None = None
+) -> tuple[dict[str, Introduction], int]:
+    """Blob id -> its earliest introduction, oldest commit first, and the number of commits read.
 
-    def feed() -> None:
-        try:
-            for name in names:
-                stdin.write(name.encode("utf-8", "surrogateescape") + b"\n")
-            stdin.close()
-        except BrokenPipeError:  # pragma: no cover - git died; the reader reports it
-            pass
-
-    writer = threading.Thread(target=feed, daemon=True)
-    writer.start()
+    ``tips``: start from these commits (every commit in the store, for ``--all-objects``) instead
+    of every ref. A history that git cannot log whole (a tree or commit missing from the store) is
+    read in chunks of commits, and a chunk that fails is halved until the one commit that cannot
+    be read is skipped and reported through ``warn``: a missing object costs its commit, not the run.
+    """
+    start = ["--stdin"] if tips is not None else ["--all"]
+    stdin = None if tips is None else _lines(tips)
+    intro: dict[str, Introduction] = {}
     try:
-        for name in names:
-            header = stdout.readline()
-            if not header:
-                raise InputError("git cat-file ended early", source=str(repo))
-            fields = header.split()
-            if len(fields) < 3 or fields[1] == b"missing":
-                yield name, None, 0
+        commits = _parse_log(_git.run(repo, "log", *start, "--reverse", *_LOG_ARGS, input=stdin), intro)
+        return intro, commits
+    except InputError:
+        intro.clear()
+    order = _git.run(repo, "rev-list", *start, "--reverse", input=stdin).decode().split()
+    commits = 0
+    pending = [order[i : i + _CHUNK] for i in range(0, len(order), _CHUNK)]
+    while pending:
+        chunk = pending.pop(0)
+        piece: dict[str, Introduction] = {}
+        try:
+            out = _git.run(repo, "log", "--no-walk=unsorted", "--stdin", *_LOG_ARGS, input=_lines(chunk))
+        except InputError as e:
+            if len(chunk) == 1:
+                if warn:
+                    why = str(e).removeprefix(f"{repo}: ")
+                    warn(f"{repo}@{chunk[0][:12]}", f"commit skipped, its objects cannot be read ({why})")
                 continue
-            size = int(fields[2])
-            if fields[1] != b"blob" or size > max_size:
-                remaining = size + 1
-                while remaining:
-                    remaining -= len(stdout.read(min(remaining, 1 << 20)))
-                yield name, None, size
-                continue
-            data = stdout.read(size)
-            stdout.read(1)
-            yield name, data, size
-    finally:
-        writer.join()
-        proc.stdout.close()
-        proc.wait()
+            half = len(chunk) // 2
+            pending[:0] = [chunk[:half], chunk[half:]]
+            continue
+        commits += _parse_log(out, piece)
+        for blob, i in piece.items():
+            intro.setdefault(blob, i)
+    return intro, commits
+
+
+def _lines(names: Iterable[str]) -> bytes:
+    return "".join(f"{n}\n" for n in names).encode("utf-8", "surrogateescape")
+
+
+class BlobReader:
+    """One ``git cat-file --batch`` process, asked for objects ahead of reading them.
+
+    :meth:`ask` queues names; :meth:`answer` reads the next answer in order. Names are written
+    to git only while those not yet answered stay under ``_AHEAD`` bytes, so neither pipe can fill
+    while the other side waits (no deadlock, no writer thread), and git decompresses the next blobs
+    while the caller scans the current one. The git process ends when :meth:`close` is called or,
+    if its owner dies, when its stdin closes.
+    """
+
+    _AHEAD = 32 << 10  # bytes of names written but not answered: well under a pipe's 64 KiB
+    _PIPE = 1 << 20  # room for git to run ahead on its output, where Linux allows it
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        try:
+            self._proc = subprocess.Popen(
+                # A 16 MiB delta cache instead of 96: about 100 MB less per process, 7% slower
+                # in pack order (ipython), where the recent bases are the ones needed.
+                _git.command(repo, "-c", "core.deltaBaseCacheLimit=16m", "cat-file", "--batch"),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError as e:
+            raise InputError(f"cannot run git: {e.strerror or e}", source=str(repo)) from None
+        assert self._proc.stdin is not None
+        assert self._proc.stdout is not None
+        self._in: IO[bytes] = self._proc.stdin
+        self._out: IO[bytes] = self._proc.stdout
+        with contextlib.suppress(OSError, AttributeError):
+            fcntl.fcntl(self._out.fileno(), fcntl.F_SETPIPE_SZ, self._PIPE)
+        self._queued: deque[bytes] = deque()  # asked, not yet written to git
+        self._sent: deque[int] = deque()  # lengths of names written, not yet answered
+        self._in_flight = 0
+
+    def ask(self, names: Iterable[str]) -> None:
+        """Queue object names (or ``:path`` index entries) whose answers :meth:`answer` returns in order."""
+        self._queued.extend(n.encode("utf-8", "surrogateescape") + b"\n" for n in names)
+        self._send()
+
+    def _send(self) -> None:
+        out = []
+        while self._queued and (not self._sent or self._in_flight + len(self._queued[0]) <= self._AHEAD):
+            name = self._queued.popleft()
+            out.append(name)
+            self._sent.append(len(name))
+            self._in_flight += len(name)
+        if out:
+            try:
+                self._in.write(b"".join(out))
+                self._in.flush()
+            except BrokenPipeError:
+                raise InputError("git cat-file ended early", source=str(self.repo)) from None
+
+    def answer(self, max_size: int) -> tuple[bytes | None, int]:
+        """(content, size) of the next asked object; content None when the object is missing
+        (size 0), not a blob, or larger than ``max_size``."""
+        if not self._sent:
+            raise ValueError("answer() without a name asked")
+        header = self._out.readline()
+        if not header:
+            raise InputError("git cat-file ended early", source=str(self.repo))
+        self._in_flight -= self._sent.popleft()
+        self._send()
+        fields = header.split()
+        if len(fields) < 3 or fields[-1] == b"missing":
+            return None, 0
+        size = int(fields[2])
+        if fields[1] != b"blob" or size > max_size:
+            remaining = size + 1
+            while remaining:
+                chunk = self._out.read(min(remaining, 1 << 20))
+                if not chunk:
+                    raise InputError("git cat-file ended early", source=str(self.repo))
+                remaining -= len(chunk)
+            return None, size
+        data = self._out.read(size)
+        self._out.read(1)
+        if len(data) < size:
+            raise InputError("git cat-file ended early", source=str(self.repo))
+        return data, size
+
+    def close(self) -> None:
+        for f in (self._in, self._out):
+            with contextlib.suppress(OSError):  # the pipe broke: git is ending anyway
+                f.close()
+        self._proc.wait()
 
 
 def staged_paths(repo: Path) -> list[str]:

@@ -25,7 +25,7 @@ from typing import IO
 
 import pathspec
 
-from ringbreaker.scan.text import NotANotebook, decode_wide, notebook_cells, wide_encoding
+from ringbreaker.scan.text import LegacyNotebook, NotANotebook, decode_wide, notebook_cells, wide_encoding
 
 SNIFF = 8192
 ARCHIVE_SUFFIXES = (
@@ -63,6 +63,7 @@ class ScanConfig:
     archive_max_ratio: float = 100.0
     engine: str = "auto"
     jobs: int = 0  # 0: one per core
+    all_objects: bool = False  # history: every blob in the object store, not only those on a ref
 
 
 @dataclass
@@ -281,6 +282,8 @@ def expand(display: str, data: bytes, cfg: ScanConfig, stats: Stats, depth: int)
     if lower.endswith(".ipynb"):
         try:
             cells = notebook_cells(data)
+        except LegacyNotebook:  # IPython's old XML format: text, and nothing wrong with it
+            stats.notebooks_as_text += 1
         except NotANotebook as e:  # never lose what a damaged notebook holds: read it as text
             stats.notebooks_as_text += 1
             stats.error(display, f"malformed notebook: {e}; scanned as text")

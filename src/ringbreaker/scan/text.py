@@ -26,7 +26,7 @@ def wide_encoding(head: bytes) -> tuple[str, int, str] | None:
         if head.startswith(bom):
             return codec, len(bom), family
     n = len(head) - len(head) % 4
-    if n < 16:
+    if n < 16 or b"\0" not in head:  # wide ASCII text is half or three quarters NULs
         return None
     unit = head[:n]
     lanes4 = [unit[i::4].count(0) / (n // 4) for i in range(4)]
@@ -60,17 +60,31 @@ class NotANotebook(ValueError):
     """Why bytes named ``.ipynb`` are not a notebook this module can split into cells."""
 
 
+class LegacyNotebook(NotANotebook):
+    """A notebook in IPython's XML format (nbformat 2, 2011): plain text to scan, not damage."""
+
+
 def notebook_cells(data: bytes) -> list[bytes]:
-    """Cell sources and text outputs of a Jupyter notebook, JSON-decoded (escapes undone), one
-    piece per cell; :class:`NotANotebook` when the file is anything but a well-formed notebook."""
+    """Cell sources and text outputs of a Jupyter notebook (nbformat 4, or 3 with worksheets),
+    JSON-decoded (escapes undone), one piece per cell; :class:`NotANotebook` when the file is
+    anything but a well-formed notebook."""
+    if not data.strip():  # an empty file: no cells, nothing to scan
+        return []
+    if data.lstrip()[:9] in (b"<?xml ver", b"<notebook"):
+        raise LegacyNotebook("an XML notebook (nbformat 2)")
     try:
         nb = json.loads(data)
     except RecursionError:
         raise NotANotebook("JSON nested too deep to parse") from None
     except ValueError as e:  # invalid JSON or not UTF-8
         raise NotANotebook(f"invalid JSON ({str(e).splitlines()[0][:80]})") from None
+    if isinstance(nb, dict) and "cells" not in nb and isinstance(nb.get("worksheets"), list):
+        sheets = nb["worksheets"]  # nbformat 3: cells inside worksheets, code under "input"
+        if not all(isinstance(w, dict) and isinstance(w.get("cells"), list) for w in sheets):
+            raise NotANotebook("a worksheet without a 'cells' list")
+        nb = {"cells": [c for w in sheets for c in w["cells"]]}
     if not isinstance(nb, dict) or "cells" not in nb:
-        raise NotANotebook("no 'cells' (not an nbformat 4 notebook)")
+        raise NotANotebook("no 'cells' (not an nbformat 3 or 4 notebook)")
     cells = nb["cells"]
     if not isinstance(cells, list):
         raise NotANotebook(f"'cells' is a {type(cells).__name__}, not a list")
@@ -78,7 +92,7 @@ def notebook_cells(data: bytes) -> list[bytes]:
     for i, cell in enumerate(cells):
         if not isinstance(cell, dict):
             raise NotANotebook(f"cell {i} is a {type(cell).__name__}, not an object")
-        parts = [_text(cell.get("source"), f"cell {i} source")]
+        parts = [_text(cell.get("source", cell.get("input")), f"cell {i} source")]
         outputs = cell.get("outputs") or []
         if not isinstance(outputs, list):
             raise NotANotebook(f"cell {i} outputs is a {type(outputs).__name__}, not a list")
@@ -86,6 +100,7 @@ def notebook_cells(data: bytes) -> list[bytes]:
             if not isinstance(o, dict):
                 raise NotANotebook(f"cell {i} output {j} is a {type(o).__name__}, not an object")
             parts.append(_text(o.get("text"), f"cell {i} output {j} text"))
+            parts.extend(_text(o.get(k), f"cell {i} output {j} {k}") for k in _V3_TEXT if k in o)
             bundle = o.get("data") or {}
             if not isinstance(bundle, dict):
                 raise NotANotebook(f"cell {i} output {j} data is a {type(bundle).__name__}, not an object")
@@ -98,6 +113,9 @@ def notebook_cells(data: bytes) -> list[bytes]:
                 text += ("\n" if text and not text.endswith("\n") else "") + p
         out.append(text.encode("utf-8", "surrogatepass"))
     return out
+
+
+_V3_TEXT = ("html", "latex", "markdown", "javascript", "json")  # nbformat 3 outputs: mime keys inline
 
 
 def _text(value: object, where: str) -> str:
