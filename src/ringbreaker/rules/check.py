@@ -71,7 +71,8 @@ def check_secret_rules(
                         for m in matches
                         if m.rule != idx and any(m.start < o.end and o.start < m.end for o in mine)
                     ]
-                    should_match = kind in ("positive", "todo_negative")
+                    # What the example asks for once fixed: todo_positive a match, todo_negative none.
+                    should_match = kind in ("positive", "todo_positive")
                     passes = bool(mine) == should_match and not (should_match and others)
                     todo = kind.startswith("todo")
                     ok = passes != todo
