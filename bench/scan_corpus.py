@@ -39,7 +39,7 @@ class Source:
 
     @property
     def label(self) -> str:
-        return f"{self.name}-{self.version}"
+        return f"{self.name.replace('/', '+')}-{self.version}"  # scoped npm names: @scope+name
 
 
 STDLIB_VERSION = platform.python_version()
@@ -54,6 +54,33 @@ SOURCES: tuple[Source, ...] = (
     Source("typescript", "npm", "5.6.3"),
     Source("aws-sdk", "npm", "2.1692.0"),
     Source("three", "npm", "0.170.0", quick_cap=6 * MB),
+)
+# The noise corpus (bench/scan_noise.py) adds these to SOURCES: the AI SDKs whose code names the
+# providers next to long identifiers (what a context-gated rule must not take for a key), and large
+# C/C++-heavy sdists (grpcio; numpy, scipy, pandas and opencv-python are left out: `pip download`
+# builds their extensions to read the metadata of an sdist). Not part of `bench/scan.py`'s corpus,
+# which the slow tools scan too.
+NOISE_SOURCES: tuple[Source, ...] = (
+    Source("mistralai", "pypi", "1.2.3"),
+    Source("anthropic", "pypi", "0.40.0"),
+    Source("google-genai", "pypi", "0.3.0"),
+    Source("langchain-core", "pypi", "0.3.21"),
+    Source("langchain", "pypi", "0.3.9"),
+    Source("langchain-openai", "pypi", "0.2.10"),
+    Source("langchain-mistralai", "pypi", "0.2.2"),
+    Source("llama-index-core", "pypi", "0.12.2"),
+    Source("semantic-kernel", "pypi", "1.16.0"),
+    Source("azure-ai-inference", "pypi", "1.0.0b6"),
+    Source("transformers", "pypi", "4.46.3"),
+    Source("grpcio", "pypi", "1.68.0"),
+    Source("@anthropic-ai/sdk", "npm", "0.32.1"),
+    Source("@mistralai/mistralai", "npm", "1.3.4"),
+    Source("cohere-ai", "npm", "7.14.0"),
+    Source("@google/generative-ai", "npm", "0.21.0"),
+    Source("@azure/openai", "npm", "2.0.0"),
+    Source("langchain", "npm", "0.3.6"),
+    Source("@langchain/community", "npm", "0.3.16"),
+    Source("llamaindex", "npm", "0.8.26"),
 )
 # Parts of the stdlib directory that are not the standard library's source: other installed
 # packages, compiled extension modules and the static libpython used to build extensions.

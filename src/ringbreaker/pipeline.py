@@ -51,6 +51,7 @@ def check_secret_rules(
     """Run every example of every secret rule through each named matching engine (Hyperscan is
     skipped when its wheel is not installed) over the full rule set."""
     from ringbreaker.scan import HAVE_HYPERSCAN, find, make_engine
+    from ringbreaker.scan.matcher import explain
 
     finders: dict[str, Finder] = {}
     for name in engines:
@@ -58,7 +59,8 @@ def check_secret_rules(
             continue
         engine = make_engine(rules, name)
         finders[engine.name] = partial(find, rules, engine)
-    return _check_examples(rules, finders, salt)
+    why = partial(explain, rules, make_engine(rules, "re"))
+    return _check_examples(rules, finders, salt, explain=why)
 
 
 # --------------------------------------------------------------------------- demo: the whole chain

@@ -41,6 +41,8 @@ class Located(Protocol):
 
 
 Finder = Callable[[bytes], Sequence[Located]]  # every confirmed match of the full rule set in some bytes
+# (rule index, start, end, reason) of every candidate the confirmation filters dropped in some bytes
+Explainer = Callable[[bytes], Sequence[tuple[int, int, int, str]]]
 
 
 def example_texts(rule: SecretRule, kind: str, salt: int = 0) -> list[str]:
@@ -49,10 +51,14 @@ def example_texts(rule: SecretRule, kind: str, salt: int = 0) -> list[str]:
 
 
 def check_secret_rules(
-    rules: Sequence[SecretRule], finders: Mapping[str, Finder], salt: int = 0
+    rules: Sequence[SecretRule],
+    finders: Mapping[str, Finder],
+    salt: int = 0,
+    explain: Explainer | None = None,
 ) -> list[ExampleResult]:
     """Run every example of every rule through each engine's finder (engine name -> finder over the
-    full rule set ``rules``)."""
+    full rule set ``rules``). With ``explain``, an example the rule does not match says why (the
+    filter that dropped its candidate: entropy, placeholder, identifier shape...)."""
     results: list[ExampleResult] = []
     for engine_name, find in finders.items():
         for idx, rule in enumerate(rules):
@@ -65,7 +71,8 @@ def check_secret_rules(
                         for m in matches
                         if m.rule != idx and any(m.start < o.end and o.start < m.end for o in mine)
                     ]
-                    should_match = kind in ("positive", "todo_negative")
+                    # What the example asks for once fixed: todo_positive a match, todo_negative none.
+                    should_match = kind in ("positive", "todo_positive")
                     passes = bool(mine) == should_match and not (should_match and others)
                     todo = kind.startswith("todo")
                     ok = passes != todo
@@ -76,6 +83,10 @@ def check_secret_rules(
                         detail = f"also claimed by {', '.join(sorted(set(others)))}"
                     elif not ok:
                         detail = "expected a match, got none" if should_match else "unexpected match"
+                    if not mine and explain is not None:
+                        reasons = [r for i_, _s, _e, r in explain(text.encode()) if i_ == idx]
+                        if reasons:
+                            detail = "; ".join(filter(None, [detail, f"rejected: {reasons[0]}"]))
                     results.append(ExampleResult(rule.id, kind, i, engine_name, ok, detail))
     # The re engine skips a rule whose keywords are absent: every anchor match in a positive
     # example must therefore contain one of them (engine-independent, checked once).

@@ -24,6 +24,19 @@ BUILTIN = "builtin"
 
 
 @dataclass(frozen=True)
+class RuleShape:
+    """What every key of a rule's format looks like (``shape:`` in the YAML), for the identifier
+    checks in ``ringbreaker.scan.shape``; ``active`` is off for rules that need none (a prefix of
+    their own): on by default for every context-gated rule, so rules added later get it too."""
+
+    active: bool = False
+    mixes: tuple[str, ...] = ()  # lower, upper, digit, letter: classes every key contains
+    hex: bool = False  # keys are hex digits (a digest named on the line is still rejected)
+    uuid: bool = False  # keys contain a UUID
+    identifiers: bool = True  # reject CamelCase / snake_case words
+
+
+@dataclass(frozen=True)
 class SecretRule:
     """A compiled secret rule. Patterns are compiled for ``bytes``: scanning never decodes."""
 
@@ -44,6 +57,7 @@ class SecretRule:
     companion_lines: int = 0
     resource_pattern: str | None = None
     resource_lines: int = 0
+    shape: RuleShape = RuleShape()
     regex: re.Pattern[bytes] = field(init=False, repr=False, compare=False)
     context_regex: re.Pattern[bytes] | None = field(init=False, repr=False, compare=False)
     companion_regex: re.Pattern[bytes] | None = field(init=False, repr=False, compare=False)
@@ -155,6 +169,14 @@ def _secret_rule(raw: dict[str, Any], source: str) -> SecretRule:
     ctx = raw.get("context") or {}
     comp = raw.get("companion") or {}
     res = raw.get("resource") or {}
+    shp = raw.get("shape")
+    shape = RuleShape(
+        active=shp is not None or bool(ctx),
+        mixes=tuple((shp or {}).get("mixes", ())),
+        hex=bool((shp or {}).get("hex", False)),
+        uuid=bool((shp or {}).get("uuid", False)),
+        identifiers=bool((shp or {}).get("identifiers", True)),
+    )
     return SecretRule(
         id=raw["id"],
         title=raw["title"],
@@ -173,6 +195,7 @@ def _secret_rule(raw: dict[str, Any], source: str) -> SecretRule:
         companion_lines=int(comp.get("lines", 5)) if comp else 0,
         resource_pattern=res.get("pattern"),
         resource_lines=int(res.get("lines", 5)) if res else 0,
+        shape=shape,
     )
 
 

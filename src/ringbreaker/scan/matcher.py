@@ -8,8 +8,9 @@ Two engines produce *anchor hits* (rule, end offset of a match of the rule's anc
 
 Both feed :func:`confirm`, which runs the rule's exact ``re`` pattern over the whole lines around
 each hit (plus ``context.lines`` either side for prefix-less keys), then the entropy, placeholder,
-context and companion checks. Patterns never span a line break, so a match found on a line is the
-same whether the search started at that line or at the top of the buffer: the two engines yield
+context, shape (``scan.shape``: identifier-shaped values) and companion checks. Patterns never
+span a line break, so a match found on a line is the same whether the search started at that line
+or at the top of the buffer: the two engines yield
 identical findings by construction, and a test checks it on every example and on a corpus.
 Python only touches lines that hold a candidate.
 """
@@ -18,13 +19,14 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 from ringbreaker.errors import UsageError
 from ringbreaker.rules.loader import SecretRule
 from ringbreaker.scan.filters import placeholder_reason, shannon_entropy
+from ringbreaker.scan.shape import shape_reason
 
 ALLOW_MARKER = b"ringbreaker:allow"
 
@@ -169,8 +171,17 @@ def _resource(data: bytes, regex: re.Pattern[bytes], start: int, lines: int) -> 
     return best[1] if best else None
 
 
-def confirm(rules: Sequence[SecretRule], data: bytes, hits: list[tuple[int, int]]) -> list[Match]:
-    """Turn anchor hits into confirmed matches (see module docstring); sorted by offset."""
+Rejected = Callable[[int, int, int, str], None]  # (rule index, start, end, reason) of a dropped candidate
+
+
+def confirm(
+    rules: Sequence[SecretRule],
+    data: bytes,
+    hits: list[tuple[int, int]],
+    on_reject: Rejected | None = None,
+) -> list[Match]:
+    """Turn anchor hits into confirmed matches (see module docstring); sorted by offset.
+    ``on_reject`` hears every candidate the filters drop near its context, with the reason."""
     per_rule: dict[int, set[int]] = defaultdict(set)
     for ridx, end in hits:
         per_rule[ridx].add(data.rfind(b"\n", 0, max(end - 1, 0)) + 1 if end else 0)
@@ -191,11 +202,23 @@ def confirm(rules: Sequence[SecretRule], data: bytes, hits: list[tuple[int, int]
                 if key in found or start == end:
                     continue
                 value = m.group(1)
-                if shannon_entropy(value) < rule.entropy or placeholder_reason(value):
-                    continue
+                entropy = shannon_entropy(value)
+                reason = (
+                    f"entropy {abs(entropy):.2f} < {rule.entropy}"
+                    if entropy < rule.entropy
+                    else placeholder_reason(value)
+                )
+                if reason is not None and on_reject is None:
+                    continue  # the common case: no context search for a value already dropped
                 if rule.context_regex is not None and not _near(
                     data, rule.context_regex, start, end, rule.context_lines
                 ):
+                    continue
+                if reason is None and rule.shape.active:
+                    reason = shape_reason(rule.shape, data, start, end)
+                if reason is not None:
+                    if on_reject is not None:
+                        on_reject(idx, start, end, reason)
                     continue
                 companion = (
                     None
@@ -232,3 +255,13 @@ def find(rules: Sequence[SecretRule], engine: Engine, data: bytes) -> list[Match
     """All confirmed credentials in ``data``."""
     hits = engine.hits(data)
     return confirm(rules, data, hits) if hits else []
+
+
+def explain(rules: Sequence[SecretRule], engine: Engine, data: bytes) -> list[tuple[int, int, int, str]]:
+    """(rule index, start, end, reason) of every candidate near its context that the filters
+    dropped: why a value was not reported (``rules check -v``, debugging a rule)."""
+    out: list[tuple[int, int, int, str]] = []
+    hits = engine.hits(data)
+    if hits:
+        confirm(rules, data, hits, lambda *r: out.append(r))
+    return out
