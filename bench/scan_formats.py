@@ -24,13 +24,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-ALNUM = string.ascii_letters + string.digits
-LOWER_ALNUM = string.ascii_lowercase + string.digits
-UPPER_ALNUM = string.ascii_uppercase + string.digits
-HEX = "0123456789abcdef"
-B64 = ALNUM + "+/"
-B64URL = ALNUM + "-_"
-BASE32 = string.ascii_uppercase + "234567"
+ALNUM: str = string.ascii_letters + string.digits
+LOWER_ALNUM: str = string.ascii_lowercase + string.digits
+UPPER_ALNUM: str = string.ascii_uppercase + string.digits
+HEX: str = "0123456789abcdef"
+B64: str = ALNUM + "+/"
+B64URL: str = ALNUM + "-_"
+BASE32: str = string.ascii_uppercase + "234567"
 
 Values = dict[str, str]
 Maker = Callable[[random.Random], Values]
@@ -273,7 +273,7 @@ def modal_pair(rng: random.Random) -> Values:
     return {"key": "as-" + rand(rng, ALNUM, 22), "kid": "ak-" + rand(rng, ALNUM, 22)}
 
 
-GCP_CONTEXTS = (
+GCP_CONTEXTS: tuple[Context, ...] = (
     Context(
         "json-key-file",
         True,
@@ -315,7 +315,7 @@ GCP_CONTEXTS = (
     Context("unnamed-private-key", False, ('  "private_key": "${key}",',), JSON_EXTS),
 )
 
-AZURE_CONTEXTS = (
+AZURE_CONTEXTS: tuple[Context, ...] = (
     Context("dotenv", True, ("AZURE_OPENAI_ENDPOINT=${endpoint}", "AZURE_OPENAI_API_KEY=${key}"), ENV_EXTS),
     Context(
         "python-client",
@@ -357,7 +357,7 @@ AZURE_CONTEXTS = (
     Context("unnamed-python", False, ('api_key = "${key}"',), PY_EXTS),
 )
 
-AWS_CONTEXTS = (
+AWS_CONTEXTS: tuple[Context, ...] = (
     *pair_contexts(
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
@@ -385,7 +385,7 @@ AWS_CONTEXTS = (
     ),
 )
 
-LANGFUSE_CONTEXTS = (
+LANGFUSE_CONTEXTS: tuple[Context, ...] = (
     *pair_contexts(
         "LANGFUSE_PUBLIC_KEY",
         "LANGFUSE_SECRET_KEY",
@@ -395,7 +395,7 @@ LANGFUSE_CONTEXTS = (
     Context("unnamed-secret-alone", False, ('secret_key = "${key}"',), PY_EXTS),
 )
 
-MODAL_CONTEXTS = (
+MODAL_CONTEXTS: tuple[Context, ...] = (
     *pair_contexts(
         "MODAL_TOKEN_ID",
         "MODAL_TOKEN_SECRET",
@@ -405,7 +405,9 @@ MODAL_CONTEXTS = (
     Context("modal-toml", True, ("[default]", 'token_id = "${kid}"', 'token_secret = "${key}"'), TOML_EXTS),
 )
 
-NETRC = Context("netrc", True, ("machine api.wandb.ai", "  login user", "  password ${key}"), ENV_EXTS)
+NETRC: Context = Context(
+    "netrc", True, ("machine api.wandb.ai", "  login user", "  password ${key}"), ENV_EXTS
+)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 Why a table of its own: it is data, one entry per format with the source it was written from;
 ``scan_formats.py`` holds the machinery. ``source`` is the page read (through the search corpora)
 for the format; "observed" in ``basis`` marks a length or alphabet that no page read here states
-and that comes from how such keys publicly look. No entry was written from ringbreaker's rules.
+and that comes from how such keys publicly look; a source marked "not read in this session" is
+the provider's documentation home, named for reference, with the format observed. No entry was
+written from ringbreaker's rules.
 """
 
 from __future__ import annotations
@@ -131,9 +133,9 @@ FORMATS: tuple[Format, ...] = (
         "anthropic-admin",
         "anthropic",
         "Anthropic Admin API key (sk-ant-admin01-)",
-        "https://docs.anthropic.com/en/api/administration-api",
-        "`sk-ant-admin` prefix for Admin API keys (provider doc, not re-read here); "
-        "body as the API key (assumed)",
+        "https://docs.anthropic.com/en/docs/administration/administration-api",
+        "Admin API keys start `sk-ant-admin...` and go in `x-api-key` (source); "
+        "`admin01` and the body as the API key (assumed)",
         simple("sk-ant-admin01-", (B64URL, 93), ("A", 2)),
         r"sk-ant-admin01-[\w-]{93}AA",
         "ANTHROPIC_ADMIN_KEY",
@@ -187,8 +189,9 @@ FORMATS: tuple[Format, ...] = (
         "gcp-service-account",
         "gcp",
         "GCP service-account JSON key (private_key)",
-        "https://cloud.google.com/iam/docs/keys-create-delete",
-        "the JSON key file's fields (type, project_id, private_key_id, private_key PEM, client_email); "
+        "https://cloud.google.com/sdk/gcloud/reference/iam/service-accounts/keys/create",
+        "`keys create` writes a JSON key file by default (source); its fields (type, project_id, "
+        "private_key_id, private_key PEM, client_email) are observed; "
         "the PEM body here is random base64, not a key",
         gcp_service_account,
         r"-----BEGIN PRIVATE KEY-----(\\n[A-Za-z0-9+/]{1,64})+\\n-----END PRIVATE KEY-----\\n",
@@ -390,7 +393,7 @@ FORMATS: tuple[Format, ...] = (
         "deepseek-key",
         "deepseek",
         "DeepSeek API key (sk- + 32 hex)",
-        "https://api-docs.deepseek.com/",
+        "https://api-docs.deepseek.com/ (provider docs; not read in this session)",
         "OpenAI-compatible Bearer key (source); `sk-` + 32 hex (observed)",
         simple("sk-", (HEX, 32)),
         r"sk-[0-9a-f]{32}",
@@ -402,7 +405,7 @@ FORMATS: tuple[Format, ...] = (
         "mistral-key",
         "mistral",
         "Mistral API key (32 alphanumerics)",
-        "https://docs.mistral.ai/",
+        "https://docs.mistral.ai/ (provider docs; not read in this session)",
         "Bearer key without a prefix (observed: 32 alphanumerics)",
         simple("", (ALNUM, 32)),
         r"[A-Za-z0-9]{32}",
@@ -414,7 +417,7 @@ FORMATS: tuple[Format, ...] = (
         "cohere-key",
         "cohere",
         "Cohere API key (40 alphanumerics)",
-        "https://docs.cohere.com/",
+        "https://docs.cohere.com/ (provider docs; not read in this session)",
         "Bearer key without a prefix (observed: 40 alphanumerics)",
         simple("", (ALNUM, 40)),
         r"[A-Za-z0-9]{40}",
@@ -451,7 +454,7 @@ FORMATS: tuple[Format, ...] = (
         "moonshot-key",
         "moonshot",
         "Moonshot / Kimi API key (sk- + 48)",
-        "https://platform.moonshot.ai/docs",
+        "https://platform.moonshot.ai/docs (provider docs; not read in this session)",
         "OpenAI-compatible Bearer key (source); `sk-` + 48 alphanumerics (observed)",
         simple("sk-", (ALNUM, 48)),
         r"sk-[A-Za-z0-9]{48}",
@@ -463,7 +466,7 @@ FORMATS: tuple[Format, ...] = (
         "zai-key",
         "zai",
         "Zhipu / Z.ai API key (id.secret)",
-        "https://docs.z.ai/",
+        "https://docs.z.ai/ (provider docs; not read in this session)",
         "`id.secret` pair in one string (observed: 32 hex, a dot, 16 alphanumerics)",
         simple("", (HEX, 32), (ALNUM, 16), sep="."),
         r"[0-9a-f]{32}\.[A-Za-z0-9]{16}",
@@ -475,7 +478,7 @@ FORMATS: tuple[Format, ...] = (
         "minimax-key",
         "minimax",
         "MiniMax API key (JWT)",
-        "https://www.minimax.io/platform/document",
+        "https://www.minimax.io/platform/document (provider docs; not read in this session)",
         "Bearer key (source); a JWT with GroupName/UserName claims (observed)",
         minimax_jwt,
         r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]{342}",
@@ -486,7 +489,7 @@ FORMATS: tuple[Format, ...] = (
         "upstage-key",
         "upstage",
         "Upstage API key (up_)",
-        "https://console.upstage.ai/docs",
+        "https://console.upstage.ai/docs (provider docs; not read in this session)",
         "`up_` prefix (observed); 29 alphanumerics (assumed)",
         simple("up_", (ALNUM, 29)),
         r"up_[A-Za-z0-9]{29}",
@@ -510,7 +513,7 @@ FORMATS: tuple[Format, ...] = (
         "ollama-key",
         "ollama",
         "Ollama cloud API key",
-        "https://docs.ollama.com/",
+        "https://docs.ollama.com/ (provider docs; not read in this session)",
         "`OLLAMA_API_KEY` Bearer key for ollama.com (source); 32 hex, a dot, 24 base64url (assumed)",
         simple("", (HEX, 32), (B64URL, 24), sep="."),
         r"[0-9a-f]{32}\.[\w-]{24}",

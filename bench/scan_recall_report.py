@@ -28,17 +28,19 @@ def totals_table(results: dict[str, Any]) -> list[str]:
     ref = tools[0]["by_provider"] if tools else {}
     with_provider = sum(v["planted"] for k, v in ref.items() if k != "(none)")
     lines = [
-        f"| Tool | Version | Found, key line ({n}) | Found, anywhere in the snippet | Named contexts | "
-        "Unnamed contexts | Right provider | Run (s) | Findings |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| Tool | Version | Found, key line ({n}) | of them by a provider-specific rule | "
+        "Found, anywhere in the snippet | Named contexts | Unnamed contexts | Right provider | Run (s) | "
+        "Findings |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in results["tools"]:
         if not t["ok"]:
-            lines.append(f"| {t['name']} | {t['version']} | error: {t['error'][:80]} | | | | | | |")
+            lines.append(f"| {t['name']} | {t['version']} | error: {t['error'][:80]} | | | | | | | |")
             continue
         right = frac(t["right_provider"], with_provider) if t["name"] == "ringbreaker" else "—"
         lines.append(
-            f"| {t['name']} | {t['version']} | {frac(t['found_line'], n)} | {frac(t['found_snippet'], n)} | "
+            f"| {t['name']} | {t['version']} | {frac(t['found_line'], n)} | "
+            f"{short(t['found_specific'], n)} | {frac(t['found_snippet'], n)} | "
             f"{frac(t['named'][1], t['named'][0])} | {frac(t['unnamed'][1], t['unnamed'][0])} | {right} | "
             f"{t['wall_s']:.1f} | {t['findings']:,} |"
         )
@@ -137,6 +139,11 @@ def misses(results: dict[str, Any]) -> list[str]:
         for fid, said in sorted(other.items()):
             counts = ", ".join(f"{p} x{said.count(p)}" for p in sorted(set(said)))
             out.append(f"- `{fid}`: {counts}")
+    for t in ok_tools(results):
+        if t["name"] == "ringbreaker":
+            continue
+        zero = [f"`{k}`" for k, v in t["by_format"].items() if v["line"] == 0]
+        out += ["", f"Formats {t['name']} found no key of: {', '.join(zero) or 'none'}."]
     return out or ["none."]
 
 
@@ -144,7 +151,8 @@ METHOD = """
 - The formats are in `bench/scan_formats_table.py` and `bench/scan_formats_platforms.py`, written
   from the providers' documentation and public descriptions of each format (listed below), not
   from ringbreaker's rule files. Where no page read states a length or alphabet, the entry says
-  *observed* (how such keys publicly look) or *assumed*. Every key is fresh random text from
+  *observed* (how such keys publicly look) or *assumed*; a source marked "not read in this
+  session" is only the provider's documentation home. Every key is fresh random text from
   `random.Random(seed)`; `python bench/scan_formats.py` checks that every generator's keys match
   the shape written for it and that every context holds the key.
 - Contexts (`bench/scan_formats.py`): named ones are a `.env` line, a shell export, a line of
@@ -201,7 +209,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         *format_table(results),
         "",
-        "### What ringbreaker missed",
+        "### What ringbreaker missed (and the formats the others found nothing of)",
         "",
         *misses(results),
         "",
