@@ -76,6 +76,25 @@ def provider_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def context_table(results: dict[str, Any]) -> list[str]:
+    """Recall per context: which ways of writing a key each tool misses."""
+    tools = ok_tools(results)
+    if not tools:
+        return []
+    lines = [
+        "| Context | Names the provider | Planted |" + "".join(f" {t['name']} |" for t in tools),
+        "|---|---|---:|" + "---:|" * len(tools),
+    ]
+    ref = tools[0]["by_context"]
+    for ctx in sorted(ref, key=lambda c: (c.startswith("unnamed"), c)):
+        planted = ref[ctx]["planted"]
+        named = "no" if ctx.startswith("unnamed") else "yes"
+        cells = [f"`{ctx}`", named, str(planted)]
+        cells += [short(t["by_context"][ctx]["line"], planted) for t in tools]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def format_table(results: dict[str, Any]) -> list[str]:
     tools = ok_tools(results)
     rb = next((t for t in tools if t["name"] == "ringbreaker"), None)
@@ -204,6 +223,10 @@ def render_markdown(results: dict[str, Any]) -> str:
         "### Per provider (found on the key line)",
         "",
         *provider_table(results),
+        "",
+        "### Per context (found on the key line)",
+        "",
+        *context_table(results),
         "",
         "### Per format (found on the key line)",
         "",
