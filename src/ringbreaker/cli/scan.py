@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ringbreaker.cli.common import SizeType, workspace_option
 from ringbreaker.errors import UsageError
+from ringbreaker.model import Finding
 from ringbreaker.rules import load_secret_rules
 from ringbreaker.scan import (
     CONFIDENCE,
@@ -244,18 +245,27 @@ def scan(
         all_objects=all_objects,
     )
     err = Console(stderr=True)
+    printed: set[str] = set()
+    streaming = fmt == "jsonl" and not (verify or verify_dry_run or baseline)
+
+    def print_found(found: Sequence[Finding]) -> None:  # stdin: each finding as soon as it is found
+        write_jsonl(found, output, show_secrets)
+        output.flush()
+        printed.update(f.id for f in found)
+
     result = run_scan(
         [p for p in paths if str(p) != "-"],
         cfg,
         load_secret_rules(extra_rules),
         mode="staged" if staged else "history" if history else "files",
-        stdin=sys.stdin.buffer.read() if any(str(p) == "-" for p in paths) else None,
+        stdin=sys.stdin.buffer if any(str(p) == "-" for p in paths) else None,
         owned=read_inventory(inventory) if inventory else frozenset(),
         min_confidence=min_confidence,
         baseline=baseline,
         update_baseline=update_baseline,
         workspace=workspace,
         progress=_TerminalProgress(err) if not quiet and err.is_terminal else None,
+        on_found=print_found if streaming else None,
     )
     if result.baseline_written and not quiet:
         err.print(f"baseline written: {baseline} ({len(result.accepted)} accepted finding(s))")
@@ -282,7 +292,7 @@ def scan(
             for r in checked.requests:
                 err.print(r, highlight=False, markup=False, soft_wrap=True)
     if fmt == "jsonl":
-        write_jsonl(findings_out, output, show_secrets)
+        write_jsonl([f for f in findings_out if f.id not in printed], output, show_secrets)
     elif fmt == "json":
         write_json(findings_out, summary, output, show_secrets)
     elif fmt == "sarif":

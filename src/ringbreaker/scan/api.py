@@ -8,19 +8,21 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import BinaryIO, Literal, Protocol
 
 from ringbreaker.errors import UsageError
 from ringbreaker.model import Confidence, Finding
 from ringbreaker.rules.loader import SecretRule, load_secret_rules
 from ringbreaker.scan.owner import read_baseline, write_baseline
 from ringbreaker.scan.scanner import (
+    Hit,
     Unit,
     file_units,
     history_units,
     run_units,
     staged_units,
     stdin_units,
+    stream_hits,
     to_findings,
 )
 from ringbreaker.scan.sources import ScanConfig, Stats
@@ -64,13 +66,14 @@ def scan(
     rules: Sequence[SecretRule] | None = None,
     *,
     mode: Mode = "files",
-    stdin: bytes | None = None,
+    stdin: bytes | BinaryIO | None = None,
     owned: frozenset[str] = frozenset(),
     min_confidence: str = "low",
     baseline: Path | None = None,
     update_baseline: bool = False,
     workspace: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    on_found: Callable[[Sequence[Finding]], None] | None = None,
 ) -> ScanResult:
     """Scan ``paths`` (and ``stdin``, when given) with ``rules`` (default: the built-in ones).
 
@@ -81,6 +84,10 @@ def scan(
     as accepted and none is reported; with one that exists, the findings it lists are not reported.
     With ``workspace``, every finding above the floor is stored there after the scan (so a scan that
     fails creates no workspace).
+
+    ``stdin`` as a binary stream is read in chunks, in bounded memory; ``on_found`` then gets each
+    chunk's new findings (above the floor, not in the baseline) as soon as they are found, before
+    the whole result, so a caller can print them while the stream is still open.
     """
     if min_confidence not in CONFIDENCE:
         raise UsageError(f"unknown confidence {min_confidence!r}; one of: {', '.join(CONFIDENCE)}")
@@ -89,6 +96,22 @@ def scan(
     stats = Stats()
     files = [Path(p) for p in paths]
 
+    streamed: list[Hit] = []
+    if stdin is not None and not isinstance(stdin, bytes):
+        known = read_baseline(baseline) if baseline and baseline.exists() and not update_baseline else set()
+        floor, shown = CONFIDENCE.index(min_confidence), set[str]()
+        for chunk in stream_hits(rules, cfg, stdin, stats):
+            streamed.extend(chunk)
+            if on_found is not None:
+                new = [
+                    f
+                    for f in to_findings(rules, chunk, Stats(), owned)
+                    if f.id not in shown and f.id not in known and CONFIDENCE.index(f.confidence) >= floor
+                ]
+                shown.update(f.id for f in new)
+                if new:
+                    on_found(new)
+        stdin = None
     units: list[Unit] = stdin_units(stdin) if stdin is not None else []
     if mode == "staged":
         units.extend(staged_units(files, cfg, stats))
@@ -99,8 +122,9 @@ def scan(
         units.extend(file_units(files, cfg, stats))
 
     with progress.scanning(len(units)) if progress and units else nullcontext() as advance:
-        hits, s = run_units(rules, cfg, units, advance)
+        hits, s = run_units(rules, cfg, units, advance) if units else ([], Stats())
     stats.merge(s)
+    hits = streamed + hits
     floor = CONFIDENCE.index(min_confidence)
     found = [f for f in to_findings(rules, hits, stats, owned) if CONFIDENCE.index(f.confidence) >= floor]
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from ringbreaker.errors import InputError
 from ringbreaker.model import Confidence, Finding, fingerprint
@@ -24,7 +25,16 @@ from ringbreaker.rules.loader import SecretRule
 from ringbreaker.scan import git
 from ringbreaker.scan.matcher import Engine, find, make_engine
 from ringbreaker.scan.redact import preview
-from ringbreaker.scan.sources import Piece, ScanConfig, Stats, expand, read_file, special_kind, walk
+from ringbreaker.scan.sources import (
+    Piece,
+    ScanConfig,
+    Stats,
+    _archive_kind,
+    expand,
+    read_file,
+    special_kind,
+    walk,
+)
 
 INLINE_UNITS = 64  # below this many units a worker pool costs more than it saves
 BATCH_BYTES = 8 << 20
@@ -310,6 +320,80 @@ def stdin_units(data: bytes | None = None) -> list[Unit]:
     """Standard input as one unit: ``data`` if given (already read), else read now."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     return [Unit("<stdin>", sys.stdin.buffer.read() if data is None else data, Origin(time=now))]
+
+
+STREAM_CHUNK = 1 << 20
+_TAIL = 4096  # a chunk with no newline: bytes carried into the next so no key is cut in two
+
+
+def stream_chunks(
+    stream: BinaryIO, cfg: ScanConfig, stats: Stats, window: int, chunk: int = STREAM_CHUNK
+) -> Iterator[tuple[bytes, int, int]]:
+    """A stream (stdin) as overlapping chunks of whole lines: (chunk, the line number before it,
+    bytes of the stream read for it).
+
+    Memory stays at about one chunk whatever the stream's length. Each chunk starts with the last
+    ``window`` + 1 lines of the one before, so a key whose provider is named a few lines earlier
+    (a context-gated rule) or whose pair sits on the previous line is still seen whole; the
+    caller drops the repeats (same finding id). An archive (gzip, zip, xz, tar) cannot be read in
+    pieces: it is read whole, as a file would be. Past ``cfg.max_file_size`` bytes the rest is
+    not read, counted and reported.
+    """
+    read = getattr(stream, "read1", stream.read)  # what the pipe has now: findings print as they come
+    first = read(chunk)
+    limit = cfg.max_file_size
+    if _archive_kind("<stdin>", first):
+        data = first + (stream.read(limit + 1 - len(first)) if len(first) <= limit else b"")  # whole
+        if len(data) > limit:
+            stats.skipped_large += 1
+            stats.error("<stdin>", f"an archive larger than --max-file-size ({limit:,} bytes); skipped")
+            return
+        yield data, 0, len(data)
+        return
+    carry, line, total, data, truncated, unread = b"", 0, 0, first, False, 0
+    rest = b""
+    while data:
+        if total + len(data) > limit:
+            data, truncated = data[: limit - total], True
+        total += len(data)
+        unread += len(data)
+        buf = carry + data
+        cut = buf.rfind(b"\n") + 1 or max(len(buf) - _TAIL, 0)  # no newline: cut one long line
+        body, rest = buf[:cut], buf[cut:]
+        if body:
+            yield body, line, unread
+            unread = 0
+            start = len(body)
+            for _ in range(window + 2):  # back to the start of the last window + 1 whole lines
+                start = body.rfind(b"\n", 0, start - 1) + 1 if start > 0 else 0
+                if start == 0:
+                    break
+            overlap = body[start:] if body.endswith(b"\n") else body[-_TAIL:]
+            line += body.count(b"\n") - overlap.count(b"\n")
+            carry = overlap + rest
+        else:
+            carry = buf
+        data = b"" if truncated else read(chunk)
+    if rest or unread:  # the last line had no newline (or all of it was one short line)
+        yield carry, line, unread
+    if truncated:
+        stats.skipped_large += 1
+        stats.error("<stdin>", f"longer than --max-file-size ({limit:,} bytes); the rest was not scanned")
+
+
+def stream_hits(
+    rules: Sequence[SecretRule], cfg: ScanConfig, stream: BinaryIO, stats: Stats
+) -> Iterator[list[Hit]]:
+    """Scan a stream chunk by chunk in this process (one engine, compiled once); each chunk's hits
+    with stream line numbers, as soon as the chunk is scanned."""
+    window = max((max(r.window_lines, r.companion_lines, r.resource_lines) for r in rules), default=0)
+    origin = Origin(time=datetime.now(UTC).isoformat(timespec="seconds"))
+    _init(rules, cfg)
+    for i, (data, line, read) in enumerate(stream_chunks(stream, cfg, stats, window, STREAM_CHUNK)):
+        hits, s = _scan_units([Unit("<stdin>", data, origin)])
+        s.blobs, s.bytes = int(i == 0), read  # one input, its bytes once (overlaps are rescanned)
+        stats.merge(s)
+        yield [replace(h, line=h.line + line) if h.cell is None else h for h in hits]
 
 
 # --------------------------------------------------------------------------- findings
