@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import subprocess
+import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -97,8 +99,9 @@ def is_shallow(repo: Path) -> bool:
     return _git.run(repo, "rev-parse", "--is-shallow-repository").strip() == b"true"
 
 
-def _parse_log(out: bytes, intro: dict[str, Introduction]) -> int:
-    """Add the blobs each logged commit introduced (first introduction wins); the commit count."""
+def _parse_log(out: bytes, intro: dict[str, Introduction], newest_first: bool = False) -> int:
+    """Add the blobs each logged commit introduced (the earliest introduction wins: the first one
+    seen, or with ``newest_first`` the last one); the commit count."""
     commits = 0
     for record in out.split(b"\x1e"):
         if not record:
@@ -117,7 +120,7 @@ def _parse_log(out: bytes, intro: dict[str, Introduction]) -> int:
             if not shas or (modes and modes[-1] in _SKIP_MODES) or shas[-1].strip(b"0") == b"":
                 continue
             blob = shas[-1].decode()
-            if blob not in intro:
+            if newest_first or blob not in intro:
                 intro[blob] = Introduction(
                     blob, path.decode("utf-8", "surrogateescape"), commit, author, email, adate, cdate
                 )
@@ -138,8 +141,7 @@ def introductions(
     stdin = None if tips is None else _lines(tips)
     intro: dict[str, Introduction] = {}
     try:
-        commits = _parse_log(_git.run(repo, "log", *start, "--reverse", *_LOG_ARGS, input=stdin), intro)
-        return intro, commits
+        return intro, _stream_log(repo, [*start, *_LOG_ARGS], stdin, intro)
     except InputError:
         intro.clear()
     order = _git.run(repo, "rev-list", *start, "--reverse", input=stdin).decode().split()
@@ -163,6 +165,46 @@ def introductions(
         for blob, i in piece.items():
             intro.setdefault(blob, i)
     return intro, commits
+
+
+def _stream_log(repo: Path, args: list[str], stdin: bytes | None, intro: dict[str, Introduction]) -> int:
+    """``git log ARGS`` newest first, parsed while git is still walking (``--reverse`` would make
+    git hold everything back to the end): git's walk and our parsing run on two cores at once."""
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(
+                _git.command(repo, "log", *args),
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
+            )
+        except OSError as e:
+            raise InputError(f"cannot run git: {e.strerror or e}", source=str(repo)) from None
+        assert proc.stdout is not None
+        if stdin is not None:
+            assert proc.stdin is not None
+            feeder = threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True)
+            feeder.start()
+        commits, pending = 0, b""
+        with proc:
+            while chunk := proc.stdout.read1(1 << 20):
+                pending += chunk
+                cut = pending.rfind(b"\x1e")
+                if cut > 0:
+                    commits += _parse_log(pending[:cut], intro, newest_first=True)
+                    pending = pending[cut:]
+            code = proc.wait()
+        if code != 0:
+            err.seek(0)
+            msg = err.read().decode(errors="replace").strip().splitlines()
+            raise InputError(f"git log failed: {msg[-1] if msg else code}", source=str(repo))
+        return commits + _parse_log(pending, intro, newest_first=True)
+
+
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError):
+        pipe.write(data)
+        pipe.close()
 
 
 def _lines(names: Iterable[str]) -> bytes:
