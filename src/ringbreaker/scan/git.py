@@ -13,6 +13,7 @@ memory stays bounded by the work in flight, not by the size of the history.
 from __future__ import annotations
 
 import contextlib
+import io
 import fcntl
 import subprocess
 import tempfile
@@ -180,7 +181,7 @@ def _stream_log(repo: Path, args: list[str], stdin: bytes | None, intro: dict[st
             )
         except OSError as e:
             raise InputError(f"cannot run git: {e.strerror or e}", source=str(repo)) from None
-        assert proc.stdout is not None
+        assert isinstance(proc.stdout, io.BufferedReader)
         if stdin is not None:
             assert proc.stdin is not None
             feeder = threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True)
