@@ -188,3 +188,23 @@ def test_rules_list_shows_which_anchors_cover_each_rule() -> None:
     line = next(ln for ln in table.splitlines() if "secret.anthropic.api-key" in ln)
     assert "KF BL TH NP GL GH" in line
     assert "GH GitHub secret scanning" in table
+
+
+def test_issue_18_misses_are_found(tmp_path: Path) -> None:
+    """ElevenLabs keys far from the provider's name, and Pinecone keys in both forms, in a real file."""
+    from ringbreaker.rules.examples import expand, seeded
+    from ringbreaker.scan import ScanConfig, scan
+
+    rng = seeded("issue-18", 0)
+    eleven = expand("sk_{{hex:48}}", rng)
+    pcsk = expand("pcsk_{{alnum:6}}_{{alnum:63}}", rng)
+    legacy = expand("{{uuid}}", rng)
+    far = "\n".join(f"x{i} = {i}" for i in range(10))
+    (tmp_path / "settings.py").write_text(
+        f'TTS_KEY = "{eleven}"\n{far}\nVECTOR_KEY = "{pcsk}"\n{far}\nPINECONE_API_KEY = "{legacy}"\n'
+    )
+    found = {f.rule for f in scan([tmp_path], ScanConfig(jobs=1)).findings}
+    assert found == {"secret.elevenlabs.api-key", "secret.pinecone.api-key", "secret.pinecone.legacy-api-key"}
+    el = next(r for r in RULES if r.id == "secret.elevenlabs.api-key")
+    assert el.context_pattern is None
+    assert el.confidence == "medium"
