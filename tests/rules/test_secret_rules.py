@@ -168,3 +168,81 @@ def test_todo_examples_must_keep_failing_as_recorded(tmp_path: Path) -> None:
     moved = next(r for r in fixed if r.kind == "todo_positive")
     assert not moved.ok
     assert "move it" in moved.detail
+
+
+def test_every_shipped_rule_names_its_anchors_after_its_references() -> None:
+    """`anchors` is explicit in every shipped rule (`{}` where only ringbreaker knows the format),
+    written right after `references`, and loaded as given."""
+    import yaml
+
+    from ringbreaker.rules.loader import builtin_dir
+
+    by_id = {r.id: r for r in RULES}
+    for f in sorted(builtin_dir("secrets").glob("*.yaml")):
+        for raw in yaml.safe_load(f.read_text(encoding="utf-8"))["rules"]:
+            keys = list(raw)
+            assert "anchors" in keys, f"{f.name}: {raw['id']} has no anchors"
+            assert keys.index("anchors") == keys.index("references") + 1, raw["id"]
+            assert by_id[raw["id"]].anchors == {t: tuple(ids) for t, ids in raw["anchors"].items()}
+    known = [r for r in RULES if r.anchors]
+    assert len(known) >= len(RULES) // 2  # most formats are known elsewhere too
+    assert all(r.summary()["anchors"] == {t: list(i) for t, i in r.anchors.items()} for r in RULES)
+
+
+def test_anchors_are_optional_and_only_known_tools(tmp_path: Path) -> None:
+    base = (
+        "rules:\n  - id: secret.x.one\n    title: X one\n    provider: x\n    pattern: '(zq[0-9]{8})'\n"
+        "    keywords: [zq]\n    entropy: 0\n    confidence: low\n    references: [https://example.org]\n"
+    )
+    tail = "    examples: {positive: [zq12345678, zq87654321], negative: [zq1, zq2]}\n"
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(base + tail)
+    (rule,) = load_secret_rules([plain], builtin=False)
+    assert rule.anchors == {}
+    assert rule.summary()["anchors"] == {}
+    odd = tmp_path / "odd.yaml"
+    odd.write_text(base + "    anchors: {semgrep: [x.y]}\n" + tail)
+    with pytest.raises(RuleError) as e:
+        load_secret_rules([odd], builtin=False)
+    assert any("semgrep" in p for p in e.value.problems)
+
+
+def test_rules_list_shows_which_anchors_cover_each_rule() -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from ringbreaker.cli import cli
+    from ringbreaker.cli.rules import anchor_codes
+
+    assert anchor_codes({"github": ["x"], "kingfisher": ["y"], "gitleaks": []}) == "KF GH"
+    assert anchor_codes({}) == "-"
+    listed = CliRunner().invoke(cli, ["rules", "list", "--kind", "secret", "--format", "json"])
+    rows = json.loads(listed.output)
+    by_id = {r["id"]: r for r in rows}
+    assert by_id["secret.anthropic.api-key"]["anchors"]["noseyparker"] == ["np.anthropic.1"]
+    assert by_id["secret.fireworks.api-key"]["anchors"] == {}
+    table = CliRunner().invoke(cli, ["rules", "list", "--kind", "secret"], env={"COLUMNS": "300"}).output
+    line = next(ln for ln in table.splitlines() if "secret.anthropic.api-key" in ln)
+    assert "KF BL TH NP GL GH" in line
+    assert "GH GitHub secret scanning" in table
+
+
+def test_issue_18_misses_are_found(tmp_path: Path) -> None:
+    """ElevenLabs keys far from the provider's name, and Pinecone keys in both forms, in a real file."""
+    from ringbreaker.rules.examples import expand, seeded
+    from ringbreaker.scan import ScanConfig, scan
+
+    rng = seeded("issue-18", 0)
+    eleven = expand("sk_{{hex:48}}", rng)
+    pcsk = expand("pcsk_{{alnum:6}}_{{alnum:63}}", rng)
+    legacy = expand("{{uuid}}", rng)
+    far = "\n".join(f"x{i} = {i}" for i in range(10))
+    (tmp_path / "settings.py").write_text(
+        f'TTS_KEY = "{eleven}"\n{far}\nVECTOR_KEY = "{pcsk}"\n{far}\nPINECONE_API_KEY = "{legacy}"\n'
+    )
+    found = {f.rule for f in scan([tmp_path], ScanConfig(jobs=1)).findings}
+    assert found == {"secret.elevenlabs.api-key", "secret.pinecone.api-key", "secret.pinecone.legacy-api-key"}
+    el = next(r for r in RULES if r.id == "secret.elevenlabs.api-key")
+    assert el.context_pattern is None
+    assert el.confidence == "medium"

@@ -30,6 +30,27 @@ kind_option = click.option(
 )
 
 
+# Short names for the anchors column of `rules list` (the JSON keeps the tools' own names and ids).
+ANCHOR_CODES = {
+    "kingfisher": "KF",
+    "betterleaks": "BL",
+    "trufflehog": "TH",
+    "noseyparker": "NP",
+    "gitleaks": "GL",
+    "github": "GH",
+}
+ANCHOR_LEGEND = (
+    "anchors: KF Kingfisher, BL betterleaks, TH TruffleHog, NP Nosey Parker, GL gitleaks, "
+    "GH GitHub secret scanning; - only ringbreaker"
+)
+
+
+def anchor_codes(anchors: dict[str, list[str]]) -> str:
+    """The tools that also know a rule's format, as short codes in a fixed order ("-" for none)."""
+    codes = [code for tool, code in ANCHOR_CODES.items() if anchors.get(tool)]
+    return " ".join(codes) or "-"
+
+
 def _split(extra: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
     """Extra rule files by kind: secret files hold a top-level `rules:` list, detection files one rule."""
     secret: list[Path] = []
@@ -84,8 +105,8 @@ def list_rules(extra: tuple[Path, ...], kind: str, fmt: str) -> None:
     else:
         console = Console()
         if secret:
-            t = Table(title=f"{len(secret)} secret rules")
-            for col in ("id", "provider", "title", "confidence", "context"):
+            t = Table(title=f"{len(secret)} secret rules", caption=ANCHOR_LEGEND)
+            for col in ("id", "provider", "title", "confidence", "context", "anchors"):
                 t.add_column(col)
             for row in secret:
                 t.add_row(
@@ -94,6 +115,7 @@ def list_rules(extra: tuple[Path, ...], kind: str, fmt: str) -> None:
                     row["title"],
                     row["confidence"],
                     "yes" if row["context"] else "",
+                    anchor_codes(row["anchors"]),
                 )
             console.print(t)
         if detection:

@@ -23,6 +23,7 @@ CLASSES: dict[str, str] = {
     "letters": string.ascii_letters,
     "digits": string.digits,
     "b32": string.ascii_uppercase + "234567",
+    "b32l": string.ascii_lowercase + "234567",
     "b64": string.ascii_letters + string.digits + "+/",
 }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -62,6 +62,9 @@ class SecretRule:
     context_regex: re.Pattern[bytes] | None = field(init=False, repr=False, compare=False)
     companion_regex: re.Pattern[bytes] | None = field(init=False, repr=False, compare=False)
     resource_regex: re.Pattern[bytes] | None = field(init=False, repr=False, compare=False)
+    # Other scanners that know this format: tool -> its rule ids ({} = only ringbreaker). Data for
+    # `rules list` and the coverage table; it never changes what is matched.
+    anchors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regex", re.compile(self.pattern.encode()))
@@ -102,6 +105,7 @@ class SecretRule:
             "context": bool(self.context_pattern),
             "keywords": list(self.keywords),
             "source": self.source,
+            "anchors": {tool: list(ids) for tool, ids in self.anchors.items()},
         }
 
 
@@ -196,6 +200,7 @@ def _secret_rule(raw: dict[str, Any], source: str) -> SecretRule:
         resource_pattern=res.get("pattern"),
         resource_lines=int(res.get("lines", 5)) if res else 0,
         shape=shape,
+        anchors={tool: tuple(ids) for tool, ids in (raw.get("anchors") or {}).items()},
     )
 
 
