@@ -13,8 +13,8 @@ memory stays bounded by the work in flight, not by the size of the history.
 from __future__ import annotations
 
 import contextlib
-import io
 import fcntl
+import io
 import subprocess
 import tempfile
 import threading
