@@ -65,8 +65,14 @@ def store_facts(repo: Path) -> dict[str, int | str]:
         "blob_bytes": sum(blobs),
         "refs": len(git("for-each-ref", "--format=%(refname)").splitlines()),
         "head": git("rev-parse", "HEAD"),
-        "url": git("config", "--get", "remote.origin.url") or repo.name,
+        "url": git("config", "--get", "remote.origin.url") or _mirror_name(repo),
     }
+
+
+def _mirror_name(repo: Path) -> str:
+    """``OWNER+NAME/repo`` or ``OWNER+NAME.git`` (how mirrors are kept here) as a GitHub URL."""
+    name = repo.parent.name if repo.name in ("repo", ".git") else repo.name.removesuffix(".git")
+    return f"https://github.com/{name.replace('+', '/')}" if "+" in name else name
 
 
 def runs(repo: Path, baseline: str | None) -> list[Run]:
@@ -100,8 +106,9 @@ def runs(repo: Path, baseline: str | None) -> list[Run]:
 def count_findings(name: str, stdout: Path) -> int:
     text = stdout.read_text(errors="replace")
     if name.startswith("kingfisher"):
-        try:
-            return len(json.loads(text or "{}").get("findings") or [])
+        try:  # its report on stdout, then a summary document on the next line
+            report, _ = json.JSONDecoder().raw_decode(text.strip() or "{}")
+            return len(report.get("findings") or [])
         except json.JSONDecodeError:
             return -1
     return sum(1 for line in text.splitlines() if line.strip())

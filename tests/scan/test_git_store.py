@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,3 +140,26 @@ def test_git_missing_is_a_clear_error(repo: Path, monkeypatch: pytest.MonkeyPatc
 
     with pytest.raises(InputError, match="git is not installed"):
         history(repo)
+
+
+def test_a_renamed_blob_is_attributed_to_its_first_commit_and_path(repo: Path, keygen: Callable) -> None:
+    """Blobs are scanned under the path the newest commit gives them (the log of introducing
+    commits still runs), then reported at the commit and path that brought them in, archive
+    entries included."""
+    key, zipped = keygen(OPENAI), keygen(HF)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("inner/config.txt", f"HF_TOKEN={zipped}\n")
+    (repo / "bundle.zip").write_bytes(buf.getvalue())
+    first = commit_file(repo, "old.py", f"KEY = '{key}'\n", "add", date="2025-03-01T10:00:00+00:00")
+    run_git(repo, "mv", "old.py", "new.py")
+    run_git(repo, "mv", "bundle.zip", "moved.zip")
+    run_git(repo, "commit", "-qm", "rename", date="2025-04-01T10:00:00+00:00")
+
+    found, stats = history(repo, jobs=1)
+    assert sorted((f.path, f.commit) for f in found) == [
+        (f"{repo}/bundle.zip!inner/config.txt", first),
+        (f"{repo}/old.py", first),
+    ]
+    assert all(f.time == "2025-03-01T10:00:00+00:00" for f in found)
+    assert stats.commits == 2
