@@ -15,10 +15,8 @@ from ringbreaker.model import Confidence, Finding
 from ringbreaker.rules.loader import SecretRule, load_secret_rules
 from ringbreaker.scan.owner import read_baseline, write_baseline
 from ringbreaker.scan.scanner import (
-    Attribution,
     Hit,
     Unit,
-    attribute,
     file_units,
     history_units,
     run_units,
@@ -115,19 +113,18 @@ def scan(
                     on_found(new)
         stdin = None
     units: list[Unit] = stdin_units(stdin) if stdin is not None else []
-    later: list[Attribution] = []
     if mode == "staged":
         units.extend(staged_units(files, cfg, stats))
-    elif mode == "history":  # blobs are scanned while the log of introducing commits still runs
+    elif mode == "history":
         with progress.reading() if progress else nullcontext():
-            units.extend(history_units(files, cfg, stats, later))
+            units.extend(history_units(files, cfg, stats))
     else:
         units.extend(file_units(files, cfg, stats))
 
     with progress.scanning(len(units)) if progress and units else nullcontext() as advance:
         hits, s = run_units(rules, cfg, units, advance) if units else ([], Stats())
     stats.merge(s)
-    hits = streamed + (attribute(hits, later, stats) if later else hits)
+    hits = streamed + hits
     floor = CONFIDENCE.index(min_confidence)
     found = [f for f in to_findings(rules, hits, stats, owned) if CONFIDENCE.index(f.confidence) >= floor]
 

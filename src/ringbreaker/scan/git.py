@@ -33,7 +33,6 @@ __all__ = [
     "BlobReader",
     "Introduction",
     "ObjectStore",
-    "blob_paths",
     "discover_repos",
     "introductions",
     "is_repo",
@@ -94,29 +93,6 @@ def list_objects(repo: Path) -> ObjectStore:
         elif kind == b"commit":
             commits.append(name.decode())
     return ObjectStore(blobs, commits)
-
-
-def blob_paths(repo: Path, tips: Iterable[str] | None = None) -> dict[str, str]:
-    """Object id -> a path it has in some commit (the newest met), from ``git rev-list --objects``
-    over every ref (or from ``tips``): a tree walk without diffs, about half the time of the log
-    that finds introducing commits, so scanning can start while that log still runs. Objects
-    missing from the store are passed over, not fatal."""
-    start = ["--stdin"] if tips is not None else ["--all"]
-    out = _git.run(
-        repo,
-        "rev-list",
-        "--objects",
-        "--filter=object:type=blob",
-        "--missing=allow-any",
-        *start,
-        input=None if tips is None else _lines(tips),
-    )
-    paths: dict[str, str] = {}
-    for line in out.splitlines():
-        name, sep, path = line.partition(b" ")
-        if sep and path:
-            paths.setdefault(name.decode(), path.decode("utf-8", "surrogateescape"))
-    return paths
 
 
 def is_shallow(repo: Path) -> bool:

@@ -68,7 +68,6 @@ class Hit:
     origin: Origin
     resource: str | None = None
     companion: str | None = None  # the paired part (AWS secret), for --verify only
-    blob: str | None = None  # the git object it was found in (history), for attribution
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +123,7 @@ def _read_blob(unit: Unit, cfg: ScanConfig, stats: Stats) -> bytes | None:
     return data
 
 
-def _match_pieces(pieces: Iterable[Piece], origin: Origin, out: list[Hit], blob: str | None = None) -> None:
+def _match_pieces(pieces: Iterable[Piece], origin: Origin, out: list[Hit]) -> None:
     assert _worker is not None
     rules, engine, _ = _worker
     for piece in pieces:
@@ -142,7 +141,6 @@ def _match_pieces(pieces: Iterable[Piece], origin: Origin, out: list[Hit], blob:
                     origin,
                     m.resource,
                     None if m.companion is None else m.companion.decode("utf-8", "replace"),
-                    blob,
                 )
             )
 
@@ -179,7 +177,7 @@ def _scan_units(units: list[Unit]) -> tuple[list[Hit], Stats]:
                 continue
             stats.blobs += 1
             stats.bytes += len(data)
-            _match_pieces(expand(unit.path, data, cfg, stats, 0), unit.origin, hits, unit.blob)
+            _match_pieces(expand(unit.path, data, cfg, stats, 0), unit.origin, hits)
     return hits, stats
 
 
@@ -268,30 +266,10 @@ def file_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> list[Uni
     return units
 
 
-@dataclass
-class Attribution:
-    """A repository whose blobs are scanned before their introducing commits are known: the log
-    that finds them runs beside the scan, and :func:`attribute` applies it to the hits after."""
-
-    repo: str
-    top: str
-    scanned_as: dict[str, str]  # blob -> the unit path it was scanned under
-    stored: dict[str, int]  # the blobs in the store (a blob the log names beyond them is missing)
-    log: cf.Future[tuple[dict[str, git.Introduction], int]]
-
-
-def history_units(
-    paths: Sequence[Path], cfg: ScanConfig, stats: Stats, later: list[Attribution] | None = None
-) -> Iterator[Unit]:
+def history_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> Iterator[Unit]:
     """Every blob of every commit of every ref of every repository at or under ``paths``; with
     ``cfg.all_objects`` every blob in the object store, attributed to the commit that introduced
-    it wherever one exists (also commits on no ref, such as those a force-push left behind).
-
-    With ``later``, units come as soon as the object listing and a tree walk name each blob's path,
-    while the log of introducing commits still runs in a thread: the caller scans, then calls
-    :func:`attribute` on the hits (each unit's origin has only the repository until then).
-    Without it, every unit carries its introducing commit.
-    """
+    it wherever one exists (also commits on no ref, such as those a force-push left behind)."""
     for root in paths:
         if not root.exists():
             raise InputError("no such file or directory", source=str(root))
@@ -306,68 +284,32 @@ def history_units(
                     "shallow clone: commits before its cut are not in the object store and were not "
                     "scanned (git fetch --unshallow, then scan again)",
                 )
-            store = git.list_objects(repo)
-            tips = store.commits if cfg.all_objects else None
-            runner = cf.ThreadPoolExecutor(1)  # the log walks in a thread while blobs are scanned
-            log = runner.submit(git.introductions, repo, tips, stats.error)
-            runner.shutdown(wait=False)
+            if cfg.all_objects:  # the walk starts from every commit the listing finds
+                store = git.list_objects(repo)
+                intro, stats_commits = git.introductions(repo, store.commits, stats.error)
+            else:  # two git processes at once: the object listing and the walk of the refs
+                with cf.ThreadPoolExecutor(1) as pool:
+                    listing = pool.submit(git.list_objects, repo)
+                    intro, stats_commits = git.introductions(repo, None, stats.error)
+                    store = listing.result()
+            stats.commits += stats_commits
             where = str(repo)
             top = where.rstrip("/") + "/"  # string join: a Path per blob costs 0.4 s per 57k blobs
-            if later is None:
-                intro, commits = log.result()
-                named = {b: i.path for b, i in intro.items()}
-                stats.commits += commits
-            else:
-                named = git.blob_paths(repo, tips)
-                intro = {}
-                later.append(Attribution(where, top, {}, store.blobs, log))
             for blob, size in store.blobs.items():  # pack order: git reads the packs front to back
-                path = named.get(blob)
-                if path is None and not cfg.all_objects:
+                i = intro.get(blob)
+                if i is None and not cfg.all_objects:
                     continue
                 if size > cfg.max_file_size:
                     stats.skipped_large += 1
-                    continue
-                unit_path = f"{repo}@blob:{blob}" if path is None else top + path
-                i = intro.get(blob)
-                origin = (
-                    Origin(i.commit_date, i.commit, i.author, i.email, i.author_date, where)
-                    if i
-                    else Origin(repo=where)
-                )
-                if later is not None:
-                    later[-1].scanned_as[blob] = unit_path
-                yield Unit(unit_path, origin=origin, blob=blob, size=size)
-            for blob, path in named.items():  # named by a tree, absent from the store: reported missing
+                elif i is None:
+                    yield Unit(f"{repo}@blob:{blob}", origin=Origin(repo=where), blob=blob, size=size)
+                else:
+                    origin = Origin(i.commit_date, i.commit, i.author, i.email, i.author_date, where)
+                    yield Unit(top + i.path, origin=origin, blob=blob, size=size)
+            for blob, i in intro.items():  # named by a tree, absent from the store: reported missing
                 if blob not in store.blobs:
-                    yield Unit(top + path, origin=Origin(repo=where), blob=blob)
-
-
-def attribute(hits: list[Hit], later: Sequence[Attribution], stats: Stats) -> list[Hit]:
-    """Give hits found before the log finished their introducing commit, date, author and the path
-    the blob had there (an archive entry keeps its part after ``!``); count the commits read."""
-    by_repo: dict[str, tuple[Attribution, dict[str, git.Introduction]]] = {}
-    for a in later:
-        intro, commits = a.log.result()
-        stats.commits += commits
-        by_repo[a.repo] = (a, intro)
-        for blob, lost in intro.items():  # the tree walk passes over missing objects: name them here
-            if blob not in a.stored:
-                where = f"{a.top}{lost.path}@{lost.commit[:12]}"
-                stats.error(where, f"object {blob} missing from the object store; skipped")
-    out = []
-    for h in hits:
-        found = by_repo.get(h.origin.repo or "") if h.blob else None
-        i = found[1].get(h.blob or "") if found else None
-        if found is None or i is None:
-            out.append(h)
-            continue
-        a = found[0]
-        before = a.scanned_as.get(h.blob or "", h.path)
-        path = a.top + i.path + h.path[len(before) :] if h.path.startswith(before) else h.path
-        origin = Origin(i.commit_date, i.commit, i.author, i.email, i.author_date, a.repo)
-        out.append(replace(h, path=path, origin=origin))
-    return out
+                    origin = Origin(i.commit_date, i.commit, i.author, i.email, i.author_date, where)
+                    yield Unit(top + i.path, origin=origin, blob=blob)
 
 
 def staged_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> Iterator[Unit]:
