@@ -135,10 +135,19 @@ def _rule_files(paths: Iterable[Path]) -> list[Path]:
 _UNREADABLE = object()
 
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` through libyaml where PyYAML has it: the 160 rule and provider files
+    load in a few tens of milliseconds instead of about half a second, which every scan pays."""
+    return yaml.load(text, Loader=_SAFE_LOADER)
+
+
 def _read_yaml(f: Path, problems: list[str]) -> Any:
     """A rule file's YAML document, or ``_UNREADABLE`` (with the reason added to ``problems``)."""
     try:
-        return yaml.safe_load(f.read_text(encoding="utf-8"))
+        return load_yaml(f.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as e:
         problems.append(f"{f}: cannot read YAML: {e}")
         return _UNREADABLE

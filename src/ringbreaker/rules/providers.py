@@ -17,10 +17,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ringbreaker.errors import RuleError
-from ringbreaker.rules.loader import builtin_dir
+from ringbreaker.rules.loader import builtin_dir, load_yaml
 
 AUTH_SCHEMES = ("bearer", "header", "query", "basic", "form", "aws-sigv4")
 
@@ -119,7 +117,7 @@ def _remediation(raw: Mapping[str, Any], base: Remediation | None = None) -> Rem
 
 
 def _provider(path: Path) -> Provider:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = load_yaml(path.read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise RuleError("a provider file is a YAML mapping", source=str(path))
     try:
