@@ -145,9 +145,9 @@ def _match_pieces(pieces: Iterable[Piece], origin: Origin, out: list[Hit]) -> No
             )
 
 
-def _mtime(path: Path) -> str | None:
+def _mtime(path: str) -> str | None:
     try:
-        return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+        return datetime.fromtimestamp(os.stat(path).st_mtime, UTC).isoformat(timespec="seconds")
     except OSError:
         return None
 
@@ -165,11 +165,10 @@ def _scan_units(units: list[Unit]) -> tuple[list[Hit], Stats]:
         _reader(repo).ask(names)
     for unit in units:
         if unit.data is None and unit.blob is None:
-            path = Path(unit.path)
             before = len(hits)
-            _match_pieces(read_file(path, unit.path, cfg, stats), unit.origin, hits)
+            _match_pieces(read_file(unit.path, unit.path, cfg, stats), unit.origin, hits)
             if len(hits) > before:  # leak time of a plain file: its modification time
-                t = Origin(time=_mtime(path))
+                t = Origin(time=_mtime(unit.path))
                 hits[before:] = [replace(h, origin=t) for h in hits[before:]]
         else:
             data = unit.data if unit.blob is None else _read_blob(unit, cfg, stats)
@@ -261,8 +260,7 @@ def file_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> list[Uni
             raise InputError(
                 f"is {kind}, not a file or directory; pipe a stream to '-' instead", source=str(root)
             )
-        for p in walk(root, cfg, stats):
-            units.append(Unit(str(p)))
+        units.extend(Unit(p) for p in walk(root, cfg, stats))
     return units
 
 
