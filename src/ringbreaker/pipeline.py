@@ -50,8 +50,7 @@ def check_secret_rules(
 ) -> list[ExampleResult]:
     """Run every example of every secret rule through each named matching engine (Hyperscan is
     skipped when its wheel is not installed) over the full rule set."""
-    from ringbreaker.scan import HAVE_HYPERSCAN, find, make_engine
-    from ringbreaker.scan.matcher import explain
+    from ringbreaker.scan import HAVE_HYPERSCAN, explain, find, make_engine
 
     finders: dict[str, Finder] = {}
     for name in engines:

@@ -16,7 +16,7 @@ leaked key still live? opt-in, read-only provider endpoints, cached in the works
 """
 
 from ringbreaker.scan.api import CONFIDENCE, Mode, Progress, ScanResult, scan
-from ringbreaker.scan.matcher import HAVE_HYPERSCAN, Engine, Match, find, make_engine
+from ringbreaker.scan.matcher import HAVE_HYPERSCAN, Engine, Match, explain, find, make_engine
 from ringbreaker.scan.owner import read_inventory
 from ringbreaker.scan.report import write_json, write_jsonl, write_sarif, write_table
 from ringbreaker.scan.sources import ScanConfig, Stats
@@ -33,6 +33,7 @@ __all__ = [
     "ScanResult",
     "Stats",
     "VerifyResult",
+    "explain",
     "find",
     "make_engine",
     "read_inventory",
