@@ -203,13 +203,15 @@ def confirm(
                     continue
                 value = m.group(1)
                 entropy = shannon_entropy(value)
-                reason = (
-                    f"entropy {abs(entropy):.2f} < {rule.entropy}"
-                    if entropy < rule.entropy
-                    else placeholder_reason(value)
-                )
-                if reason is not None and on_reject is None:
-                    continue  # the common case: no context search for a value already dropped
+                low = entropy < rule.entropy
+                if on_reject is None:  # the common case: no reason text, no context search
+                    if low or placeholder_reason(value):
+                        continue
+                    reason = None
+                else:
+                    reason = (
+                        f"entropy {abs(entropy):.2f} < {rule.entropy}" if low else placeholder_reason(value)
+                    )
                 if rule.context_regex is not None and not _near(
                     data, rule.context_regex, start, end, rule.context_lines
                 ):

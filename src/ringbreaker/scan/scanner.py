@@ -302,12 +302,14 @@ def history_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> Itera
                 elif i is None:
                     yield Unit(f"{repo}@blob:{blob}", origin=Origin(repo=where), blob=blob, size=size)
                 else:
-                    origin = Origin(i.commit_date, i.commit, i.author, i.email, i.author_date, where)
-                    yield Unit(top + i.path, origin=origin, blob=blob, size=size)
+                    yield Unit(top + i.path, origin=_introduced(i, where), blob=blob, size=size)
             for blob, i in intro.items():  # named by a tree, absent from the store: reported missing
                 if blob not in store.blobs:
-                    origin = Origin(i.commit_date, i.commit, i.author, i.email, i.author_date, where)
-                    yield Unit(top + i.path, origin=origin, blob=blob)
+                    yield Unit(top + i.path, origin=_introduced(i, where), blob=blob)
+
+
+def _introduced(i: git.Introduction, repo: str) -> Origin:
+    return Origin(i.commit_date, i.commit, i.author, i.email, i.author_date, repo)
 
 
 def staged_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> Iterator[Unit]:
