@@ -55,6 +55,7 @@ __all__ = [
     "ClassifyThreshold",
     "Confidence",
     "Crew",
+    "CrewEdge",
     "CrewKey",
     "CrewMember",
     "Event",
@@ -443,6 +444,8 @@ class Crew(Row):
     first_time: datetime | None
     last_time: datetime | None
     summary: str
+    confidence: float | None = None  # 0..1: how strong the ties that make it one crew are
+    ties: str | None = None  # what ties it: pooled keys, a published tool, one operator's own infrastructure
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,6 +459,30 @@ class CrewMember(Row):
     entity: str
     role: Role
     confidence: float  # 0..1 (a score, not a Confidence)
+    evidence: str
+    evidence_ids: tuple[str, ...]
+    first_seen: datetime | None = None  # the member's first and last event in the crew's abuse
+    last_seen: datetime | None = None
+    infra_role: str | None = None  # addresses: checker | control-plane | egress | proxy-pool | shared
+
+
+@dataclass(frozen=True, slots=True)
+class CrewEdge(Row):
+    """One edge of a crew's graph (table ``crew_edges``): who used what, with when and how often.
+
+    Ends are ``kind:value`` (``ip:203.0.113.7``, ``key:<fingerprint>``, ``account:...``,
+    ``tool:<user agent>``, ``proxy_pool:<entity>``, ``crew:<id>``) so one table holds every kind of
+    tie the crew was found by, and a proxy pool's thousands of addresses without a member each."""
+
+    TABLE: ClassVar[str] = "crew_edges"
+
+    crew_id: str
+    source: str
+    target: str
+    kind: str  # used-key | signed-in | sent-client | pool-address | shared-with
+    weight: float  # events along the edge
+    first_time: datetime | None
+    last_time: datetime | None
     evidence: str
     evidence_ids: tuple[str, ...]
 
@@ -539,6 +566,7 @@ ROW_TYPES: tuple[type[Row], ...] = (
     Alert,
     Crew,
     CrewMember,
+    CrewEdge,
     CrewKey,
     TimelineEntry,
     Verification,

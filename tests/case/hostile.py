@@ -7,6 +7,10 @@ from pathlib import Path
 
 from ringbreaker.workspace import open_workspace
 
+# The columns these tests fill (the tables have more, which stay NULL).
+CREWS = "crews (id, name, first_time, last_time, summary)"
+MEMBERS = "crew_members (crew_id, kind, entity, role, confidence, evidence, evidence_ids)"
+
 # Log fields are attacker-controlled: a user agent, an end-user id or a proxy host can hold markup.
 SCRIPT = "<script>document.title='pwned'</script>"
 IMG = '"><img src=x onerror="document.title=\'pwned\'">'
@@ -21,7 +25,7 @@ def hostile_workspace(tmp: Path) -> Path:
     con = open_workspace(ws)
     try:
         con.execute(
-            "INSERT INTO crews VALUES ('crew-x', ?, TIMESTAMPTZ '2025-03-04 10:00:00+00', "
+            f"INSERT INTO {CREWS} VALUES ('crew-x', ?, TIMESTAMPTZ '2025-03-04 10:00:00+00', "
             "TIMESTAMPTZ '2025-03-04 12:00:00+00', ?)",
             [f"crew {SCRIPT}", f"summary {IMG}"],
         )
@@ -35,7 +39,7 @@ def hostile_workspace(tmp: Path) -> Path:
         ]
         for kind, entity, role in members:
             con.execute(
-                "INSERT INTO crew_members VALUES ('crew-x', ?, ?, ?, 0.8, ?, [])",
+                f"INSERT INTO {MEMBERS} VALUES ('crew-x', ?, ?, ?, 0.8, ?, [])",
                 [kind, entity, role, f"because {IMG}"],
             )
         con.execute(
@@ -79,9 +83,11 @@ def nearly_empty_workspace(tmp: Path) -> Path:
     ws = tmp / "empty.duckdb"
     con = open_workspace(ws)
     try:
-        con.execute("INSERT INTO crews VALUES ('crew-e', 'lonely', NULL, NULL, 'one handle, nothing else')")
         con.execute(
-            "INSERT INTO crew_members VALUES ('crew-e', 'person', 'solo99', 'creator', 0.4, 'commit "
+            f"INSERT INTO {CREWS} VALUES ('crew-e', 'lonely', NULL, NULL, 'one handle, nothing else')"
+        )
+        con.execute(
+            f"INSERT INTO {MEMBERS} VALUES ('crew-e', 'person', 'solo99', 'creator', 0.4, 'commit "
             "author', [])"
         )
     finally:

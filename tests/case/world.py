@@ -17,6 +17,10 @@ import duckdb
 
 from ringbreaker.workspace import open_workspace
 
+# The columns these tests fill (the tables have more, which stay NULL).
+CREWS = "crews (id, name, first_time, last_time, summary)"
+MEMBERS = "crew_members (crew_id, kind, entity, role, confidence, evidence, evidence_ids)"
+
 ENABLE_OPS = (
     "PutFoundationModelEntitlement",
     "CreateFoundationModelAgreement",
@@ -75,7 +79,7 @@ def write_truth_crews(con: duckdb.DuckDBPyConnection, truth: dict[str, Any]) -> 
         ).fetchone()
         assert span is not None
         con.execute(
-            "INSERT INTO crews VALUES (?, ?, CAST(? AS TIMESTAMPTZ), CAST(? AS TIMESTAMPTZ), ?)",
+            f"INSERT INTO {CREWS} VALUES (?, ?, CAST(? AS TIMESTAMPTZ), CAST(? AS TIMESTAMPTZ), ?)",
             [cid, tool, span[0], span[1], f"ring running {tool} behind {len(ips)} proxy IPs"],
         )
         for m in crew["members"]:
@@ -84,7 +88,7 @@ def write_truth_crews(con: duckdb.DuckDBPyConnection, truth: dict[str, Any]) -> 
             )
             ev = _ids(con, f"{col} = ?", [m["value"]]) if col else []
             con.execute(
-                "INSERT INTO crew_members VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO {MEMBERS} VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     cid,
                     m["kind"],

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ class AttributeConfig:
     code: tuple[Path, ...] = ()
     min_severity: str = "high"
     resolution: float = 0.5  # CPM resolution, as a fraction of each component's weighted density
-    min_victims: int = 2  # ... and hold keys of this many victims (pooling), or a published tool
+    min_victims: int = 2  # keys of this many victims make a crew (pooling); fewer need stolen keys
     seed: int = 1
     # DuckDB's memory limit while attributing (None: its default, 80% of RAM). 1700MB keeps a
     # 10M-event run under 2 GB in all at full speed; 1500MB already spills and takes half again longer.
@@ -101,7 +101,7 @@ def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list
     levels = [str(s) for s in SEVERITIES[SEVERITIES.index(cfg.min_severity) :]]
     ips, nets, alerts_by_ip = graph.seeds(con, levels)
     result = Result([], len(ips) + len(nets), 0, 0, 0)
-    if not ((ips or nets) and graph.abuse_view(con, ips, nets)):
+    if not ((ips or nets) and graph.abuse_view(con, ips, nets, levels)):
         result.notes.append(
             f"no events from addresses named by {cfg.min_severity}+ alerts: run detect first"
             if not alerts_by_ip
@@ -115,19 +115,22 @@ def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list
 
     parts = roles.gather(con, alerts_by_ip)
     result.abuse_events = parts.events
-    ua_crew, repo_crew = roles.tool_crews(con, parts, repos)
+    ua_crew, repo_crew = roles.tool_crews(parts, repos)
 
-    victims = {c: v for c, (_, v, _) in parts.counts.items()}  # owners of the keys each crew holds
     crews: list[CrewResult] = []
-    for c in sorted(set(victims) | set(repo_crew.values())):
+    for c in sorted(set(parts.counts) | set(repo_crew.values())):
         tools = [r for r in repos if repo_crew.get(r.name) == c]
-        if victims.get(c, 0) < cfg.min_victims and not tools:
+        tie = _ties(c, parts, tools, ua_crew, alerts_by_ip, cfg.min_victims)
+        if tie is None:
+            nkeys, nvictims, _ = parts.counts.get(c, (0, 0, 0))
             result.notes.append(
-                f"community {c} uses keys of {victims.get(c, 0)} victim(s) and runs no published tool: "
-                "not a crew (a reseller pools several victims' keys)"
+                f"community {c} uses {nkeys} key(s) of {nvictims} victim(s), none first used after it was "
+                "stolen, and runs no published tool: not a crew (a reseller pools several victims' keys; "
+                "this looks like the owner's own traffic)"
             )
             continue
-        crews.append(roles.crew(c, parts, tools, ua_crew))
+        crews.append(roles.crew(c, parts, tools, ua_crew, *tie))
+    crews = _shared_evidence(crews)
     crews.sort(key=lambda x: (x.crew.first_time is not None, x.crew.first_time or _EPOCH, x.id))
     kept = [c.community for c in crews]
     placed = {
@@ -142,6 +145,69 @@ def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list
     store.write(con, crews)
     result.crews = crews
     return result
+
+
+def _ties(
+    c: int,
+    parts: roles.Parts,
+    tools: list[Repo],
+    ua_crew: dict[str, int],
+    alerts_by_ip: dict[str, list[str]],
+    min_victims: int,
+) -> tuple[str, float] | None:
+    """What makes community ``c`` one crew, and how strongly; None when nothing does.
+
+    Pooling the keys of several victims (as a reseller does) or running a published tool is a
+    strong tie. One operator with one victim's keys is a crew too when the keys are stolen (leaked
+    or alerted) and the community first used them after that: the owner's own addresses used them
+    before. Its confidence grows with each independent sign: a key check, its own client
+    fingerprint, an alert naming its address."""
+    nkeys, nvictims, _ = parts.counts.get(c, (0, 0, 0))
+    if nvictims >= min_victims:
+        return f"pools {nkeys} stolen key(s) of {nvictims} victims", 0.9
+    if tools:
+        return f"runs published tooling ({', '.join(r.name for r in tools)})", 0.9
+    stolen = parts.stolen.get(c, 0)
+    if not stolen:
+        return None
+    ips = parts.ips.get(c, [])
+    signs = [
+        ("a key checker", any(m.infra_role == "checker" for m in ips)),
+        ("its own client fingerprint", any(v == c for v in ua_crew.values())),
+        ("alerts naming its addresses", any(m.entity in alerts_by_ip for m in ips)),
+    ]
+    seen = [name for name, ok in signs if ok]
+    return (
+        f"one operator: {stolen} key(s) of one victim, first used after the theft, from "
+        f"{len(ips) + len(parts.pools.get(c, []))} address(es) the owner never used"
+        + (f"; with {', '.join(seen)}" if seen else ""),
+        min(0.8, 0.5 + 0.1 * len(seen)),
+    )
+
+
+def _shared_evidence(crews: list[CrewResult]) -> list[CrewResult]:
+    """Say, on each shared address, which other crews sent through it (a VPN exit, Tor, a NAT)."""
+    where: dict[str, list[str]] = defaultdict(list)
+    for c in crews:
+        for m in c.members:
+            if m.kind == "ip" and m.infra_role == "shared":
+                where[m.entity].append(c.id)
+    if not where:
+        return crews
+    out = []
+    for c in crews:
+        members = tuple(
+            replace(
+                m,
+                evidence=f"{m.evidence}; shared with {', '.join(x for x in where[m.entity] if x != c.id)} "
+                "(an exit several crews send through, not this crew's own host)",
+            )
+            if m.kind == "ip" and m.infra_role == "shared" and len(where[m.entity]) > 1
+            else m
+            for m in c.members
+        )
+        out.append(replace(c, members=members))
+    return out
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -159,8 +225,16 @@ def to_json(con: duckdb.DuckDBPyConnection, result: Result) -> dict[str, Any]:
 
     ts = "strftime({}, '%Y-%m-%dT%H:%M:%SZ')"
     members: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows("SELECT * FROM crew_members ORDER BY crew_id, role, kind, entity"):
+    for r in rows(
+        f"SELECT * EXCLUDE (first_seen, last_seen), {ts.format('first_seen')} AS first_seen, "
+        f"{ts.format('last_seen')} AS last_seen FROM crew_members ORDER BY crew_id, role, kind, entity"
+    ):
         members[r.pop("crew_id")].append(r)
+    edges: dict[str, dict[str, int]] = defaultdict(dict)
+    for crew_id, kind, n in con.execute(
+        "SELECT crew_id, kind, count(*) FROM crew_edges GROUP BY ALL ORDER BY ALL"
+    ).fetchall():
+        edges[crew_id][kind] = n
     keys: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows(
         f"SELECT * EXCLUDE (leak_time, first_abuse), {ts.format('leak_time')} AS leak_time, "
@@ -187,6 +261,9 @@ def to_json(con: duckdb.DuckDBPyConnection, result: Result) -> dict[str, Any]:
                 "first_time": _iso(c.crew.first_time),
                 "last_time": _iso(c.crew.last_time),
                 "summary": c.crew.summary,
+                "confidence": c.crew.confidence,
+                "ties": c.crew.ties,
+                "edge_counts": edges.get(c.id, {}),
                 "members": members.get(c.id, []),
                 "keys": keys.get(c.id, []),
                 "timeline": timeline.get(c.id, []),

@@ -9,12 +9,14 @@ roles and the store read the clustering through SQL and never see the graph itse
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
 
 from ringbreaker.attribute.stages import STAGE_SQL
 
+_IPV4 = r"'^(\d+\.\d+\.\d+)\.\d+$'"  # SQL: an IPv4 address, its /24 as group 1
 _MASKED = re.compile(r"^(\d+\.\d+\.\d+)\.\*+$")  # Azure diagnostics: 203.0.113.***
 
 
@@ -63,9 +65,15 @@ def seeds(
     return ips, nets, by_ip
 
 
-def abuse_view(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str]) -> bool:
-    """TEMP view ``abuse``: the events the seeds sent, with the node they hang on and their key;
-    whether there is any (the count comes later, from a query that scans them anyway)."""
+def abuse_view(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str], levels: list[str]) -> bool:
+    """TEMP view ``abuse``: the events the seeds sent, and the stolen-key events of the addresses
+    the crews used beside them, with the node they hang on and their key; whether there is any.
+
+    The seeds are only the addresses an alert named. A crew that rotates its egress by day, or
+    probes from a checker no alert named, leaves the rest of its infrastructure in the logs of the
+    keys it stole, so every address that used a stolen key after it was stolen joins (see
+    :func:`expansion`). The count comes later, from a query that scans the events anyway.
+    """
     con.execute("CREATE OR REPLACE TEMP TABLE seed_ip AS SELECT unnest(?::VARCHAR[]) AS ip", [sorted(ips)])
     con.execute("CREATE OR REPLACE TEMP TABLE seed_net AS SELECT unnest(?::VARCHAR[]) AS net", [sorted(nets)])
     # Leaked keys by the resource their leak names (Azure logs name the resource, not the key).
@@ -73,6 +81,7 @@ def abuse_view(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str]) ->
         "CREATE OR REPLACE TEMP TABLE key_by_resource AS SELECT resource, min(fingerprint) AS fingerprint "
         "FROM findings WHERE resource IS NOT NULL GROUP BY resource"
     )
+    expansion(con, levels)
     masked = r"'^(\d+\.\d+\.\d+)\.\*+$'"
     con.execute(
         f"""
@@ -82,6 +91,8 @@ def abuse_view(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str]) ->
             WHERE src_ip IN (SELECT ip FROM seed_ip)
                OR (ends_with(src_ip, '*')  -- cheap test first: the regex runs on masked callers only
                    AND regexp_replace(src_ip, {masked}, '\\1.0/24') IN (SELECT net FROM seed_net))
+               OR (key_fingerprint IN (SELECT fp FROM crew_key)
+                   AND src_ip IN (SELECT ip FROM expand_ip))
         )
         SELECT e.id, e.time, e.provider, e.operation, e.actor, e.user_agent, e.tokens_in, e.tokens_out,
                e.end_user, e.source_format,
@@ -96,6 +107,74 @@ def abuse_view(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str]) ->
         """
     )
     return bool(one_row(con, "SELECT count(*) FROM (SELECT 1 FROM abuse LIMIT 1)")[0])
+
+
+def expansion(con: duckdb.DuckDBPyConnection, levels: list[str]) -> None:
+    """TEMP tables ``crew_key``, ``stolen_key`` (fp, since) and ``expand_ip``: the crews' other addresses.
+
+    A key is *stolen* when there is evidence of it beyond the seeds' use: a public leak (the
+    earliest leak time is when theft became possible) or an alert at seed level that names it
+    (its first evidence then), and a seed address used it. An address joins the crews'
+    infrastructure when it used a stolen key after it was stolen, and no key but those the seeds
+    used, from outside the owner's networks: the owner's addresses are those that used the key
+    before it was stolen, any address in their /24, and any address that also used a key of the
+    same owner that nobody stole. So an owner who goes on using a leaked key from the office or
+    CI stays out, a VPN exit that customers share with a crew stays out (unless an alert named
+    it), and the checker and the egress addresses of every day of a rotation come in.
+    """
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE crew_key AS SELECT DISTINCT key_fingerprint AS fp FROM events "
+        "WHERE src_ip IN (SELECT ip FROM seed_ip) AND key_fingerprint IS NOT NULL"
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE stolen_key AS
+        WITH leak AS (SELECT fingerprint AS fp, min(leak_time) AS t FROM findings
+                      WHERE leak_time IS NOT NULL GROUP BY fingerprint),
+        al AS (SELECT fp, min(first_time) AS t FROM
+               (SELECT unnest(key_fingerprints) AS fp, first_time FROM alerts
+                WHERE severity IN (SELECT unnest(?::VARCHAR[])))
+               WHERE fp IS NOT NULL GROUP BY fp),
+        ev AS (SELECT coalesce(leak.fp, al.fp) AS fp, coalesce(leak.t, al.t) AS since
+               FROM leak FULL JOIN al ON al.fp = leak.fp)
+        SELECT fp, since FROM ev WHERE fp IN (SELECT fp FROM crew_key)
+        """,
+        [levels],
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE expand_ip AS
+        WITH victim AS (
+            SELECT DISTINCT account FROM events
+            WHERE key_fingerprint IN (SELECT fp FROM stolen_key) AND account IS NOT NULL
+        ), u AS (  -- uses of the victims' keys, and every key of an address that used a stolen one
+            SELECT src_ip AS ip, key_fingerprint AS fp, any_value(account) AS account, min(time) AS first
+            FROM events
+            WHERE key_fingerprint IS NOT NULL AND src_ip IS NOT NULL AND NOT ends_with(src_ip, '*')
+              AND (account IN (SELECT account FROM victim)
+                   OR src_ip IN (SELECT DISTINCT src_ip FROM events
+                                 WHERE key_fingerprint IN (SELECT fp FROM stolen_key)))
+            GROUP BY src_ip, key_fingerprint
+        ), j AS (
+            SELECT u.*, s.since, u.fp IN (SELECT fp FROM crew_key) AS crew,
+                   s.fp IS NOT NULL AND u.first >= s.since AS after_theft
+            FROM u LEFT JOIN stolen_key s ON s.fp = u.fp
+        ), owner AS (  -- used a key before it was stolen, or a key of a victim that nobody stole
+            SELECT DISTINCT ip FROM j
+            WHERE (since IS NOT NULL AND NOT after_theft)
+               OR (NOT crew AND account IN (SELECT account FROM victim))
+        ), owner_net AS (
+            SELECT DISTINCT regexp_replace(ip, {_IPV4}, '\\1') AS net FROM owner
+            WHERE regexp_matches(ip, {_IPV4})
+        )
+        SELECT ip FROM j
+        WHERE ip NOT IN (SELECT ip FROM seed_ip)
+          AND ip NOT IN (SELECT ip FROM owner)
+          AND regexp_replace(ip, {_IPV4}, '\\1') NOT IN (SELECT net FROM owner_net)
+        GROUP BY ip
+        HAVING bool_or(after_theft) AND bool_and(crew)
+        """
+    )
 
 
 def leiden(
@@ -136,10 +215,12 @@ def leiden(
     return membership
 
 
-_IPV4 = r"'^(\d+\.\d+\.\d+)\.\d+$'"
-
-
 HUB_USERS = 1000  # a key or principal used from more addresses than this links nothing (a hub)
+POOL_REQUESTS = 20  # an address that sent at most this many abuse events ...
+POOL_ADDRESSES = 50  # ... all on keys that this many addresses used is a proxy-pool exit
+TOOL_LINK = 0.25  # weight that tying two addresses by a tool fingerprint gives (a shared key: ~1)
+SHARED_SHARE = 0.1  # an address whose events are this much another crew's keys' is shared by both
+SHARED_MIN = 3  # ... and at least this many events
 
 
 def cluster(con: duckdb.DuckDBPyConnection, resolution: float, seed: int) -> tuple[int, int]:
@@ -149,23 +230,48 @@ def cluster(con: duckdb.DuckDBPyConnection, resolution: float, seed: int) -> tup
     graph: two addresses are linked by every key they both used, each shared key weighing
     1/(its number of addresses - 1), so that a key everyone uses links no one strongly. Keys are
     not nodes: a key used once would otherwise be cut off into a community of its own. Keys, like
-    user agents and end users, then join the crew that sent most of their requests.
+    user agents and end users, then join the crew that sent most of their requests. A tool
+    fingerprint (a user agent no address outside the abuse sends) also ties the addresses that
+    send it, weakly (``TOOL_LINK``, as a star, so a tool on thousands of addresses stays cheap):
+    it carries a crew across days whose keys changed with its egress.
 
     Entity resolution happens first, as a contraction: a masked /24 (Azure logs hide the last
     octet) that holds crew addresses becomes its busiest address, so the stolen Azure key seen only
     through the mask lands in the same crew. Were two crews to share a /24, its masked traffic
-    would go to the busier one; the address's evidence says when a merge happened.
+    would go to the busier one; the address's evidence says when a merge happened. Proxy-pool
+    exits (addresses that each carried a few requests of keys that many addresses used, as
+    residential proxies do) become one node per key, ``pool:<fingerprint>``, so a pool of
+    thousands neither splits into thousands of crews nor needs a clique per key.
+
+    Shared infrastructure (a VPN exit two crews both sent through) is found after a first pass:
+    an address a tenth of whose events used another crew's keys. It is cut out of the graph and
+    the communities found again, and each of its events goes to the crew of the key it used.
     """
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE g_alias AS
-        WITH busy AS (SELECT node, count(*) AS n FROM abuse
+        WITH busy AS (SELECT node, count(*) AS n, list(DISTINCT key_fp) AS keys FROM abuse
                       WHERE regexp_matches(node, {_IPV4}) GROUP BY node),
+        users AS (SELECT key_fp, count(DISTINCT node) AS users FROM abuse
+                  WHERE key_fp IS NOT NULL GROUP BY key_fp),
+        bk AS (SELECT node, n, unnest(keys) AS fp FROM busy WHERE n <= {POOL_REQUESTS}),
+        pool AS (
+            SELECT bk.node, 'pool:' || arg_max(u.key_fp, (u.users, u.key_fp)) AS rep
+            FROM bk JOIN users u ON u.key_fp = bk.fp
+            GROUP BY bk.node HAVING min(u.users) >= {POOL_ADDRESSES}
+        ),
         rep AS (SELECT regexp_replace(node, {_IPV4}, '\\1.0/24') AS net, arg_max(node, n) AS rep
-                FROM busy GROUP BY net)
-        SELECT m.node, coalesce(rep.rep, m.node) AS rep
+                FROM busy WHERE node NOT IN (SELECT node FROM pool) GROUP BY net)
+        SELECT m.node, coalesce(pool.rep, rep.rep, m.node) AS rep
         FROM (SELECT DISTINCT node FROM abuse) m LEFT JOIN rep ON rep.net = m.node
+        LEFT JOIN pool ON pool.node = m.node
         """
+    )
+    # Client strings that someone outside the abuse sends are not a crew's tool (roles reads it too).
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE common_ua AS SELECT DISTINCT user_agent FROM events "
+        "WHERE user_agent IN (SELECT DISTINCT user_agent FROM abuse) "
+        "AND src_ip NOT IN (SELECT node FROM g_alias) AND NOT contains(coalesce(src_ip, ''), '*')"
     )
     con.execute(
         """
@@ -196,13 +302,54 @@ def cluster(con: duckdb.DuckDBPyConnection, resolution: float, seed: int) -> tup
         SELECT u1.ip AS s, u2.ip AS d, sum(1.0 / (u1.users - 1)) AS w
         FROM u u1 JOIN u u2 ON u1.item = u2.item AND u1.ip < u2.ip
         GROUP BY ALL
+        UNION ALL
+        SELECT s, d, {TOOL_LINK} FROM (
+            SELECT min(n.idx) OVER (PARTITION BY t.user_agent) AS s, n.idx AS d
+            FROM (SELECT DISTINCT g.rep, a.user_agent FROM abuse a JOIN g_alias g USING (node)
+                  WHERE a.user_agent IS NOT NULL
+                    AND a.user_agent NOT IN (SELECT user_agent FROM common_ua)) t
+            JOIN g_nodes n ON n.name = t.rep)
+        WHERE s < d
         """
     ).to_arrow_table()
     n = int(one_row(con, "SELECT count(*) FROM g_nodes")[0])
-    membership = leiden(n, e["s"].to_pylist(), e["d"].to_pylist(), e["w"].to_pylist(), resolution, seed)
+    src, dst, w = e["s"].to_pylist(), e["d"].to_pylist(), e["w"].to_pylist()
+    membership = leiden(n, src, dst, w, resolution, seed)
+    _communities(con, membership)
+    shared = [
+        int(i)
+        for (i,) in con.execute(
+            f"""
+            WITH t AS (SELECT node, sum(n) AS total, max(n) AS top, count(*) AS crews FROM
+                       (SELECT a.node, kc.crew, count(*) AS n FROM abuse a JOIN key_crew kc USING (key_fp)
+                        GROUP BY ALL) GROUP BY node)
+            SELECT DISTINCT nd.idx FROM t JOIN g_alias g USING (node) JOIN g_nodes nd ON nd.name = g.rep
+            WHERE t.crews >= 2 AND t.total - t.top >= greatest({SHARED_MIN}, {SHARED_SHARE} * t.total)
+              AND NOT starts_with(g.rep, 'pool:')
+            """
+        ).fetchall()
+    ]
+    if shared:
+        cut = set(shared)
+        keep = [i for i, (a, b) in enumerate(zip(src, dst, strict=True)) if a not in cut and b not in cut]
+        membership = leiden(
+            n, [src[i] for i in keep], [dst[i] for i in keep], [w[i] for i in keep], resolution, seed
+        )
+        _communities(con, membership, shared)
+    uses = int(one_row(con, "SELECT count(*) FROM g_use")[0])
+    return n + int(one_row(con, "SELECT count(DISTINCT item) FROM g_use")[0]), uses + e.num_rows
+
+
+def _communities(con: duckdb.DuckDBPyConnection, membership: list[int], shared: Sequence[int] = ()) -> None:
+    """TEMP ``node_crew``, ``shared_node``, ``key_crew`` and the view ``abuse_c`` from a membership.
+
+    A stolen key belongs to the crew whose own addresses sent most of its requests (one case per
+    key); an event of a shared address goes to the crew of the key it used.
+    """
     import pyarrow as pa
 
-    g_comm = pa.table({"idx": list(range(n)), "crew": membership})  # noqa: F841 (read by DuckDB)
+    g_comm = pa.table({"idx": list(range(len(membership))), "crew": membership})  # noqa: F841 (read by DuckDB)
+    g_shared = pa.table({"idx": pa.array(list(shared), pa.int32())})  # noqa: F841
     con.execute(
         "CREATE OR REPLACE TEMP TABLE g_comm AS SELECT idx::INTEGER AS idx, crew::INTEGER AS crew FROM g_comm"
     )
@@ -210,15 +357,24 @@ def cluster(con: duckdb.DuckDBPyConnection, resolution: float, seed: int) -> tup
         "CREATE OR REPLACE TEMP TABLE node_crew AS SELECT g.node, c.crew FROM g_alias g "
         "JOIN g_nodes n ON n.name = g.rep JOIN g_comm c ON c.idx = n.idx"
     )
-    con.execute(  # views, not copies: the workspace's compressed columns are scanned again instead
-        "CREATE OR REPLACE TEMP VIEW abuse_c AS "
-        "SELECT a.*, nc.crew FROM abuse a JOIN node_crew nc USING (node)"
-    )
-    # A stolen key belongs to the crew that sent most of its requests (one case per key).
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE key_crew AS SELECT key_fp, arg_max(crew, n) AS crew FROM "
-        "(SELECT key_fp, crew, count(*) AS n FROM abuse_c WHERE key_fp IS NOT NULL GROUP BY ALL) "
+        "CREATE OR REPLACE TEMP TABLE shared_node AS SELECT g.node FROM g_alias g "
+        "JOIN g_nodes n ON n.name = g.rep WHERE n.idx IN (SELECT idx FROM g_shared)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE key_crew AS SELECT key_fp, arg_max(crew, (n, -crew)) AS crew FROM "
+        "(SELECT a.key_fp, nc.crew, count(*) AS n FROM abuse a JOIN node_crew nc USING (node) "
+        " WHERE a.key_fp IS NOT NULL AND a.node NOT IN (SELECT node FROM shared_node) GROUP BY ALL) "
         "GROUP BY key_fp"
     )
-    uses = int(one_row(con, "SELECT count(*) FROM g_use")[0])
-    return n + int(one_row(con, "SELECT count(DISTINCT item) FROM g_use")[0]), uses + e.num_rows
+    # Views, not copies: the workspace's compressed columns are scanned again instead.
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW abuse_c AS "
+        + (
+            "SELECT a.*, CASE WHEN a.node IN (SELECT node FROM shared_node) "
+            "THEN coalesce(kc.crew, nc.crew) ELSE nc.crew END AS crew "
+            "FROM abuse a JOIN node_crew nc USING (node) LEFT JOIN key_crew kc USING (key_fp)"
+            if shared
+            else "SELECT a.*, nc.crew FROM abuse a JOIN node_crew nc USING (node)"
+        )
+    )

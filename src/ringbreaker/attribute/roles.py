@@ -65,11 +65,23 @@ def _time(text: str | None) -> datetime | None:
 
 
 def _member(
-    kind: str, entity: str, role: Role, confidence: float, evidence: str, ids: list[str]
+    kind: str, entity: str, role: Role, confidence: float, evidence: str, commits: list[Any], cap: int = 0
 ) -> CrewMember:
-    """A member before its crew is named (``crew_id`` empty): :func:`crew` sets the id once the
-    crew's members are all known, since the id is a hash of them."""
-    return CrewMember("", kind, entity, role, confidence, evidence, tuple(ids))
+    """A member named by commits, before its crew is named (``crew_id`` empty): :func:`crew` sets
+    the id once the crew's members are all known, since the id is a hash of them. It was seen from
+    its first commit to its last."""
+    times = sorted(datetime.fromisoformat(c.time).astimezone(UTC) for c in commits if c.time)
+    return CrewMember(
+        "",
+        kind,
+        entity,
+        role,
+        confidence,
+        evidence,
+        tuple(f"commit:{c.sha}" for c in commits)[: cap or None],
+        times[0] if times else None,
+        times[-1] if times else None,
+    )
 
 
 def _hid(*parts: str, n: int = 12) -> str:
@@ -89,33 +101,56 @@ class Parts:
 
     ips: dict[int, list[CrewMember]] = field(default_factory=lambda: defaultdict(list))
     accounts: dict[int, list[CrewMember]] = field(default_factory=lambda: defaultdict(list))
-    uas: dict[int, dict[str, tuple[int, list[str]]]] = field(default_factory=lambda: defaultdict(dict))
+    uas: dict[int, dict[str, tuple[int, list[str], str, str]]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
     counts: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # keys, victims, end users
     span: dict[int, tuple[str, str]] = field(default_factory=dict)
     events: int = 0  # abuse events in all
     merged: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))  # masked /24s
+    pools: dict[int, list[tuple[str, int, str, str]]] = field(default_factory=lambda: defaultdict(list))
+    stolen: dict[int, int] = field(default_factory=dict)  # keys taken after their theft (leak or alert)
+    common: set[str] = field(default_factory=set)  # user agents someone outside the abuse sends
 
 
 # End users: each joins the crew that carried most of its requests (evidence: its first requests,
 # and how many of its prompts classify rated high or critical).
 _END_USERS = f"""
-SELECT end_user, arg_max(crew, n) AS crew, sum(n) AS n, arg_max(ids, n) AS ids, sum(bad) AS bad
+SELECT end_user, arg_max(crew, n) AS crew, sum(n) AS n, arg_max(ids, n) AS ids, sum(bad) AS bad,
+       min(lo) AS lo, max(hi) AS hi
 FROM (SELECT a.end_user, a.crew, count(*) AS n, arg_min(a.id, a.time, {EVIDENCE_STEP}) AS ids,
-             count(v.event_id) FILTER (WHERE v.severity IN ({RATED_BAD})) AS bad
+             count(v.event_id) FILTER (WHERE v.severity IN ({RATED_BAD})) AS bad,
+             min(a.time) AS lo, max(a.time) AS hi
       FROM abuse_c a LEFT JOIN verdicts v ON v.event_id = a.id
       WHERE a.end_user IS NOT NULL GROUP BY a.end_user, a.crew)
 GROUP BY end_user
 """
 
 
+def infra_role(n: int, checks: int, control: int) -> str:
+    """What an address did for its crew, from the steps its events were (stages.STAGE_SQL):
+    control-plane when changing the victim's setup (model enablement, logging or guardrails,
+    Azure management) is at least as much as its model calls, checker when most of its events test
+    keys, egress (the proxy's outbound address) otherwise."""
+    if control and control >= n - checks - control:
+        return "control-plane"
+    if checks * 2 >= n:
+        return "checker"
+    return "egress"
+
+
 def gather(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -> Parts:
     """The per-community members and counts, from a handful of grouped scans of ``abuse_c``."""
     p = Parts()
     n_ev = MAX_EVIDENCE
-    for c, node, n, nkeys, nvictims, ids, lo, hi in con.sql(
-        "SELECT crew, node, count(*), count(DISTINCT key_fp), count(DISTINCT victim), "
-        f"arg_min(id, time, {n_ev}), strftime(min(time), '%Y-%m-%dT%H:%M:%SZ'), "
-        "strftime(max(time), '%Y-%m-%dT%H:%M:%SZ') FROM abuse_c GROUP BY crew, node ORDER BY crew, node"
+    shared = {n for (n,) in con.execute("SELECT node FROM shared_node").fetchall()}
+    for c, node, rep, n, nkeys, nvictims, ids, lo, hi, checks, control in con.sql(
+        "SELECT a.crew, a.node, g.rep, count(*), count(DISTINCT a.key_fp), count(DISTINCT a.victim), "
+        f"arg_min(a.id, a.time, {n_ev}), strftime(min(a.time), '{ISO}'), strftime(max(a.time), '{ISO}'), "
+        "count(*) FILTER (WHERE a.stage = 'key-check'), "
+        "count(*) FILTER (WHERE a.stage IN ('model-enablement', 'guardrail-tampering') "
+        "                 OR a.source_format = 'azure-activity') "
+        "FROM abuse_c a JOIN g_alias g USING (node) GROUP BY ALL ORDER BY 1, 2"
     ).fetchall():
         p.events += n
         span = p.span.get(c)
@@ -123,16 +158,27 @@ def gather(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
         if node.endswith("/24"):
             p.merged[c].add(node)
             continue  # a masked /24 is evidence for the crew's addresses in it, not a member itself
+        if rep.startswith("pool:"):
+            p.pools[c].append((node, n, lo, hi))
+            continue  # summarised as one proxy_pool member (see pool_member)
         alert_ids = alerts_by_ip.get(node, [])
+        role = "shared" if node in shared else infra_role(n, checks, control)
         p.ips[c].append(
-            _member(
+            CrewMember(
+                "",
                 "ip",
                 node,
                 Role.PROVIDER,
-                min(1.0, 0.5 + 0.1 * nkeys + 0.1 * nvictims + (0.2 if alert_ids else 0)),
-                f"sent {n:,} requests with {nkeys} stolen key(s) of {nvictims} victim(s)"
-                + (f"; named by {len(alert_ids)} alert(s)" if alert_ids else ""),
-                (alert_ids + list(ids))[:n_ev],
+                min(1.0, 0.5 + 0.1 * nkeys + 0.1 * nvictims + (0.2 if alert_ids else 0))
+                if role != "shared"
+                else 0.5,
+                f"{role}: sent {n:,} requests with {nkeys} stolen key(s) of {nvictims} victim(s)"
+                + (f"; named by {len(alert_ids)} alert(s)" if alert_ids else "")
+                + ("" if alert_ids or node in shared else "; found through the stolen keys it used"),
+                tuple((alert_ids + list(ids))[:n_ev]),
+                _time(lo),
+                _time(hi),
+                role,
             )
         )
     for c, members in p.ips.items():
@@ -144,33 +190,45 @@ def gather(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
             else m
             for m in members
         ]
-    for c, actor, ids, ops in con.sql(
-        f"SELECT crew, actor, arg_min(id, time, {n_ev}), list(DISTINCT operation ORDER BY operation) "
-        "FROM abuse_c "
+    for c, actor, ids, ops, lo, hi in con.sql(
+        f"SELECT crew, actor, arg_min(id, time, {n_ev}), list(DISTINCT operation ORDER BY operation), "
+        f"strftime(min(time), '{ISO}'), strftime(max(time), '{ISO}') FROM abuse_c "
         "WHERE source_format = 'azure-activity' AND actor IS NOT NULL GROUP BY ALL ORDER BY ALL"
     ).fetchall():
         p.accounts[c].append(
-            _member(
+            CrewMember(
+                "",
                 "account",
                 actor,
                 Role.PROVIDER,
                 0.8,
                 f"signed in from crew addresses for control-plane changes: {', '.join(ops)}",
-                list(ids),
+                tuple(ids),
+                _time(lo),
+                _time(hi),
             )
         )
-    for c, ua, n, ids in con.sql(
-        f"SELECT crew, user_agent, count(*), arg_min(id, time, {EVIDENCE_STEP}) FROM abuse_c "
-        "WHERE user_agent IS NOT NULL "
-        "GROUP BY ALL"
+    p.common = {ua for (ua,) in con.execute("SELECT user_agent FROM common_ua").fetchall()}
+    for c, ua, n, ids, lo, hi in con.sql(
+        f"SELECT crew, user_agent, count(*), arg_min(id, time, {EVIDENCE_STEP}), "
+        f"strftime(min(time), '{ISO}'), strftime(max(time), '{ISO}') "
+        "FROM abuse_c WHERE user_agent IS NOT NULL GROUP BY ALL"
     ).fetchall():
-        p.uas[c][ua] = (n, list(ids))
+        p.uas[c][ua] = (n, list(ids), lo, hi)
     for c, nkeys, nvictims in con.sql(
         "SELECT crew, count(*), count(DISTINCT victim) FROM "
         "(SELECT DISTINCT crew, key_fp, victim FROM abuse_c "
         "JOIN key_crew USING (key_fp, crew)) GROUP BY crew"
     ).fetchall():
         p.counts[c] = (nkeys, nvictims, 0)
+    # Keys a crew first used at or after they were stolen: not the owner's own traffic, however
+    # few victims the crew has (one operator with one leaked key is still a crew).
+    for c, stolen in con.sql(
+        "SELECT a.crew, count(DISTINCT a.key_fp) FROM abuse_c a JOIN key_crew USING (key_fp, crew) "
+        "JOIN stolen_key s ON s.fp = a.key_fp GROUP BY a.crew, a.key_fp, s.since "
+        "HAVING min(a.time) >= s.since"
+    ).fetchall():
+        p.stolen[c] = p.stolen.get(c, 0) + stolen
     # End users once, into a small table that store.write inserts from (one scan of the abuse events).
     con.execute(f"CREATE OR REPLACE TEMP TABLE crew_end_users AS {_END_USERS}")
     for c, users in con.sql("SELECT crew, count(*) FROM crew_end_users GROUP BY crew").fetchall():
@@ -179,28 +237,46 @@ def gather(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
     return p
 
 
-def tool_crews(
-    con: duckdb.DuckDBPyConnection, parts: Parts, repos: list[Repo]
-) -> tuple[dict[str, int], dict[str, int]]:
+def pool_member(addresses: list[tuple[str, int, str, str]]) -> CrewMember:
+    """A crew's proxy-pool exits as one member: how many, in which networks, the busiest ones.
+
+    Thousands of residential addresses that each carried a few requests are not the crew's own
+    hosts (a takedown goes to the proxy service, not to each home), so they are summarised here and
+    listed one by one only as ``pool-address`` edges."""
+    nets = Counter(net24(a) or a for a, _, _, _ in addresses)
+    top = sorted(addresses, key=lambda x: (-x[1], x[0]))[:5]
+    total = sum(n for _, n, _, _ in addresses)
+    return CrewMember(
+        "",
+        "proxy_pool",
+        "proxy-pool",
+        Role.PROVIDER,
+        0.7,
+        f"proxy pool: {len(addresses):,} exit addresses in {len(nets):,} /24 networks carried {total:,} "
+        "requests, each only a few, all with the crew's keys; busiest networks: "
+        + ", ".join(f"{net} ({k})" for net, k in nets.most_common(3))
+        + "; busiest addresses: "
+        + ", ".join(f"{a} ({n})" for a, n, _, _ in top),
+        tuple(f"ip:{a}" for a, _, _, _ in top),
+        _time(min(lo for _, _, lo, _ in addresses)),
+        _time(max(hi for _, _, _, hi in addresses)),
+        "proxy-pool",
+    )
+
+
+def tool_crews(parts: Parts, repos: list[Repo]) -> tuple[dict[str, int], dict[str, int]]:
     """Tool fingerprints and published tools, each with the community it belongs to.
 
-    A tool fingerprint is a user agent the crew's addresses send and customers never do; each
+    A tool fingerprint is a user agent the crew's addresses send and no address outside the
+    abuse does (``common_ua``, left by the graph step); each
     joins the crew that sent most of its requests. A repository joins the crew most of whose
     fingerprints its code hard-codes.
     """
     by_ua: dict[str, Counter[int]] = defaultdict(Counter)
     for c, per_ua in parts.uas.items():
-        for ua, (n, _) in per_ua.items():
+        for ua, (n, *_) in per_ua.items():
             by_ua[ua][c] += n
-    common = {
-        ua
-        for (ua,) in con.execute(
-            "SELECT DISTINCT user_agent FROM events WHERE user_agent IN (SELECT unnest(?::VARCHAR[])) "
-            "AND src_ip NOT IN (SELECT ip FROM seed_ip) AND NOT contains(coalesce(src_ip, ''), '*')",
-            [sorted(by_ua)],
-        ).fetchall()
-    }
-    ua_crew = {ua: votes.most_common(1)[0][0] for ua, votes in by_ua.items() if ua not in common}
+    ua_crew = {ua: votes.most_common(1)[0][0] for ua, votes in by_ua.items() if ua not in parts.common}
     repo_crew: dict[str, int] = {}
     for repo in repos:
         text = repo.added_text()
@@ -210,43 +286,54 @@ def tool_crews(
     return ua_crew, repo_crew
 
 
-def crew(c: int, parts: Parts, tools: list[Repo], ua_crew: dict[str, int]) -> CrewResult:
-    """Community ``c`` as a crew: its named members with their roles, a stable id, name and summary."""
+def crew(
+    c: int, parts: Parts, tools: list[Repo], ua_crew: dict[str, int], ties: str = "", confidence: float = 0.9
+) -> CrewResult:
+    """Community ``c`` as a crew: its named members with their roles, a stable id, name and summary;
+    ``ties`` and ``confidence`` say what makes it one crew (decided by the caller)."""
     members: list[CrewMember] = [*parts.ips.get(c, []), *parts.accounts.get(c, [])]
+    pool = parts.pools.get(c, [])
+    if pool:
+        members.append(pool_member(pool))
     code_text = "\n".join(r.added_text() for r in tools)
-    for ua, (n, ids) in sorted(parts.uas.get(c, {}).items()):
+    for ua, (n, ids, ua_lo, ua_hi) in sorted(parts.uas.get(c, {}).items()):
         if ua_crew.get(ua) != c:
             continue
         repo_names = [r.name for r in tools if ua_in_code(ua, r.added_text())]
         members.append(
-            _member(
+            CrewMember(
+                "",
                 "tool",
                 ua,
                 Role.CREATOR,
                 0.95 if ua_in_code(ua, code_text) else 0.6,
                 f"client fingerprint of {n:,} crew requests, never sent by customers"
                 + (f"; hard-coded in {', '.join(repo_names)}" if repo_names else ""),
-                [*(f"repo:{r}" for r in repo_names), *ids],
+                (*(f"repo:{r}" for r in repo_names), *ids),
+                _time(ua_lo),
+                _time(ua_hi),
             )
         )
     for repo in tools:
         members.extend(_repo_members(repo))
     nkeys, nvictims, nusers = parts.counts.get(c, (0, 0, 0))
-    nodes = sorted(m.entity for m in members if m.kind == "ip") or sorted(parts.merged.get(c, set()))
+    own = sorted(m.entity for m in members if m.kind == "ip" and m.infra_role != "shared")
+    nodes = own + sorted(a for a, *_ in pool) or sorted(parts.merged.get(c, set()))
     cid = "crew-" + _hid(*(nodes + sorted(r.name for r in tools)), n=8)
-    full_ips = [m.entity for m in members if m.kind == "ip"]
-    name = tools[0].name if tools else (full_ips[0] if full_ips else cid)
+    name = tools[0].name if tools else (own[0] if own else cid)
     roles = Counter(m.role for m in members)
     summary = (
         f"{nkeys} stolen key(s) of {nvictims} victim(s); {roles[Role.CREATOR]} creator, "
         f"{roles[Role.PROVIDER]} provider and {roles[Role.USER] + nusers} user entities"
+        + (f"; a proxy pool of {len(pool):,} exit addresses" if pool else "")
     )
     lo, hi = parts.span.get(c, (None, None))
     return CrewResult(
-        Crew(cid, name, _time(lo), _time(hi), summary),
+        Crew(cid, name, _time(lo), _time(hi), summary, round(confidence, 3), ties or None),
         tuple(replace(m, crew_id=cid) for m in members),
         community=c,
         key_count=nkeys,
+        victim_count=nvictims,
         user_count=nusers,
     )
 
@@ -261,7 +348,8 @@ def _repo_members(repo: Repo) -> list[CrewMember]:
             Role.CREATOR,
             0.9,
             f"published tooling ({repo.path}) whose code sends the crew's client fingerprint",
-            [f"commit:{x.sha}" for x in repo.commits][:MAX_EVIDENCE],
+            repo.commits,
+            MAX_EVIDENCE,
         )
     ]
     people: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"code": [], "deploy": [], "hosts": []})
@@ -288,7 +376,7 @@ def _repo_members(repo: Repo) -> list[CrewMember]:
                 what["deploy"],
             )
             conf = 0.8
-        out.append(_member("person", name, role, conf, why, [f"commit:{x.sha}" for x in commits]))
+        out.append(_member("person", name, role, conf, why, commits))
         for host in sorted(set(what["hosts"])):
             out.append(
                 _member(
@@ -297,7 +385,7 @@ def _repo_members(repo: Repo) -> list[CrewMember]:
                     Role.PROVIDER,
                     0.8,
                     f"public host of the {repo.name} deployment committed by {name}",
-                    [f"commit:{x.sha}" for x in what["deploy"]],
+                    what["deploy"],
                 )
             )
     return out

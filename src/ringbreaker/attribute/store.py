@@ -1,4 +1,5 @@
-"""Step 5 of attribution: the tables ``crews``, ``crew_members``, ``crew_keys`` and ``timeline``.
+"""Step 5 of attribution: the tables ``crews``, ``crew_members``, ``crew_keys``, ``timeline`` and
+``crew_edges``.
 
 Why apart: writing is the one step with a transaction. Named members come from Python (through
 Arrow); end users, stolen keys and the leak-to-abuse timeline (possibly hundreds of thousands of
@@ -71,6 +72,48 @@ FROM (SELECT a.crew, a.key_fp, min(a.time) AS first, count(*) AS n,
 """
 
 
+MEMBER_COLUMNS = (
+    "crew_id, kind, entity, role, confidence, evidence, evidence_ids, first_seen, last_seen, infra_role"
+)
+EDGE_EVIDENCE = 3  # event ids per edge: there can be millions of edges, and the events are one query away
+
+# The crews' graph: who used which stolen key, signed in as whom, sent which client string; a proxy
+# pool's addresses; and, for a shared address, the other crews that sent through it. An address a
+# pool folded is ``proxy_pool:proxy-pool`` on the crew's edges, and listed by a pool-address edge.
+_EDGES = f"""
+WITH a AS (
+    SELECT m.crew_id, a.*, starts_with(g.rep, 'pool:') AS pooled,
+           CASE WHEN starts_with(g.rep, 'pool:') THEN 'proxy_pool:proxy-pool'
+                WHEN ends_with(a.node, '/24') THEN 'net:' || a.node ELSE 'ip:' || a.node END AS src
+    FROM abuse_c a JOIN g_alias g USING (node) JOIN crew_map m ON m.crew = a.crew
+), s AS (
+    SELECT crew_id, node, count(*) AS n, min(time) AS lo, max(time) AS hi,
+           arg_min(id, time, {EDGE_EVIDENCE}) AS ids
+    FROM a WHERE node IN (SELECT node FROM shared_node) GROUP BY ALL
+)
+SELECT a.crew_id, a.src, 'key:' || a.key_fp, 'used-key', count(*), min(a.time), max(a.time),
+       format('{{:,}} request(s) with the stolen key', count(*)), arg_min(a.id, a.time, {EDGE_EVIDENCE})
+FROM a JOIN key_crew kc ON kc.key_fp = a.key_fp AND kc.crew = a.crew GROUP BY a.crew_id, a.src, a.key_fp
+UNION ALL
+SELECT crew_id, src, 'account:' || actor, 'signed-in', count(*), min(time), max(time),
+       format('{{:,}} control-plane event(s) as this principal', count(*)), arg_min(id, time, {EDGE_EVIDENCE})
+FROM a WHERE source_format = 'azure-activity' AND actor IS NOT NULL GROUP BY crew_id, src, actor
+UNION ALL
+SELECT crew_id, src, 'tool:' || user_agent, 'sent-client', count(*), min(time), max(time),
+       format('{{:,}} request(s) with this client string', count(*)), arg_min(id, time, {EDGE_EVIDENCE})
+FROM a WHERE user_agent IS NOT NULL AND user_agent NOT IN (SELECT user_agent FROM common_ua)
+GROUP BY crew_id, src, user_agent
+UNION ALL
+SELECT crew_id, 'proxy_pool:proxy-pool', 'ip:' || node, 'pool-address', count(*), min(time), max(time),
+       format('{{:,}} request(s) through this pool exit', count(*)), arg_min(id, time, {EDGE_EVIDENCE})
+FROM a WHERE pooled GROUP BY crew_id, node
+UNION ALL
+SELECT s1.crew_id, 'ip:' || s1.node, 'crew:' || s2.crew_id, 'shared-with', s2.n, s2.lo, s2.hi,
+       format('the address also carried {{:,}} request(s) of the other crew', s2.n), s2.ids
+FROM s s1 JOIN s s2 ON s2.node = s1.node AND s2.crew_id <> s1.crew_id
+"""
+
+
 def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
     """Replace the attribution tables in one transaction.
 
@@ -93,6 +136,8 @@ def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
             "lo": pa.array([c.crew.first_time for c in crews], pa.timestamp("us", tz="UTC")),
             "hi": pa.array([c.crew.last_time for c in crews], pa.timestamp("us", tz="UTC")),
             "summary": pa.array([c.crew.summary for c in crews], s_),
+            "confidence": pa.array([c.crew.confidence for c in crews], pa.float64()),
+            "ties": pa.array([c.crew.ties for c in crews], s_),
         }
     )
     seen: set[tuple[str, str, str]] = set()
@@ -110,6 +155,9 @@ def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
                 ("confidence", round(m.confidence, 3)),
                 ("evidence", m.evidence),
                 ("evidence_ids", m.evidence_ids),
+                ("first_seen", m.first_seen),
+                ("last_seen", m.last_seen),
+                ("infra_role", m.infra_role),
             ):
                 cols[k].append(v)
     member_rows = pa.table(  # noqa: F841
@@ -121,6 +169,9 @@ def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
             "confidence": pa.array(cols["confidence"], pa.float64()),
             "evidence": pa.array(cols["evidence"], s_),
             "evidence_ids": pa.array(cols["evidence_ids"], pa.list_(s_)),
+            "first_seen": pa.array(cols["first_seen"], pa.timestamp("us", tz="UTC")),
+            "last_seen": pa.array(cols["last_seen"], pa.timestamp("us", tz="UTC")),
+            "infra_role": pa.array(cols["infra_role"], s_),
         }
     )
     py_keys = [{"crew_id": c.id, **k} for c in crews for k in c.keys]
@@ -159,10 +210,10 @@ def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
     sql_parts = bool(crew_map_rows.num_rows)
     con.execute("BEGIN TRANSACTION")
     try:
-        for table in ("timeline", "crew_keys", "crew_members", "crews"):
+        for table in ("crew_edges", "timeline", "crew_keys", "crew_members", "crews"):
             con.execute(f"DELETE FROM {table}")
-        con.execute("INSERT INTO crews SELECT id, name, lo, hi, summary FROM crew_rows")
-        con.execute("INSERT INTO crew_members SELECT * FROM member_rows")
+        con.execute("INSERT INTO crews SELECT id, name, lo, hi, summary, confidence, ties FROM crew_rows")
+        con.execute(f"INSERT INTO crew_members ({MEMBER_COLUMNS}) SELECT {MEMBER_COLUMNS} FROM member_rows")
         con.execute(
             "INSERT INTO crew_keys SELECT crew_id, key_fingerprint, victim, provider, preview, "
             "leak_time::TIMESTAMPTZ, leak_location, first_abuse::TIMESTAMPTZ, minutes_to_abuse, events, "
@@ -181,7 +232,7 @@ def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
                        format('{:,}', u.n) || ' requests through the crew''s proxy'
                        || CASE WHEN u.bad > 0 THEN '; ' || u.bad || ' prompt(s) rated high or critical'
                                ELSE '' END,
-                       u.ids
+                       u.ids, u.lo, u.hi, NULL
                 FROM crew_end_users u JOIN crew_map m ON m.crew = u.crew
                 """
             )
@@ -190,6 +241,7 @@ def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
                 f"first_abuse, minutes, n, tin, tout FROM ({_KEYS})"
             )
             con.execute(f"INSERT INTO timeline {_TIMELINE}")
+            con.execute(f"INSERT INTO crew_edges {_EDGES}")
         con.execute("COMMIT")
     except duckdb.Error:  # every failure of a statement above (InterruptException included)
         con.execute("ROLLBACK")

@@ -283,3 +283,25 @@ UPDATE events SET guardrail = CASE
 WHERE source_format = 'bedrock-invocation' AND raw IS NOT NULL;
 UPDATE events SET console = lower(coalesce(raw->>'$.sessionCredentialFromConsole', '')) = 'true'
 WHERE source_format = 'cloudtrail' AND raw IS NOT NULL;
+
+-- migration 11: crews.confidence/ties, crew_members.first_seen/last_seen/infra_role, crew_edges (attribute v2)
+-- A crew is any abuse tied together by infrastructure, tooling or time, one operator's single stolen
+-- key included, so each crew says how strong its ties are. Addresses carry when they were used and
+-- what for, and the graph the crew was found by is kept (a proxy pool's addresses live here, not as
+-- thousands of members). Written whole by each `attribute` run, like the other crew tables.
+ALTER TABLE crews ADD COLUMN confidence DOUBLE;          -- 0..1
+ALTER TABLE crews ADD COLUMN ties VARCHAR;               -- what makes it one crew, one line
+ALTER TABLE crew_members ADD COLUMN first_seen TIMESTAMPTZ;
+ALTER TABLE crew_members ADD COLUMN last_seen TIMESTAMPTZ;
+ALTER TABLE crew_members ADD COLUMN infra_role VARCHAR;  -- checker | control-plane | egress | proxy-pool | shared (addresses)
+CREATE TABLE crew_edges (
+    crew_id      VARCHAR NOT NULL,
+    source       VARCHAR NOT NULL,   -- kind:value, e.g. ip:203.0.113.7, proxy_pool:proxy-pool
+    target       VARCHAR NOT NULL,   -- key:<fingerprint>, account:<principal>, tool:<user agent>, ip:<address>, crew:<id>
+    kind         VARCHAR NOT NULL,   -- used-key | signed-in | sent-client | pool-address | shared-with
+    weight       DOUBLE NOT NULL,    -- events along the edge
+    first_time   TIMESTAMPTZ,
+    last_time    TIMESTAMPTZ,
+    evidence     VARCHAR NOT NULL,   -- one line
+    evidence_ids VARCHAR[] NOT NULL  -- events.id (first ones) behind it
+);
