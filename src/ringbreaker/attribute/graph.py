@@ -95,7 +95,7 @@ def abuse_view(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str], le
                    AND src_ip IN (SELECT ip FROM expand_ip))
         )
         SELECT e.id, e.time, e.provider, e.operation, e.actor, e.user_agent, e.tokens_in, e.tokens_out,
-               e.end_user, e.source_format,
+               e.end_user, e.source_format, e.src_anonymizer,
                CASE WHEN ends_with(e.src_ip, '*') AND regexp_matches(e.src_ip, {masked})
                     THEN regexp_replace(e.src_ip, {masked}, '\\1.0/24') ELSE e.src_ip END AS node,
                coalesce(e.key_fingerprint, k.fingerprint) AS key_fp,
@@ -219,8 +219,8 @@ HUB_USERS = 1000  # a key or principal used from more addresses than this links 
 POOL_REQUESTS = 20  # an address that sent at most this many abuse events ...
 POOL_ADDRESSES = 50  # ... all on keys that this many addresses used is a proxy-pool exit
 TOOL_LINK = 0.25  # weight that tying two addresses by a tool fingerprint gives (a shared key: ~1)
-SHARED_SHARE = 0.1  # an address whose events are this much another crew's keys' is shared by both
-SHARED_MIN = 3  # ... and at least this many events
+SHARED_MIN = 3  # events each side of a shared address carried at least
+ANONYMIZERS = ("tor", "anonymous-vpn", "proxy")  # events.src_anonymizer classes (ingest --geoip)
 
 
 def cluster(con: duckdb.DuckDBPyConnection, resolution: float, seed: int) -> tuple[int, int]:
@@ -243,18 +243,19 @@ def cluster(con: duckdb.DuckDBPyConnection, resolution: float, seed: int) -> tup
     residential proxies do) become one node per key, ``pool:<fingerprint>``, so a pool of
     thousands neither splits into thousands of crews nor needs a clique per key.
 
-    Shared infrastructure (a VPN exit two crews both sent through) is found after a first pass:
-    an address a tenth of whose events used another crew's keys. It is cut out of the graph and
-    the communities found again, and each of its events goes to the crew of the key it used.
+    Shared infrastructure (a VPN exit two crews both sent through, see :func:`shared_nodes`) is
+    cut out of the graph before the communities are found, and each of its events goes to the crew
+    of the key it used.
     """
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE g_alias AS
-        WITH busy AS (SELECT node, count(*) AS n, list(DISTINCT key_fp) AS keys FROM abuse
-                      WHERE regexp_matches(node, {_IPV4}) GROUP BY node),
+        WITH busy AS (SELECT node, count(*) AS n, list(DISTINCT key_fp) AS keys,
+                             bool_and(stage = 'abuse') AS calls_only
+                      FROM abuse WHERE regexp_matches(node, {_IPV4}) GROUP BY node),
         users AS (SELECT key_fp, count(DISTINCT node) AS users FROM abuse
                   WHERE key_fp IS NOT NULL GROUP BY key_fp),
-        bk AS (SELECT node, n, unnest(keys) AS fp FROM busy WHERE n <= {POOL_REQUESTS}),
+        bk AS (SELECT node, n, unnest(keys) AS fp FROM busy WHERE n <= {POOL_REQUESTS} AND calls_only),
         pool AS (
             SELECT bk.node, 'pool:' || arg_max(u.key_fp, (u.users, u.key_fp)) AS rep
             FROM bk JOIN users u ON u.key_fp = bk.fp
@@ -290,8 +291,12 @@ def cluster(con: duckdb.DuckDBPyConnection, resolution: float, seed: int) -> tup
     )
     # Integers from here on: the pair self-join below is the biggest hash table of the run.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE g_use AS SELECT n.idx AS ip, "
-        "dense_rank() OVER (ORDER BY u.item)::INTEGER AS item FROM g_use_s u JOIN g_nodes n ON n.name = u.ip"
+        "CREATE OR REPLACE TEMP TABLE g_items AS SELECT item AS name, "
+        "(row_number() OVER (ORDER BY item))::INTEGER AS idx FROM (SELECT DISTINCT item FROM g_use_s)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE g_use AS SELECT n.idx AS ip, i.idx AS item FROM g_use_s u "
+        "JOIN g_nodes n ON n.name = u.ip JOIN g_items i ON i.name = u.item"
     )
     con.execute("DROP TABLE g_use_s")
     e = con.sql(
@@ -314,30 +319,90 @@ def cluster(con: duckdb.DuckDBPyConnection, resolution: float, seed: int) -> tup
     ).to_arrow_table()
     n = int(one_row(con, "SELECT count(*) FROM g_nodes")[0])
     src, dst, w = e["s"].to_pylist(), e["d"].to_pylist(), e["w"].to_pylist()
-    membership = leiden(n, src, dst, w, resolution, seed)
-    _communities(con, membership)
-    shared = [
-        int(i)
-        for (i,) in con.execute(
-            f"""
-            WITH t AS (SELECT node, sum(n) AS total, max(n) AS top, count(*) AS crews FROM
-                       (SELECT a.node, kc.crew, count(*) AS n FROM abuse a JOIN key_crew kc USING (key_fp)
-                        GROUP BY ALL) GROUP BY node)
-            SELECT DISTINCT nd.idx FROM t JOIN g_alias g USING (node) JOIN g_nodes nd ON nd.name = g.rep
-            WHERE t.crews >= 2 AND t.total - t.top >= greatest({SHARED_MIN}, {SHARED_SHARE} * t.total)
-              AND NOT starts_with(g.rep, 'pool:')
-            """
-        ).fetchall()
-    ]
+    shared = shared_nodes(con, n)
     if shared:
-        cut = set(shared)
-        keep = [i for i, (a, b) in enumerate(zip(src, dst, strict=True)) if a not in cut and b not in cut]
-        membership = leiden(
-            n, [src[i] for i in keep], [dst[i] for i in keep], [w[i] for i in keep], resolution, seed
-        )
-        _communities(con, membership, shared)
+        keep = [
+            i for i, (a, b) in enumerate(zip(src, dst, strict=True)) if a not in shared and b not in shared
+        ]
+        src, dst, w = [src[i] for i in keep], [dst[i] for i in keep], [w[i] for i in keep]
+    _communities(con, leiden(n, src, dst, w, resolution, seed), sorted(shared))
     uses = int(one_row(con, "SELECT count(*) FROM g_use")[0])
     return n + int(one_row(con, "SELECT count(DISTINCT item) FROM g_use")[0]), uses + e.num_rows
+
+
+def shared_nodes(con: duckdb.DuckDBPyConnection, n: int) -> set[int]:
+    """Graph nodes that are exits shared by unrelated crews, not a crew's own host.
+
+    A shared exit joins groups of stolen keys that nothing else joins: it is an articulation point
+    of the address--key graph, and its traffic on each side is another client's (each crew sends
+    its own tool through the VPN) or the address is a known anonymizer (Tor, a VPN or a public
+    proxy, from ``ingest --geoip``). A crew's own checker also joins its keys, but it sends one
+    client string to all of them, so it stays. Only addresses with two client strings or an
+    anonymizer class are candidates: on most workspaces there is none and the graph is not built.
+    """
+    cand = {
+        int(i): bool(anon)
+        for i, anon in con.execute(
+            f"""
+            SELECT nd.idx, bool_or(a.src_anonymizer IN {ANONYMIZERS}) FROM abuse a
+            JOIN g_alias g USING (node) JOIN g_nodes nd ON nd.name = g.rep
+            WHERE NOT starts_with(g.rep, 'pool:') AND a.key_fp IS NOT NULL GROUP BY nd.idx
+            HAVING count(DISTINCT a.key_fp) >= 2
+               AND (count(DISTINCT a.user_agent) >= 2 OR bool_or(a.src_anonymizer IN {ANONYMIZERS}))
+            """
+        ).fetchall()
+    }
+    if not cand:
+        return set()
+    import igraph as ig
+
+    use = con.sql("SELECT ip, item FROM g_use").to_arrow_table()
+    ips, items = use["ip"].to_pylist(), use["item"].to_pylist()
+    g = ig.Graph(n=n + max(items, default=0) + 1, edges=[(a, n + b) for a, b in zip(ips, items, strict=True)])
+    shared: set[int] = set()
+    for x in sorted(set(g.articulation_points()) & set(cand)):
+        sub = g.copy()
+        sub.delete_edges(sub.incident(x))
+        comp = sub.connected_components().membership
+        sides: dict[int, set[int]] = {}  # component -> x's items in it, when another address is there
+        for item in g.neighbors(x):
+            others = [v for v in sub.subcomponent(item) if v < n and v != x]
+            if others:
+                sides.setdefault(comp[item], set()).add(item - n)
+        if len(sides) < 2:
+            continue
+        uas = _side_clients(con, x, sides)
+        if cand[x] or _disjoint(uas):
+            shared.add(x)
+    return shared
+
+
+def _side_clients(
+    con: duckdb.DuckDBPyConnection, x: int, sides: dict[int, set[int]]
+) -> list[tuple[int, set[str]]]:
+    """Per side of node ``x`` (its items grouped by the component they fall in without it): the
+    events it sent there and the client strings they carried."""
+    side_of = {item: side for side, items in sides.items() for item in items}
+    out: dict[int, tuple[int, set[str]]] = {}
+    for item, count, uas in con.execute(
+        """
+        SELECT i.idx, count(*), list(DISTINCT a.user_agent) FILTER (WHERE a.user_agent IS NOT NULL)
+        FROM abuse a JOIN g_alias g USING (node) JOIN g_items i ON i.name = 'key:' || a.key_fp
+        WHERE g.rep = (SELECT name FROM g_nodes WHERE idx = ?) GROUP BY i.idx
+        """,
+        [x],
+    ).fetchall():
+        side = side_of.get(int(item))
+        if side is not None:
+            k, u = out.get(side, (0, set()))
+            out[side] = (k + int(count), u | set(uas or []))
+    return list(out.values())
+
+
+def _disjoint(sides: list[tuple[int, set[str]]]) -> bool:
+    """Whether at least two sides carried enough events, each with client strings no other side sent."""
+    busy = [u for k, u in sides if k >= SHARED_MIN and u]
+    return len(busy) >= 2 and all(not (a & b) for i, a in enumerate(busy) for b in busy[i + 1 :])
 
 
 def _communities(con: duckdb.DuckDBPyConnection, membership: list[int], shared: Sequence[int] = ()) -> None:
