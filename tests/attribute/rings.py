@@ -61,7 +61,7 @@ class World:
 
     def call(
         self, t: datetime, ip: str, key: Key, op: str = "InvokeModel", ua: str = "Boto3/1.35.0", n: int = 1
-    ):
+    ) -> None:
         for i in range(n):
             self.calls.append((t + timedelta(seconds=37 * i), ip, key, op, ua))
 

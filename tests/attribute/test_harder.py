@@ -94,9 +94,11 @@ def test_first_and_last_seen_and_edges(tmp_path: Path) -> None:
     ws, ip = _single_key_world(tmp_path)
     con = open_workspace(ws)
     attribute(con, AttributeConfig())
-    first, last = con.execute(
+    row = con.execute(
         "SELECT first_seen, last_seen FROM crew_members WHERE entity = ?", [ip["egress2"]]
     ).fetchone()
+    assert row is not None
+    first, last = row
     assert first.date() == (T0 + 3 * DAY).date()
     assert last >= first
     kinds = dict(con.execute("SELECT kind, count(*) FROM crew_edges GROUP BY kind").fetchall())

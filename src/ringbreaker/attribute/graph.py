@@ -66,8 +66,9 @@ def seeds(
 
 
 def abuse_view(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str], levels: list[str]) -> bool:
-    """TEMP view ``abuse``: the events the seeds sent, and the stolen-key events of the addresses
-    the crews used beside them, with the node they hang on and their key; whether there is any.
+    """TEMP view ``abuse``: the events the seeds sent, and those of the addresses the crews used
+    beside them (which used no key but the crews'), with the node they hang on and their key;
+    whether there is any.
 
     The seeds are only the addresses an alert named. A crew that rotates its egress by day, or
     probes from a checker no alert named, leaves the rest of its infrastructure in the logs of the
@@ -82,17 +83,18 @@ def abuse_view(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str], le
         "FROM findings WHERE resource IS NOT NULL GROUP BY resource"
     )
     expansion(con, levels)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE crew_ip AS SELECT ip FROM seed_ip UNION SELECT ip FROM expand_ip"
+    )
     masked = r"'^(\d+\.\d+\.\d+)\.\*+$'"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW abuse AS
         WITH e AS (
             SELECT * FROM events
-            WHERE src_ip IN (SELECT ip FROM seed_ip)
+            WHERE src_ip IN (SELECT ip FROM crew_ip)
                OR (ends_with(src_ip, '*')  -- cheap test first: the regex runs on masked callers only
                    AND regexp_replace(src_ip, {masked}, '\\1.0/24') IN (SELECT net FROM seed_net))
-               OR (key_fingerprint IN (SELECT fp FROM crew_key)
-                   AND src_ip IN (SELECT ip FROM expand_ip))
         )
         SELECT e.id, e.time, e.provider, e.operation, e.actor, e.user_agent, e.tokens_in, e.tokens_out,
                e.end_user, e.source_format, e.src_anonymizer,
@@ -220,6 +222,7 @@ POOL_REQUESTS = 20  # an address that sent at most this many abuse events ...
 POOL_ADDRESSES = 50  # ... all on keys that this many addresses used is a proxy-pool exit
 TOOL_LINK = 0.25  # weight that tying two addresses by a tool fingerprint gives (a shared key: ~1)
 SHARED_MIN = 3  # events each side of a shared address carried at least
+NK_EVIDENCE = 3  # event ids kept per address, key and client (members take the earliest of theirs)
 ANONYMIZERS = ("tor", "anonymous-vpn", "proxy")  # events.src_anonymizer classes (ingest --geoip)
 
 
@@ -247,42 +250,58 @@ def cluster(con: duckdb.DuckDBPyConnection, resolution: float, seed: int) -> tup
     cut out of the graph before the communities are found, and each of its events goes to the crew
     of the key it used.
     """
+    # One scan of the abuse events, grouped by address, key and client: everything up to the
+    # members and the edges is read from this (the events are scanned again only for the timeline).
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE g_nk AS
+        SELECT node, key_fp, user_agent, victim,
+               CASE WHEN source_format = 'azure-activity' THEN actor END AS principal,
+               CASE WHEN source_format = 'azure-activity' THEN operation END AS control_op,
+               count(*) AS n, count(*) FILTER (WHERE stage = 'key-check') AS checks,
+               count(*) FILTER (WHERE stage IN ('model-enablement', 'guardrail-tampering')
+                                OR source_format = 'azure-activity') AS control,
+               bool_and(stage = 'abuse') AS calls_only, bool_or(src_anonymizer IN {ANONYMIZERS}) AS anon,
+               any_value(provider) AS provider, sum(tokens_in) AS tin, sum(tokens_out) AS tout,
+               min(time) AS lo, max(time) AS hi, arg_min(id, time, {NK_EVIDENCE}) AS ids
+        FROM abuse GROUP BY node, key_fp, user_agent, victim, principal, control_op
+        """
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE g_alias AS
-        WITH busy AS (SELECT node, count(*) AS n, list(DISTINCT key_fp) AS keys,
-                             bool_and(stage = 'abuse') AS calls_only
-                      FROM abuse WHERE regexp_matches(node, {_IPV4}) GROUP BY node),
-        users AS (SELECT key_fp, count(DISTINCT node) AS users FROM abuse
+        WITH busy AS (SELECT node, sum(n) AS n, bool_and(calls_only) AS calls_only FROM g_nk
+                      WHERE regexp_matches(node, {_IPV4}) GROUP BY node),
+        users AS (SELECT key_fp, count(DISTINCT node) AS users FROM g_nk
                   WHERE key_fp IS NOT NULL GROUP BY key_fp),
-        bk AS (SELECT node, n, unnest(keys) AS fp FROM busy WHERE n <= {POOL_REQUESTS} AND calls_only),
         pool AS (
-            SELECT bk.node, 'pool:' || arg_max(u.key_fp, (u.users, u.key_fp)) AS rep
-            FROM bk JOIN users u ON u.key_fp = bk.fp
-            GROUP BY bk.node HAVING min(u.users) >= {POOL_ADDRESSES}
+            SELECT b.node, 'pool:' || arg_max(u.key_fp, (u.users, u.key_fp)) AS rep
+            FROM busy b JOIN (SELECT DISTINCT node, key_fp FROM g_nk) k USING (node)
+            JOIN users u ON u.key_fp = k.key_fp
+            WHERE b.n <= {POOL_REQUESTS} AND b.calls_only
+            GROUP BY b.node HAVING min(u.users) >= {POOL_ADDRESSES}
         ),
         rep AS (SELECT regexp_replace(node, {_IPV4}, '\\1.0/24') AS net, arg_max(node, n) AS rep
                 FROM busy WHERE node NOT IN (SELECT node FROM pool) GROUP BY net)
         SELECT m.node, coalesce(pool.rep, rep.rep, m.node) AS rep
-        FROM (SELECT DISTINCT node FROM abuse) m LEFT JOIN rep ON rep.net = m.node
+        FROM (SELECT DISTINCT node FROM g_nk) m LEFT JOIN rep ON rep.net = m.node
         LEFT JOIN pool ON pool.node = m.node
         """
     )
     # Client strings that someone outside the abuse sends are not a crew's tool (roles reads it too).
     con.execute(
         "CREATE OR REPLACE TEMP TABLE common_ua AS SELECT DISTINCT user_agent FROM events "
-        "WHERE user_agent IN (SELECT DISTINCT user_agent FROM abuse) "
+        "WHERE user_agent IN (SELECT DISTINCT user_agent FROM g_nk) "
         "AND src_ip NOT IN (SELECT node FROM g_alias) AND NOT contains(coalesce(src_ip, ''), '*')"
     )
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE g_use_s AS
-        SELECT g.rep AS ip, 'key:' || a.key_fp AS item, count(*) AS n
-        FROM abuse a JOIN g_alias g USING (node) WHERE a.key_fp IS NOT NULL GROUP BY ALL
-        UNION ALL
-        SELECT g.rep, 'principal:' || a.actor, count(*)
-        FROM abuse a JOIN g_alias g USING (node)
-        WHERE a.source_format = 'azure-activity' AND a.actor IS NOT NULL GROUP BY ALL
+        SELECT DISTINCT g.rep AS ip, 'key:' || a.key_fp AS item
+        FROM g_nk a JOIN g_alias g USING (node) WHERE a.key_fp IS NOT NULL
+        UNION
+        SELECT DISTINCT g.rep, 'principal:' || a.principal
+        FROM g_nk a JOIN g_alias g USING (node) WHERE a.principal IS NOT NULL
         """
     )
     con.execute(
@@ -310,7 +329,7 @@ def cluster(con: duckdb.DuckDBPyConnection, resolution: float, seed: int) -> tup
         UNION ALL
         SELECT s, d, {TOOL_LINK} FROM (
             SELECT min(n.idx) OVER (PARTITION BY t.user_agent) AS s, n.idx AS d
-            FROM (SELECT DISTINCT g.rep, a.user_agent FROM abuse a JOIN g_alias g USING (node)
+            FROM (SELECT DISTINCT g.rep, a.user_agent FROM g_nk a JOIN g_alias g USING (node)
                   WHERE a.user_agent IS NOT NULL
                     AND a.user_agent NOT IN (SELECT user_agent FROM common_ua)) t
             JOIN g_nodes n ON n.name = t.rep)
@@ -343,12 +362,11 @@ def shared_nodes(con: duckdb.DuckDBPyConnection, n: int) -> set[int]:
     cand = {
         int(i): bool(anon)
         for i, anon in con.execute(
-            f"""
-            SELECT nd.idx, bool_or(a.src_anonymizer IN {ANONYMIZERS}) FROM abuse a
+            """
+            SELECT nd.idx, bool_or(a.anon) FROM g_nk a
             JOIN g_alias g USING (node) JOIN g_nodes nd ON nd.name = g.rep
             WHERE NOT starts_with(g.rep, 'pool:') AND a.key_fp IS NOT NULL GROUP BY nd.idx
-            HAVING count(DISTINCT a.key_fp) >= 2
-               AND (count(DISTINCT a.user_agent) >= 2 OR bool_or(a.src_anonymizer IN {ANONYMIZERS}))
+            HAVING count(DISTINCT a.key_fp) >= 2 AND (count(DISTINCT a.user_agent) >= 2 OR bool_or(a.anon))
             """
         ).fetchall()
     }
@@ -386,8 +404,8 @@ def _side_clients(
     out: dict[int, tuple[int, set[str]]] = {}
     for item, count, uas in con.execute(
         """
-        SELECT i.idx, count(*), list(DISTINCT a.user_agent) FILTER (WHERE a.user_agent IS NOT NULL)
-        FROM abuse a JOIN g_alias g USING (node) JOIN g_items i ON i.name = 'key:' || a.key_fp
+        SELECT i.idx, sum(a.n), list(DISTINCT a.user_agent) FILTER (WHERE a.user_agent IS NOT NULL)
+        FROM g_nk a JOIN g_alias g USING (node) JOIN g_items i ON i.name = 'key:' || a.key_fp
         WHERE g.rep = (SELECT name FROM g_nodes WHERE idx = ?) GROUP BY i.idx
         """,
         [x],
@@ -413,10 +431,11 @@ def _communities(con: duckdb.DuckDBPyConnection, membership: list[int], shared: 
     """
     import pyarrow as pa
 
-    g_comm = pa.table({"idx": list(range(len(membership))), "crew": membership})  # noqa: F841 (read by DuckDB)
-    g_shared = pa.table({"idx": pa.array(list(shared), pa.int32())})  # noqa: F841
+    comm_rows = pa.table({"idx": list(range(len(membership))), "crew": membership})  # noqa: F841 (read by DuckDB)
+    shared_rows = pa.table({"idx": pa.array(list(shared), pa.int32())})  # noqa: F841
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE g_comm AS SELECT idx::INTEGER AS idx, crew::INTEGER AS crew FROM g_comm"
+        "CREATE OR REPLACE TEMP TABLE g_comm AS "
+        "SELECT idx::INTEGER AS idx, crew::INTEGER AS crew FROM comm_rows"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE node_crew AS SELECT g.node, c.crew FROM g_alias g "
@@ -424,20 +443,27 @@ def _communities(con: duckdb.DuckDBPyConnection, membership: list[int], shared: 
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE shared_node AS SELECT g.node FROM g_alias g "
-        "JOIN g_nodes n ON n.name = g.rep WHERE n.idx IN (SELECT idx FROM g_shared)"
+        "JOIN g_nodes n ON n.name = g.rep WHERE n.idx IN (SELECT idx FROM shared_rows)"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE key_crew AS SELECT key_fp, arg_max(crew, (n, -crew)) AS crew FROM "
-        "(SELECT a.key_fp, nc.crew, count(*) AS n FROM abuse a JOIN node_crew nc USING (node) "
+        "(SELECT a.key_fp, nc.crew, sum(a.n) AS n FROM g_nk a JOIN node_crew nc USING (node) "
         " WHERE a.key_fp IS NOT NULL AND a.node NOT IN (SELECT node FROM shared_node) GROUP BY ALL) "
         "GROUP BY key_fp"
+    )
+    # The crew of each row: a shared address's rows go to the crew of their key.
+    share = (
+        "CASE WHEN a.node IN (SELECT node FROM shared_node) THEN coalesce(kc.crew, nc.crew) ELSE nc.crew END"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE g_nkc AS SELECT a.*, {share} AS crew "
+        "FROM g_nk a JOIN node_crew nc USING (node) LEFT JOIN key_crew kc USING (key_fp)"
     )
     # Views, not copies: the workspace's compressed columns are scanned again instead.
     con.execute(
         "CREATE OR REPLACE TEMP VIEW abuse_c AS "
         + (
-            "SELECT a.*, CASE WHEN a.node IN (SELECT node FROM shared_node) "
-            "THEN coalesce(kc.crew, nc.crew) ELSE nc.crew END AS crew "
+            f"SELECT a.*, {share} AS crew "
             "FROM abuse a JOIN node_crew nc USING (node) LEFT JOIN key_crew kc USING (key_fp)"
             if shared
             else "SELECT a.*, nc.crew FROM abuse a JOIN node_crew nc USING (node)"

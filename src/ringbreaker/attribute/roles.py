@@ -145,12 +145,11 @@ def gather(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
     n_ev = MAX_EVIDENCE
     shared = {n for (n,) in con.execute("SELECT node FROM shared_node").fetchall()}
     for c, node, rep, n, nkeys, nvictims, ids, lo, hi, checks, control in con.sql(
-        "SELECT a.crew, a.node, g.rep, count(*), count(DISTINCT a.key_fp), count(DISTINCT a.victim), "
-        f"arg_min(a.id, a.time, {n_ev}), strftime(min(a.time), '{ISO}'), strftime(max(a.time), '{ISO}'), "
-        "count(*) FILTER (WHERE a.stage = 'key-check'), "
-        "count(*) FILTER (WHERE a.stage IN ('model-enablement', 'guardrail-tampering') "
-        "                 OR a.source_format = 'azure-activity') "
-        "FROM abuse_c a JOIN g_alias g USING (node) GROUP BY ALL ORDER BY 1, 2"
+        "SELECT a.crew, a.node, any_value(g.rep), sum(a.n)::BIGINT, count(DISTINCT a.key_fp), "
+        f"count(DISTINCT a.victim), flatten(list(a.ids ORDER BY a.lo))[1:{n_ev}], "
+        f"strftime(min(a.lo), '{ISO}'), strftime(max(a.hi), '{ISO}'), sum(a.checks)::BIGINT, "
+        "sum(a.control)::BIGINT FROM g_nkc a JOIN g_alias g USING (node) "
+        "GROUP BY a.crew, a.node ORDER BY 1, 2"
     ).fetchall():
         p.events += n
         span = p.span.get(c)
@@ -191,9 +190,10 @@ def gather(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
             for m in members
         ]
     for c, actor, ids, ops, lo, hi in con.sql(
-        f"SELECT crew, actor, arg_min(id, time, {n_ev}), list(DISTINCT operation ORDER BY operation), "
-        f"strftime(min(time), '{ISO}'), strftime(max(time), '{ISO}') FROM abuse_c "
-        "WHERE source_format = 'azure-activity' AND actor IS NOT NULL GROUP BY ALL ORDER BY ALL"
+        f"SELECT crew, principal, flatten(list(ids ORDER BY lo))[1:{n_ev}], "
+        "list(DISTINCT control_op ORDER BY control_op), "
+        f"strftime(min(lo), '{ISO}'), strftime(max(hi), '{ISO}') FROM g_nkc "
+        "WHERE principal IS NOT NULL GROUP BY ALL ORDER BY ALL"
     ).fetchall():
         p.accounts[c].append(
             CrewMember(
@@ -210,23 +210,23 @@ def gather(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
         )
     p.common = {ua for (ua,) in con.execute("SELECT user_agent FROM common_ua").fetchall()}
     for c, ua, n, ids, lo, hi in con.sql(
-        f"SELECT crew, user_agent, count(*), arg_min(id, time, {EVIDENCE_STEP}), "
-        f"strftime(min(time), '{ISO}'), strftime(max(time), '{ISO}') "
-        "FROM abuse_c WHERE user_agent IS NOT NULL GROUP BY ALL"
+        f"SELECT crew, user_agent, sum(n)::BIGINT, flatten(list(ids ORDER BY lo))[1:{EVIDENCE_STEP}], "
+        f"strftime(min(lo), '{ISO}'), strftime(max(hi), '{ISO}') "
+        "FROM g_nkc WHERE user_agent IS NOT NULL GROUP BY ALL"
     ).fetchall():
         p.uas[c][ua] = (n, list(ids), lo, hi)
     for c, nkeys, nvictims in con.sql(
-        "SELECT crew, count(*), count(DISTINCT victim) FROM "
-        "(SELECT DISTINCT crew, key_fp, victim FROM abuse_c "
+        "SELECT crew, count(DISTINCT key_fp), count(DISTINCT victim) FROM "
+        "(SELECT DISTINCT crew, key_fp, victim FROM g_nkc "
         "JOIN key_crew USING (key_fp, crew)) GROUP BY crew"
     ).fetchall():
         p.counts[c] = (nkeys, nvictims, 0)
     # Keys a crew first used at or after they were stolen: not the owner's own traffic, however
     # few victims the crew has (one operator with one leaked key is still a crew).
     for c, stolen in con.sql(
-        "SELECT a.crew, count(DISTINCT a.key_fp) FROM abuse_c a JOIN key_crew USING (key_fp, crew) "
+        "SELECT a.crew, count(DISTINCT a.key_fp) FROM g_nkc a JOIN key_crew USING (key_fp, crew) "
         "JOIN stolen_key s ON s.fp = a.key_fp GROUP BY a.crew, a.key_fp, s.since "
-        "HAVING min(a.time) >= s.since"
+        "HAVING min(a.lo) >= s.since"
     ).fetchall():
         p.stolen[c] = p.stolen.get(c, 0) + stolen
     # End users once, into a small table that store.write inserts from (one scan of the abuse events).

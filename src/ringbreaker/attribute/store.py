@@ -20,8 +20,8 @@ from ringbreaker.attribute.roles import EVIDENCE_STEP, RATED_BAD, CrewResult
 _KEYS = """
 WITH a AS (
     SELECT crew, key_fp, any_value(victim) AS victim, any_value(provider) AS provider,
-           min(time) AS first_abuse, count(*) AS n, sum(tokens_in) AS tin, sum(tokens_out) AS tout
-    FROM abuse_c JOIN key_crew USING (key_fp, crew) GROUP BY crew, key_fp
+           min(lo) AS first_abuse, sum(n)::BIGINT AS n, sum(tin)::BIGINT AS tin, sum(tout)::BIGINT AS tout
+    FROM g_nkc JOIN key_crew USING (key_fp, crew) GROUP BY crew, key_fp
 ), f AS (
     SELECT fingerprint, arg_min(preview, leak_time) AS preview, min(leak_time) AS leak_time,
            arg_min(path, leak_time) AS loc, arg_min(id, leak_time) AS fid
@@ -80,37 +80,44 @@ EDGE_EVIDENCE = 3  # event ids per edge: there can be millions of edges, and the
 # The crews' graph: who used which stolen key, signed in as whom, sent which client string; a proxy
 # pool's addresses; and, for a shared address, the other crews that sent through it. An address a
 # pool folded is ``proxy_pool:proxy-pool`` on the crew's edges, and listed by a pool-address edge.
+# The evidence line is one per kind (the count is the weight): there can be millions of edges.
+# The rows the edges are grouped from: each address--key--client row with its crew's id and the
+# edge end its address is (a pooled exit is the pool; a masked /24 a network).
+_EDGE_ROWS = """
+SELECT m.crew_id, a.node, a.key_fp, a.user_agent, a.principal, a.n, a.lo, a.hi, a.ids,
+       kc.crew IS NOT NULL AS own_key, starts_with(g.rep, 'pool:') AS pooled,
+       CASE WHEN starts_with(g.rep, 'pool:') THEN 'proxy_pool:proxy-pool'
+            WHEN ends_with(a.node, '/24') THEN 'net:' || a.node ELSE 'ip:' || a.node END AS src
+FROM g_nkc a JOIN g_alias g USING (node) JOIN crew_map m ON m.crew = a.crew
+LEFT JOIN key_crew kc ON kc.key_fp = a.key_fp AND kc.crew = a.crew
+"""
+
+_IDS = f"flatten(list(ids ORDER BY lo))[1:{EDGE_EVIDENCE}]"
 _EDGES = f"""
-WITH a AS (
-    SELECT m.crew_id, a.*, starts_with(g.rep, 'pool:') AS pooled,
-           CASE WHEN starts_with(g.rep, 'pool:') THEN 'proxy_pool:proxy-pool'
-                WHEN ends_with(a.node, '/24') THEN 'net:' || a.node ELSE 'ip:' || a.node END AS src
-    FROM abuse_c a JOIN g_alias g USING (node) JOIN crew_map m ON m.crew = a.crew
-), s AS (
-    SELECT crew_id, node, count(*) AS n, min(time) AS lo, max(time) AS hi,
-           arg_min(id, time, {EDGE_EVIDENCE}) AS ids
-    FROM a WHERE node IN (SELECT node FROM shared_node) GROUP BY ALL
-)
-SELECT a.crew_id, a.src, 'key:' || a.key_fp, 'used-key', count(*), min(a.time), max(a.time),
-       format('{{:,}} request(s) with the stolen key', count(*)), arg_min(a.id, a.time, {EDGE_EVIDENCE})
-FROM a JOIN key_crew kc ON kc.key_fp = a.key_fp AND kc.crew = a.crew GROUP BY a.crew_id, a.src, a.key_fp
+SELECT crew_id, src, 'key:' || key_fp, 'used-key', sum(n), min(lo), max(hi),
+       'requests with the stolen key', {_IDS}
+FROM edge_rows WHERE own_key GROUP BY crew_id, src, key_fp
 UNION ALL
-SELECT crew_id, src, 'account:' || actor, 'signed-in', count(*), min(time), max(time),
-       format('{{:,}} control-plane event(s) as this principal', count(*)), arg_min(id, time, {EDGE_EVIDENCE})
-FROM a WHERE source_format = 'azure-activity' AND actor IS NOT NULL GROUP BY crew_id, src, actor
+SELECT crew_id, src, 'account:' || principal, 'signed-in', sum(n), min(lo), max(hi),
+       'control-plane events as this principal', {_IDS}
+FROM edge_rows WHERE principal IS NOT NULL GROUP BY crew_id, src, principal
 UNION ALL
-SELECT crew_id, src, 'tool:' || user_agent, 'sent-client', count(*), min(time), max(time),
-       format('{{:,}} request(s) with this client string', count(*)), arg_min(id, time, {EDGE_EVIDENCE})
-FROM a WHERE user_agent IS NOT NULL AND user_agent NOT IN (SELECT user_agent FROM common_ua)
+SELECT crew_id, src, 'tool:' || user_agent, 'sent-client', sum(n), min(lo), max(hi),
+       'requests with this client string, which no address outside the abuse sent', {_IDS}
+FROM edge_rows WHERE user_agent IS NOT NULL AND user_agent NOT IN (SELECT user_agent FROM common_ua)
 GROUP BY crew_id, src, user_agent
 UNION ALL
-SELECT crew_id, 'proxy_pool:proxy-pool', 'ip:' || node, 'pool-address', count(*), min(time), max(time),
-       format('{{:,}} request(s) through this pool exit', count(*)), arg_min(id, time, {EDGE_EVIDENCE})
-FROM a WHERE pooled GROUP BY crew_id, node
+SELECT crew_id, 'proxy_pool:proxy-pool', 'ip:' || node, 'pool-address', sum(n), min(lo), max(hi),
+       'requests through this exit of the pool', {_IDS}
+FROM edge_rows WHERE pooled GROUP BY crew_id, node
 UNION ALL
 SELECT s1.crew_id, 'ip:' || s1.node, 'crew:' || s2.crew_id, 'shared-with', s2.n, s2.lo, s2.hi,
-       format('the address also carried {{:,}} request(s) of the other crew', s2.n), s2.ids
-FROM s s1 JOIN s s2 ON s2.node = s1.node AND s2.crew_id <> s1.crew_id
+       'requests of the other crew through the same address', s2.ids
+FROM edge_shared s1 JOIN edge_shared s2 ON s2.node = s1.node AND s2.crew_id <> s1.crew_id
+"""
+_SHARED_ROWS = f"""
+SELECT crew_id, node, sum(n) AS n, min(lo) AS lo, max(hi) AS hi, {_IDS} AS ids
+FROM edge_rows WHERE node IN (SELECT node FROM shared_node) GROUP BY ALL
 """
 
 
@@ -241,6 +248,8 @@ def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
                 f"first_abuse, minutes, n, tin, tout FROM ({_KEYS})"
             )
             con.execute(f"INSERT INTO timeline {_TIMELINE}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE edge_rows AS {_EDGE_ROWS}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE edge_shared AS {_SHARED_ROWS}")
             con.execute(f"INSERT INTO crew_edges {_EDGES}")
         con.execute("COMMIT")
     except duckdb.Error:  # every failure of a statement above (InterruptException included)
