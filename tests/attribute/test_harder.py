@@ -182,3 +182,36 @@ def test_a_shared_exit_merges_nothing_and_says_with_whom(pool_world: tuple[Path,
     assert keys == {p: 2, q: 2}, "each crew keeps its own stolen keys"
     assert ev is not None
     assert f"shared with {q}" in ev[0]
+
+
+def test_the_case_names_the_pool_and_the_shared_exit(pool_world: tuple[Path, dict[str, str]]) -> None:
+    """case.json (valid against its schema), the page and the STIX bundle say what is shared and pooled."""
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    from ringbreaker.case import build_case
+    from ringbreaker.case.html import render_html
+    from ringbreaker.case.stix import build_bundle
+
+    ws, ip = pool_world
+    members = _members(ws)
+    p = next(c for c, m in members.items() if f"ip:{ip['checker']}" in m)
+    q = next(c for c, m in members.items() if f"ip:{ip['q']}" in m)
+    con = open_workspace(ws)
+    case = build_case(con, p)
+    con.close()
+    schema = json.loads(resources.files("ringbreaker.case").joinpath("case.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(case)
+    infra = case["infrastructure"]
+    assert infra["proxy_pool"]["addresses"] == 120
+    assert [(s["address"], s["other_crew"]) for s in infra["shared"]] == [(ip["vpn"], q)]
+    assert case["crew"]["ties"].startswith("pools")
+    assert case["evidence"]["events_total"] >= 240 + 4, "the pool exits' requests are the crew's events"
+    page = render_html(case)
+    assert "proxy pool of 120 exit addresses" in page
+    assert f"shared with {q}" in page
+    stix = build_bundle(case)
+    assert f"Crew proxy address {ip['checker']}" in stix
+    assert f"Crew proxy address {ip['vpn']}" not in stix

@@ -70,11 +70,13 @@ def build_case(con: duckdb.DuckDBPyConnection, crew_id: str, *, workspace: str =
             + " (not included in the cost)."
         )
     infra = infrastructure(data, load.links(con, data["members"]))
+    infra["shared"], infra["proxy_pool"] = data["shared"], data["proxy_pool"]
     members = {r: [] for r in load.ROLES}  # type: dict[str, list[dict[str, Any]]]
     for m in data["members"]:
         members.setdefault(m["role"], []).append(
             {k: m[k] for k in ("kind", "entity", "confidence", "evidence")}
             | {"evidence_ids": list(m["evidence_ids"])}
+            | {k: m.get(k) for k in ("infra_role", "first_seen", "last_seen")}
         )
     timeline = [
         {**t, "stage_name": STAGES.get(t["stage"], t["stage"]), "evidence_ids": list(t["evidence_ids"])}

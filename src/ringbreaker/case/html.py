@@ -129,7 +129,10 @@ def render_html(case: Case) -> str:
         "links a "
         "stolen key to a network address that used it, and that address to the software it identified itself "
         "with. Thicker lines mean more requests. Addresses ending in *** were partly hidden by the cloud "
-        "provider's own logs.</p>" + link_chart(case["infrastructure"]) + "</section>"
+        "provider's own logs.</p>"
+        + link_chart(case["infrastructure"])
+        + _shared_and_pool(case["infrastructure"])
+        + "</section>"
     )
     parts.append(
         '<section id="timeline"><h2>What happened, in order</h2><p class="explain">One line per stolen key. '
@@ -329,6 +332,42 @@ def _actions(act: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _seen(m: dict[str, Any]) -> str:
+    """A member's first and last time, as one short range."""
+    lo, hi = m.get("first_seen"), m.get("last_seen")
+    if not isinstance(lo, str):
+        return ""
+    return lo.replace("T", " ").rstrip("Z") + (
+        "" if hi in (None, lo) else " to " + hi.replace("T", " ").rstrip("Z")
+    )
+
+
+def _shared_and_pool(infra: dict[str, Any]) -> str:
+    """What the chart leaves out: exits the crew shared with other crews, and its proxy pool."""
+    out = []
+    pool = infra.get("proxy_pool")
+    if pool:
+        top = ", ".join(f"{esc(t['address'])} ({t['events']:,})" for t in pool["top"])
+        out.append(
+            f"<p>The crew also sent {pool['events']:,} requests through a proxy pool of "
+            f"{pool['addresses']:,} exit addresses in {pool['networks']:,} networks (busiest: {top}). "
+            "These are proxy-service exits, not the crew's own hosts: a takedown request goes to the "
+            "proxy service. Every exit is listed in the workspace table crew_edges.</p>"
+        )
+    shared = infra.get("shared") or []
+    if shared:
+        items = "".join(
+            f"<li>{esc(x['address'])}: shared with {esc(x['other_crew'])} "
+            f"({x['events']:,} of that crew's requests)</li>"
+            for x in shared
+        )
+        out.append(
+            "<p>Addresses this crew shared with other crews (a VPN exit, Tor or a NAT several crews "
+            f"send through); they are not its own hosts and did not merge the crews:</p><ul>{items}</ul>"
+        )
+    return "".join(out)
+
+
 def _evidence(case: Case) -> str:
     ev = case["evidence"]
     out = [
@@ -346,6 +385,8 @@ def _evidence(case: Case) -> str:
                 ("Role", False),
                 ("Kind", False),
                 ("Identifier", False),
+                ("Part played", False),
+                ("Seen (UTC)", False),
                 ("Confidence", True),
                 ("Reason", False),
                 ("Evidence", False),
@@ -355,6 +396,8 @@ def _evidence(case: Case) -> str:
                     ROLE_NAMES.get(m["role"], m["role"]).split(":")[0],
                     m["kind"],
                     m["entity"],
+                    m.get("infra_role") or "",
+                    _seen(m),
                     float(m["confidence"]),
                     m["evidence"],
                     _ids(m["evidence_ids"]),

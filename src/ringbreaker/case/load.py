@@ -58,15 +58,16 @@ def load_crew(con: duckdb.DuckDBPyConnection, crew_id: str) -> dict[str, Any]:
     gaps: list[str] = []
     crew_rows = rows(
         con,
-        f"SELECT id, name, summary, {iso('first_time')} AS first_time, {iso('last_time')} AS last_time "
-        "FROM crews WHERE id = ?",
+        f"SELECT id, name, summary, {iso('first_time')} AS first_time, {iso('last_time')} AS last_time, "
+        "confidence, ties FROM crews WHERE id = ?",
         [crew_id],
     )
     crew = crew_rows[0]
 
     members = rows(
         con,
-        "SELECT kind, entity, role, confidence, evidence, evidence_ids FROM crew_members "
+        "SELECT kind, entity, role, confidence, evidence, evidence_ids, infra_role, "
+        f"{iso('first_seen')} AS first_seen, {iso('last_seen')} AS last_seen FROM crew_members "
         "WHERE crew_id = ? ORDER BY role, confidence DESC, kind, entity",
         [crew_id],
     )
@@ -128,7 +129,8 @@ def load_crew(con: duckdb.DuckDBPyConnection, crew_id: str) -> dict[str, Any]:
     if not alerts:
         gaps.append("No detection alerts concern this crew's keys (was `ringbreaker detect` run?).")
 
-    events, events_total = _events(con, crew_id, members, keys, timeline, alerts, have)
+    shared, pool = _edges(con, crew_id, have)
+    events, events_total = _events(con, crew_id, members + pool["members"], keys, timeline, alerts, have)
     if not events_total:
         gaps.append("No telemetry events were matched to this crew: cost and infrastructure links are empty.")
 
@@ -149,9 +151,41 @@ def load_crew(con: duckdb.DuckDBPyConnection, crew_id: str) -> dict[str, Any]:
         "alerts": alerts,
         "events": events,
         "events_total": events_total,
+        "shared": shared,
+        "proxy_pool": pool["summary"],
         "findings": findings,
         "gaps": gaps,
     }
+
+
+def _edges(
+    con: duckdb.DuckDBPyConnection, crew_id: str, have: set[str]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """From ``crew_edges``: the addresses the crew shared with other crews, and its proxy pool (a
+    summary, and its exits as address members so the case counts their events)."""
+    if "crew_edges" not in have:
+        return [], {"summary": None, "members": []}
+    shared = rows(
+        con,
+        "SELECT substr(source, 4) AS address, substr(target, 6) AS other_crew, weight::BIGINT AS events, "
+        f"{iso('first_time')} AS first_time, {iso('last_time')} AS last_time FROM crew_edges "
+        "WHERE crew_id = ? AND kind = 'shared-with' ORDER BY address, other_crew",
+        [crew_id],
+    )
+    exits = con.execute(
+        "SELECT substr(target, 4), weight::BIGINT FROM crew_edges "
+        "WHERE crew_id = ? AND kind = 'pool-address' ORDER BY weight DESC, target",
+        [crew_id],
+    ).fetchall()
+    if not exits:
+        return shared, {"summary": None, "members": []}
+    summary = {
+        "addresses": len(exits),
+        "networks": len({a.rsplit(".", 1)[0] for a, _ in exits}),
+        "events": sum(n for _, n in exits),
+        "top": [{"address": a, "events": n} for a, n in exits[:5]],
+    }
+    return shared, {"summary": summary, "members": [{"kind": "ip", "entity": a} for a, _ in exits]}
 
 
 def _addresses(members: list[dict[str, Any]]) -> list[str]:

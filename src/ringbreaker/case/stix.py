@@ -178,6 +178,8 @@ def build_bundle(case: Case) -> str:
     # Indicators with patterns.
     indicators: dict[str, str] = {}
     for m in members:
+        if m.get("infra_role") == "shared":
+            continue  # an exit other crews used too (a VPN, Tor): not an indicator of this one
         if m["kind"] == "ip" and _ip_value(m["entity"]) == m["entity"]:
             pattern, name = (
                 f"[ipv4-addr:value = {pattern_str(m['entity'])}]",
