@@ -1,27 +1,32 @@
 """From alerts to crews: the abuse subgraph, its communities, and who plays which role.
 
 Why seeded by alerts: legitimate traffic dwarfs abuse and shares hubs with it (cloud ASNs, SDK
-user agents). Starting only from the source addresses that high/critical alerts name, and from the
-events those addresses sent, keeps customers out of crews by construction, and keeps the graph
-to the size of the abuse, whatever the size of the workspace.
+user agents). Starting from the source addresses that high/critical alerts name, and growing only
+along stolen keys used after their theft by addresses the owner never used, keeps customers out of
+crews and keeps the graph to the size of the abuse, whatever the size of the workspace.
 
 Steps, each leaving evidence:
 1. seeds: src_ips named by alerts at or above ``min_severity``; a masked Azure caller (a.b.c.***)
    stands for its /24;
-2. abuse events: every event from a seed address, plus masked Azure calls from a seed /24 (entity
+2. infrastructure over time: every other address that used a stolen key (leaked, or named by an
+   alert) after it was stolen, and that is not the owner's, joins: a crew's checker and the egress
+   of every day of a rotation, whether or not an alert named them;
+3. abuse events: every event from those addresses, plus masked Azure calls from a seed /24 (entity
    resolution: contracted into the crew address of that /24, and said in its evidence); Azure
    calls name only the resource, which is joined to the leaked key whose finding names it;
-3. graph: addresses linked by the stolen keys and control-plane principals they share; Leiden
-   (igraph's, CPM objective, resolution relative to each connected component's density) finds
-   the crews; a community must use keys of two victims (a reseller pools keys) or run a published
-   tool to count as a crew;
-4. members: keys, tool fingerprints (user agents) and end users join the crew whose addresses sent
-   most of their requests; public repositories whose code contains a crew's tool fingerprint give
-   its creators (authors of code) and providers (authors of deployment configs, with their hosts);
-5. keys (with their victims, who are never members), and the leak-to-abuse timeline.
+4. graph: addresses linked by the stolen keys and control-plane principals they share, weakly by a
+   tool fingerprint; proxy-pool exits folded into one node per key; exits that crews share cut out;
+   Leiden (igraph's, CPM objective, resolution relative to each connected component's density)
+   finds the crews; a community is a crew when it pools two victims' keys, runs a published tool,
+   or first used its stolen key after the theft (one operator), each with a confidence;
+5. members: keys, tool fingerprints (user agents) and end users join the crew whose addresses sent
+   most of their requests; each address gets its part (checker, control plane, egress, pool,
+   shared); public repositories whose code contains a crew's tool fingerprint give its creators
+   (authors of code) and providers (authors of deployment configs, with their hosts);
+6. keys (with their victims, who are never members), the leak-to-abuse timeline and the edges.
 
-Steps 1-3 are :mod:`ringbreaker.attribute.graph`, step 4 :mod:`ringbreaker.attribute.roles` and
-step 5 :mod:`ringbreaker.attribute.store`; this module runs them in order and reads the result
+Steps 1-4 are :mod:`ringbreaker.attribute.graph`, step 5 :mod:`ringbreaker.attribute.roles` and
+step 6 :mod:`ringbreaker.attribute.store`; this module runs them in order and reads the result
 back as JSON.
 """
 

@@ -55,11 +55,18 @@ def attribute(
 
     \b
     Reads alerts (run `detect` first), events, findings and verdicts; writes the workspace tables
-    crews, crew_members (kind, entity, role creator|provider|user, confidence, evidence and the
-    alert/event/commit ids behind it), crew_keys (each stolen key, its victim, leak and first abuse)
-    and timeline (leak -> key check -> model enablement -> abuse -> guardrail tampering ->
-    prohibited content). Victims own the stolen keys and are never crew members. Each run replaces
-    the previous attribution in one transaction.
+    crews (with their ties and confidence), crew_members (kind, entity, role creator|provider|user,
+    confidence, evidence and the alert/event/commit ids behind it, first/last seen, and for
+    addresses their part: checker, control-plane, egress, proxy-pool, shared), crew_keys (each
+    stolen key, its victim, leak and first abuse), timeline (leak -> key check -> model enablement
+    -> abuse -> guardrail tampering -> prohibited content) and crew_edges (the graph: address ->
+    key, principal, client; pool -> exit; shared exit -> other crew). Victims own the stolen keys and
+    are never crew members. Each run replaces the previous attribution in one transaction.
+
+    \b
+    Beyond the alerted addresses, every address that used a stolen key after it leaked (or was
+    alerted) joins, unless the owner used it before; proxy-pool exits are one pool; exits that
+    several crews share stay apart; one operator with one victim's stolen key is a crew too.
 
     \b
     Examples:
@@ -86,6 +93,7 @@ def attribute(
     for col in (
         "crew",
         "name",
+        "confidence",
         "keys",
         "victims",
         "creators",
@@ -101,6 +109,7 @@ def attribute(
         table.add_row(
             c.id,
             c.name,
+            "" if c.crew.confidence is None else f"{c.crew.confidence:.2f}",
             str(c.key_count or len(c.keys)),
             str(c.victim_count or len({k["victim"] for k in c.keys if k["victim"]})),
             str(roles[Role.CREATOR]),
