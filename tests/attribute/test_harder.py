@@ -215,3 +215,27 @@ def test_the_case_names_the_pool_and_the_shared_exit(pool_world: tuple[Path, dic
     stix = build_bundle(case)
     assert f"Crew proxy address {ip['checker']}" in stix
     assert f"Crew proxy address {ip['vpn']}" not in stix
+
+
+def test_logs_that_begin_after_the_leak_keep_the_owner_out(tmp_path: Path) -> None:
+    """The key leaked before the first log line: time cannot tell the owner from the thief, the
+    crew's client string can. Its rotated egress joins; the owner's office (the SDK everyone sends)
+    does not, although it too used the key only after the leak."""
+    rng = random.Random(5)
+    w = World()
+    k1 = new_key(rng, "555555555555")
+    w.leaks.append((T0 - 30 * DAY, k1))
+    office, egress = "198.51.100.50", ["203.0.113.60", "192.0.2.61", "100.24.9.62"]
+    for day in range(3):
+        w.call(T0 + day * DAY + timedelta(hours=9), office, k1, n=15)
+        w.call(T0 + day * DAY + timedelta(hours=2), egress[day], k1, ua=TOOL, n=30)
+    w.call(T0, "198.51.100.77", new_key(rng, "666666666666"), n=5)  # the SDK string is common
+    w.alerts.append(("a-egress", [egress[0]], [k1]))
+    ws = w.build(tmp_path)
+    con = open_workspace(ws)
+    result = attribute(con, AttributeConfig())
+    con.close()
+    members = _members(ws)
+    crew = next(c.id for c in result.crews if c.id != "unattributed")
+    assert {f"ip:{ip}" for ip in egress} <= set(members[crew])
+    assert f"ip:{office}" not in members[crew]

@@ -112,7 +112,7 @@ def abuse_view(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str], le
 
 
 def expansion(con: duckdb.DuckDBPyConnection, levels: list[str]) -> None:
-    """TEMP tables ``crew_key``, ``stolen_key`` (fp, since) and ``expand_ip``: the crews' other addresses.
+    """TEMP tables ``crew_key``, ``stolen_key`` (fp, since), ``expand_ip``: the crews' other addresses.
 
     A key is *stolen* when there is evidence of it beyond the seeds' use: a public leak (the
     earliest leak time is when theft became possible) or an alert at seed level that names it
@@ -120,9 +120,12 @@ def expansion(con: duckdb.DuckDBPyConnection, levels: list[str]) -> None:
     infrastructure when it used a stolen key after it was stolen, and no key but those the seeds
     used, from outside the owner's networks: the owner's addresses are those that used the key
     before it was stolen, any address in their /24, and any address that also used a key of the
-    same owner that nobody stole. So an owner who goes on using a leaked key from the office or
-    CI stays out, a VPN exit that customers share with a crew stays out (unless an alert named
-    it), and the checker and the egress addresses of every day of a rotation come in.
+    same owner that nobody stole. Where the key's first logged use is after its theft (the logs
+    begin mid-attack), the owner's earlier use is not there to see, so the address must also send a
+    client string that the seeds send and no address outside the abuse does. So an owner who goes on
+    using a leaked key from the office or CI stays out, a VPN exit that customers share with a crew
+    stays out (unless an alert named it), and the checker and the egress addresses of every day of
+    a rotation come in.
     """
     con.execute(
         "CREATE OR REPLACE TEMP TABLE crew_key AS SELECT DISTINCT key_fingerprint AS fp FROM events "
@@ -145,7 +148,7 @@ def expansion(con: duckdb.DuckDBPyConnection, levels: list[str]) -> None:
     )
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE expand_ip AS
+        CREATE OR REPLACE TEMP TABLE expand_cand AS
         WITH victim AS (
             SELECT DISTINCT account FROM events
             WHERE key_fingerprint IN (SELECT fp FROM stolen_key) AND account IS NOT NULL
@@ -157,10 +160,12 @@ def expansion(con: duckdb.DuckDBPyConnection, levels: list[str]) -> None:
                    OR src_ip IN (SELECT DISTINCT src_ip FROM events
                                  WHERE key_fingerprint IN (SELECT fp FROM stolen_key)))
             GROUP BY src_ip, key_fingerprint
+        ), logged AS (SELECT fp, min(first) AS first FROM u GROUP BY fp
         ), j AS (
             SELECT u.*, s.since, u.fp IN (SELECT fp FROM crew_key) AS crew,
-                   s.fp IS NOT NULL AND u.first >= s.since AS after_theft
-            FROM u LEFT JOIN stolen_key s ON s.fp = u.fp
+                   s.fp IS NOT NULL AND u.first >= s.since AS after_theft,
+                   s.since > l.first AS theft_logged  -- the owner's use before the theft is in the logs
+            FROM u LEFT JOIN stolen_key s ON s.fp = u.fp LEFT JOIN logged l ON l.fp = u.fp
         ), owner AS (  -- used a key before it was stolen, or a key of a victim that nobody stole
             SELECT DISTINCT ip FROM j
             WHERE (since IS NOT NULL AND NOT after_theft)
@@ -169,12 +174,31 @@ def expansion(con: duckdb.DuckDBPyConnection, levels: list[str]) -> None:
             SELECT DISTINCT regexp_replace(ip, {_IPV4}, '\\1') AS net FROM owner
             WHERE regexp_matches(ip, {_IPV4})
         )
-        SELECT ip FROM j
+        SELECT ip, bool_or(after_theft AND theft_logged) AS timed FROM j
         WHERE ip NOT IN (SELECT ip FROM seed_ip)
           AND ip NOT IN (SELECT ip FROM owner)
           AND regexp_replace(ip, {_IPV4}, '\\1') NOT IN (SELECT net FROM owner_net)
         GROUP BY ip
         HAVING bool_or(after_theft) AND bool_and(crew)
+        """
+    )
+    # Where the logs begin after the theft, time cannot tell the owner from the thief: such an
+    # address must also send a client string that the seeds send and no one else does.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE expand_ip AS
+        WITH untimed AS (SELECT ip FROM expand_cand WHERE NOT timed),
+        tool AS (
+            SELECT DISTINCT user_agent FROM events WHERE src_ip IN (SELECT ip FROM seed_ip)
+            EXCEPT
+            SELECT DISTINCT user_agent FROM events
+            WHERE src_ip NOT IN (SELECT ip FROM seed_ip) AND src_ip NOT IN (SELECT ip FROM expand_cand)
+              AND (SELECT count(*) FROM untimed) > 0
+        )
+        SELECT ip FROM expand_cand WHERE timed
+        UNION
+        SELECT DISTINCT src_ip FROM events
+        WHERE src_ip IN (SELECT ip FROM untimed) AND user_agent IN (SELECT user_agent FROM tool)
         """
     )
 
