@@ -65,7 +65,7 @@ class AttributeConfig:
     seed: int = 1
     # DuckDB's memory limit while attributing (None: its default, 80% of RAM). 1700MB keeps a
     # 10M-event run under 2 GB in all at full speed; 1500MB already spills and takes half again longer.
-    memory_limit: str | None = "1700MB"
+    memory_limit: str | None = "1400MB"
 
 
 @dataclass

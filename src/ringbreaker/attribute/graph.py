@@ -246,7 +246,6 @@ POOL_REQUESTS = 20  # an address that sent at most this many abuse events ...
 POOL_ADDRESSES = 50  # ... all on keys that this many addresses used is a proxy-pool exit
 TOOL_LINK = 0.25  # weight that tying two addresses by a tool fingerprint gives (a shared key: ~1)
 SHARED_MIN = 3  # events each side of a shared address carried at least
-NK_EVIDENCE = 3  # event ids kept per address, key and client (members take the earliest of theirs)
 ANONYMIZERS = ("tor", "anonymous-vpn", "proxy")  # events.src_anonymizer classes (ingest --geoip)
 
 
@@ -287,7 +286,7 @@ def cluster(con: duckdb.DuckDBPyConnection, resolution: float, seed: int) -> tup
                                 OR source_format = 'azure-activity') AS control,
                bool_and(stage = 'abuse') AS calls_only, bool_or(src_anonymizer IN {ANONYMIZERS}) AS anon,
                any_value(provider) AS provider, sum(tokens_in) AS tin, sum(tokens_out) AS tout,
-               min(time) AS lo, max(time) AS hi, arg_min(id, time, {NK_EVIDENCE}) AS ids
+               min(time) AS lo, max(time) AS hi, arg_min(id, time) AS first_id
         FROM abuse GROUP BY node, key_fp, user_agent, victim, principal, control_op
         """
     )
@@ -361,16 +360,21 @@ def cluster(con: duckdb.DuckDBPyConnection, resolution: float, seed: int) -> tup
         """
     ).to_arrow_table()
     n = int(one_row(con, "SELECT count(*) FROM g_nodes")[0])
-    src, dst, w = e["s"].to_pylist(), e["d"].to_pylist(), e["w"].to_pylist()
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     shared = shared_nodes(con, n)
     if shared:
-        keep = [
-            i for i, (a, b) in enumerate(zip(src, dst, strict=True)) if a not in shared and b not in shared
-        ]
-        src, dst, w = [src[i] for i in keep], [dst[i] for i in keep], [w[i] for i in keep]
-    _communities(con, leiden(n, src, dst, w, resolution, seed), sorted(shared))
+        cut = pa.array(sorted(shared), pa.int64())
+        e = e.filter(pc.invert(pc.or_(pc.is_in(e["s"], cut), pc.is_in(e["d"], cut))))
+    edges = e.num_rows
+    # The edge lists are Python objects (hundreds of MB at 10M events): built for Leiden and freed
+    # before the next query, so DuckDB's working memory never stacks on top of them.
+    membership = leiden(n, e["s"].to_pylist(), e["d"].to_pylist(), e["w"].to_pylist(), resolution, seed)
+    del e
+    _communities(con, membership, sorted(shared))
     uses = int(one_row(con, "SELECT count(*) FROM g_use")[0])
-    return n + int(one_row(con, "SELECT count(DISTINCT item) FROM g_use")[0]), uses + e.num_rows
+    return n + int(one_row(con, "SELECT count(DISTINCT item) FROM g_use")[0]), uses + edges
 
 
 def shared_nodes(con: duckdb.DuckDBPyConnection, n: int) -> set[int]:
@@ -483,6 +487,7 @@ def _communities(con: duckdb.DuckDBPyConnection, membership: list[int], shared: 
         f"CREATE OR REPLACE TEMP TABLE g_nkc AS SELECT a.*, {share} AS crew "
         "FROM g_nk a JOIN node_crew nc USING (node) LEFT JOIN key_crew kc USING (key_fp)"
     )
+    con.execute("DROP TABLE g_nk")  # g_nkc holds it all: one copy of the biggest temp table
     # Views, not copies: the workspace's compressed columns are scanned again instead.
     con.execute(
         "CREATE OR REPLACE TEMP VIEW abuse_c AS "

@@ -146,7 +146,7 @@ def gather(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
     shared = {n for (n,) in con.execute("SELECT node FROM shared_node").fetchall()}
     for c, node, rep, n, nkeys, nvictims, ids, lo, hi, checks, control in con.sql(
         "SELECT a.crew, a.node, any_value(g.rep), sum(a.n)::BIGINT, count(DISTINCT a.key_fp), "
-        f"count(DISTINCT a.victim), flatten(list(a.ids ORDER BY a.lo))[1:{n_ev}], "
+        f"count(DISTINCT a.victim), list(a.first_id ORDER BY a.lo)[1:{n_ev}], "
         f"strftime(min(a.lo), '{ISO}'), strftime(max(a.hi), '{ISO}'), sum(a.checks)::BIGINT, "
         "sum(a.control)::BIGINT FROM g_nkc a JOIN g_alias g USING (node) "
         "GROUP BY a.crew, a.node ORDER BY 1, 2"
@@ -190,7 +190,7 @@ def gather(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
             for m in members
         ]
     for c, actor, ids, ops, lo, hi in con.sql(
-        f"SELECT crew, principal, flatten(list(ids ORDER BY lo))[1:{n_ev}], "
+        f"SELECT crew, principal, list(first_id ORDER BY lo)[1:{n_ev}], "
         "list(DISTINCT control_op ORDER BY control_op), "
         f"strftime(min(lo), '{ISO}'), strftime(max(hi), '{ISO}') FROM g_nkc "
         "WHERE principal IS NOT NULL GROUP BY ALL ORDER BY ALL"
@@ -210,7 +210,7 @@ def gather(con: duckdb.DuckDBPyConnection, alerts_by_ip: dict[str, list[str]]) -
         )
     p.common = {ua for (ua,) in con.execute("SELECT user_agent FROM common_ua").fetchall()}
     for c, ua, n, ids, lo, hi in con.sql(
-        f"SELECT crew, user_agent, sum(n)::BIGINT, flatten(list(ids ORDER BY lo))[1:{EVIDENCE_STEP}], "
+        f"SELECT crew, user_agent, sum(n)::BIGINT, list(first_id ORDER BY lo)[1:{EVIDENCE_STEP}], "
         f"strftime(min(lo), '{ISO}'), strftime(max(hi), '{ISO}') "
         "FROM g_nkc WHERE user_agent IS NOT NULL GROUP BY ALL"
     ).fetchall():

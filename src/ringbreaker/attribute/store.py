@@ -75,7 +75,7 @@ FROM (SELECT a.crew, a.key_fp, min(a.time) AS first, count(*) AS n,
 MEMBER_COLUMNS = (
     "crew_id, kind, entity, role, confidence, evidence, evidence_ids, first_seen, last_seen, infra_role"
 )
-EDGE_EVIDENCE = 3  # event ids per edge: there can be millions of edges, and the events are one query away
+EDGE_EVIDENCE = 3  # event ids per edge (the first of each address, key and client along it)
 
 # The crews' graph: who used which stolen key, signed in as whom, sent which client string; a proxy
 # pool's addresses; and, for a shared address, the other crews that sent through it. An address a
@@ -84,7 +84,7 @@ EDGE_EVIDENCE = 3  # event ids per edge: there can be millions of edges, and the
 # The rows the edges are grouped from: each address--key--client row with its crew's id and the
 # edge end its address is (a pooled exit is the pool; a masked /24 a network).
 _EDGE_ROWS = """
-SELECT m.crew_id, a.node, a.key_fp, a.user_agent, a.principal, a.n, a.lo, a.hi, a.ids,
+SELECT m.crew_id, a.node, a.key_fp, a.user_agent, a.principal, a.n, a.lo, a.hi, a.first_id,
        kc.crew IS NOT NULL AS own_key, starts_with(g.rep, 'pool:') AS pooled,
        CASE WHEN starts_with(g.rep, 'pool:') THEN 'proxy_pool:proxy-pool'
             WHEN ends_with(a.node, '/24') THEN 'net:' || a.node ELSE 'ip:' || a.node END AS src
@@ -92,7 +92,7 @@ FROM g_nkc a JOIN g_alias g USING (node) JOIN crew_map m ON m.crew = a.crew
 LEFT JOIN key_crew kc ON kc.key_fp = a.key_fp AND kc.crew = a.crew
 """
 
-_IDS = f"flatten(list(ids ORDER BY lo))[1:{EDGE_EVIDENCE}]"
+_IDS = f"list(first_id ORDER BY lo)[1:{EDGE_EVIDENCE}]"
 _EDGES = f"""
 SELECT crew_id, src, 'key:' || key_fp, 'used-key', sum(n), min(lo), max(hi),
        'requests with the stolen key', {_IDS}
@@ -247,10 +247,13 @@ def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
                 f"INSERT INTO crew_keys SELECT crew_id, key_fp, victim, provider, preview, leak_time, loc, "
                 f"first_abuse, minutes, n, tin, tout FROM ({_KEYS})"
             )
-            con.execute(f"INSERT INTO timeline {_TIMELINE}")
-            con.execute(f"CREATE OR REPLACE TEMP TABLE edge_rows AS {_EDGE_ROWS}")
+            con.execute(f"CREATE OR REPLACE TEMP VIEW edge_rows AS {_EDGE_ROWS}")
             con.execute(f"CREATE OR REPLACE TEMP TABLE edge_shared AS {_SHARED_ROWS}")
             con.execute(f"INSERT INTO crew_edges {_EDGES}")
+            # The grouped rows are done with: free their memory before the timeline's scan.
+            con.execute("DROP VIEW edge_rows")
+            con.execute("DROP TABLE g_nkc")
+            con.execute(f"INSERT INTO timeline {_TIMELINE}")
         con.execute("COMMIT")
     except duckdb.Error:  # every failure of a statement above (InterruptException included)
         con.execute("ROLLBACK")
