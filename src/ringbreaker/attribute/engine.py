@@ -63,8 +63,8 @@ class AttributeConfig:
     resolution: float = 0.5  # CPM resolution, as a fraction of each component's weighted density
     min_victims: int = 2  # keys of this many victims make a crew (pooling); fewer need stolen keys
     seed: int = 1
-    # DuckDB's memory limit while attributing (None: its default, 80% of RAM). 1700MB keeps a
-    # 10M-event run under 2 GB in all at full speed; 1500MB already spills and takes half again longer.
+    # DuckDB's memory limit while attributing (None: its default, 80% of RAM). 1400MB keeps a
+    # 10M-event run under 2 GB in all (the process adds Python's edge lists and igraph's graph).
     memory_limit: str | None = "1400MB"
 
 

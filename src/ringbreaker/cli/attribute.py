@@ -34,7 +34,7 @@ ISO = "%Y-%m-%dT%H:%M:%SZ"  # the crews' times, as `--format json` prints them
 )
 @click.option(
     "--memory-limit",
-    default="1700MB",
+    default="1400MB",
     show_default=True,
     help="DuckDB memory limit while attributing ('none': DuckDB's default, 80% of RAM). Lower saves "
     "memory on big workspaces at the cost of spilling to disk.",
