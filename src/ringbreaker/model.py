@@ -60,6 +60,7 @@ __all__ = [
     "Event",
     "Finding",
     "IngestedFile",
+    "KeyAlias",
     "Quarantined",
     "Role",
     "Row",
@@ -281,6 +282,8 @@ class Event(Row):
     guardrail: str | None
     console: bool | None
     src_anonymizer: str | None
+    # migration 11: which owner-inventory alias filled key_fingerprint (NULL: the record names the key)
+    key_via: str | None
 
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Event))
@@ -530,6 +533,21 @@ class ClassifyThreshold(Row):
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class KeyAlias(Row):
+    """An id under which a log names one of the owner's keys (table ``key_aliases``, from ``scan
+    --inventory``): an OpenAI key id, an Azure resource, an AWS principal. Logs that never carry the
+    secret join the key's fingerprint through it (``workspace.aliases.fill_key_fingerprints``)."""
+
+    TABLE: ClassVar[str] = "key_aliases"
+
+    alias: str  # as the logs write it: key_..., the resource name (lower case), the principal ARN
+    kind: str  # openai-key-id | azure-resource | aws-principal
+    fingerprint: str
+    source: str  # the inventory file it came from (a later scan with that file replaces its rows)
+    added: datetime
+
+
 ROW_TYPES: tuple[type[Row], ...] = (
     Finding,
     Event,
@@ -543,6 +561,7 @@ ROW_TYPES: tuple[type[Row], ...] = (
     TimelineEntry,
     Verification,
     ClassifyThreshold,
+    KeyAlias,
 )
 
 
