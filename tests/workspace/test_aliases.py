@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from ringbreaker.model import fingerprint
+from ringbreaker.workspace.aliases import read_aliases
 from tests.conftest import rb
 
 ADMIN = "sk-admin-{{urlsafe:74}}T3BlbkFJ{{urlsafe:74}}"
@@ -37,6 +38,14 @@ def _run(order: str, ws: Path, code: Path, logs: Path, inv: Path) -> None:
         out = rb(*step)
         assert out.returncode in (0, 1), out.stderr  # scan exits 1: it found the leak
     assert rb("detect", "--workspace", str(ws), "-q").returncode in (0, 1)
+
+
+def _scan_json(code: Path, ws: Path, inv: Path) -> tuple[dict[str, object], str]:
+    """``scan --workspace --inventory --format json``: its summary and its stderr."""
+    out = rb("scan", str(code), "--workspace", str(ws), "--inventory", str(inv), "--format", "json")
+    assert out.returncode in (0, 1), out.stderr
+    summary: dict[str, object] = json.loads(out.stdout)["summary"]
+    return summary, out.stderr
 
 
 def _alerts(ws: Path, rule: str) -> list[list[str]]:
@@ -125,10 +134,7 @@ def test_openai_admin_key_joins_its_leak(tmp_path: Path, keygen: Callable[[str],
 
     # The owner drops the id from the inventory: the next scan with that file undoes the join.
     inv.write_text(f"{fp}\n")
-    rescan = rb(
-        "scan", str(tmp_path / "code"), "--workspace", str(ws), "--inventory", str(inv), "--format", "json"
-    )
-    assert json.loads(rescan.stdout)["summary"]["key_aliases"] == 0
+    assert _scan_json(tmp_path / "code", ws, inv)[0]["key_aliases"] == 0
     assert _events(ws)["audit_log-1"] == (None, None)
 
 
@@ -195,14 +201,17 @@ def test_two_keys_under_one_resource_join_neither(tmp_path: Path, keygen: Callab
     inv.write_text(f"{k1} azure-resource=res1\n{k2} azure-resource=res1\n")
     ws = tmp_path / "ws.duckdb"
     assert rb("ingest", str(tmp_path / "logs"), "--workspace", str(ws), "-q").returncode == 0
-    out = rb(
-        "scan", str(tmp_path / "code"), "--workspace", str(ws), "--inventory", str(inv), "--format", "json"
-    )
-    summary = json.loads(out.stdout)["summary"]
+    summary, err = _scan_json(tmp_path / "code", ws, inv)
     assert (summary["key_aliases"], summary["events_joined"]) == (2, 0)
     assert summary["ambiguous_aliases"] == ["azure-resource res1"]
-    assert "not joined, naming several keys: azure-resource res1" in " ".join(out.stderr.split())
-    assert {v for v, _ in _events(ws).values()} == {None}
+    assert "not joined, naming several keys: azure-resource res1" in " ".join(err.split())
+    assert {v for _, v in _events(ws).values()} == {None}
+    con = duckdb.connect(str(ws), read_only=True)
+    stored = read_aliases(con)
+    con.close()
+    assert {(a.kind, a.alias, a.fingerprint, a.source) for a in stored} == {
+        ("azure-resource", "res1", fingerprint(k), str(inv.resolve())) for k in (k1, k2)
+    }
 
 
 def _cloudtrail(arn: str, keys: list[tuple[str, bool]]) -> str:
@@ -244,10 +253,7 @@ def test_aws_principal_joins_temporary_keys_only(tmp_path: Path, keygen: Callabl
     inv = tmp_path / "keys.txt"
     inv.write_text(f"{akia} aws-principal={arn}\n")
     ws = tmp_path / "ws.duckdb"
-    assert (
-        rb("scan", str(tmp_path / "code"), "--workspace", str(ws), "--inventory", str(inv), "-q").returncode
-        == 0
-    )
+    assert _scan_json(tmp_path / "code", ws, inv)[0]["key_aliases"] == 1
     out = rb("ingest", str(tmp_path / "logs"), "--workspace", str(ws), "--format", "json", "-q")
     assert json.loads(out.stdout)["keys_joined"] == 1
     con = duckdb.connect(str(ws), read_only=True)
@@ -259,10 +265,7 @@ def test_aws_principal_joins_temporary_keys_only(tmp_path: Path, keygen: Callabl
         console: (fingerprint(console), None),
     }
     inv.write_text(f"{akia}\n")  # without the principal the temporary key gets its own fingerprint back
-    assert (
-        rb("scan", str(tmp_path / "code"), "--workspace", str(ws), "--inventory", str(inv), "-q").returncode
-        == 0
-    )
+    assert _scan_json(tmp_path / "code", ws, inv)[0]["key_aliases"] == 0
     con = duckdb.connect(str(ws), read_only=True)
     assert con.execute("SELECT key_fingerprint, key_via FROM events WHERE key_id = ?", [asia]).fetchall() == [
         (fingerprint(asia), None)
@@ -281,3 +284,25 @@ def test_a_bad_inventory_line_stops_the_scan(tmp_path: Path, keygen: Callable[[s
     assert f"{inv}:1: openai-key-id: expected an OpenAI key id" in out.stderr
     assert key not in out.stderr + out.stdout
     assert not ws.exists()  # nothing was scanned or stored
+
+
+def test_a_later_ingest_joins_its_new_events(tmp_path: Path, keygen: Callable[[str], str]) -> None:
+    """After an ingest only the rows it stored are looked at; they join like the earlier ones."""
+    key = keygen("{{hex:32}}")
+    for day, name in ((0, "mon"), (1, "tue")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "diag.json").write_text(_diagnostics(f"{SUB}/ACCOUNTS/RES1", ABUSE + day * 86400))
+    (tmp_path / "code").mkdir()
+    inv = tmp_path / "keys.txt"
+    inv.write_text(f"{key} azure-resource=res1\n")
+    ws = tmp_path / "ws.duckdb"
+    assert rb("ingest", str(tmp_path / "mon"), "--workspace", str(ws), "-q").returncode == 0
+    assert _scan_json(tmp_path / "code", ws, inv)[0]["events_joined"] == 2
+    out = rb("ingest", str(tmp_path / "tue"), "--workspace", str(ws), "--format", "json", "-q")
+    assert json.loads(out.stdout)["keys_joined"] == 2  # Tuesday's two key calls, not Monday's again
+    con = duckdb.connect(str(ws), read_only=True)
+    joined = con.execute(
+        "SELECT count(*) FROM events WHERE key_fingerprint = ?", [fingerprint(key)]
+    ).fetchone()
+    con.close()
+    assert joined == (4,)

@@ -34,7 +34,7 @@ from ringbreaker.ingest.pipeline import (
 )
 from ringbreaker.ingest.store import FileRef, Store
 from ringbreaker.workspace import guarded
-from ringbreaker.workspace.aliases import fill_key_fingerprints
+from ringbreaker.workspace.aliases import fill_key_fingerprints, last_event
 
 GROUP_BATCHES = 4  # a transaction holds up to this many batches of records (at least a row group)
 # below this many input bytes, starting workers (~0.5 CPU-s each) costs more than they save: a
@@ -203,12 +203,13 @@ def ingest(
     """
     cfg = cfg or IngestConfig()
     with guarded(con, "ingest"):
+        before = last_event(con)
         store = Store(con, rows=GROUP_BATCHES * cfg.batch)
         try:
             report = _ingest(con, store, paths, cfg, stdin, on_file)
         finally:
             store.close()
-        report.keys_joined = fill_key_fingerprints(con).joined
+        report.keys_joined = fill_key_fingerprints(con, since=before).joined
         return report
 
 
