@@ -12,9 +12,10 @@ Why an UPDATE of ``events`` and not a view: every detection rule, attribute and 
 column); a view would have to replace ``events`` under every reader, and the join to ``key_aliases``
 would run again in each of the dozens of rules on every ``detect``. The fill writes only the rows
 that name an alias, once: after each ``scan --workspace`` (all candidate rows) and after each ingest
-(the rows it stored), so the order of scan and ingest does not matter. ``events.key_via`` marks the rows it filled (the alias
-kind), so a later fill undoes them when the inventory no longer says so; the values it overwrites are
-NULL or, for CloudTrail temporary keys, ``sha256(key_id)``, which the undo recomputes.
+(the rows it stored), so the order of scan and ingest does not matter. ``events.key_via`` marks the
+rows it filled (the alias kind), so a later fill undoes them when the inventory no longer says so;
+the values it overwrites are NULL or, for CloudTrail temporary keys, ``sha256(key_id)``, which the
+undo recomputes.
 
 Which rows are filled, per kind (the alias must name exactly one key: two keys under one Azure
 resource, say key1 and key2, cannot be told apart in the log, so such an alias joins nothing):
