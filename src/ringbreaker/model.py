@@ -41,7 +41,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, TypedDict
+from typing import Any, ClassVar
+
+from ringbreaker.documents import Case  # a document, not a row: see documents.py
 
 __all__ = [
     "ALERT_SEVERITIES",
@@ -61,6 +63,7 @@ __all__ = [
     "Event",
     "Finding",
     "IngestedFile",
+    "KeyAlias",
     "Quarantined",
     "Role",
     "Row",
@@ -282,6 +285,8 @@ class Event(Row):
     guardrail: str | None
     console: bool | None
     src_anonymizer: str | None
+    # migration 11: which owner-inventory alias filled key_fingerprint (NULL: the record names the key)
+    key_via: str | None
 
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Event))
@@ -468,11 +473,8 @@ class CrewMember(Row):
 
 @dataclass(frozen=True, slots=True)
 class CrewEdge(Row):
-    """One edge of a crew's graph (table ``crew_edges``): who used what, with when and how often.
-
-    Ends are ``kind:value`` (``ip:203.0.113.7``, ``key:<fingerprint>``, ``account:...``,
-    ``tool:<user agent>``, ``proxy_pool:<entity>``, ``crew:<id>``) so one table holds every kind of
-    tie the crew was found by, and a proxy pool's thousands of addresses without a member each."""
+    """One edge of a crew's graph (table ``crew_edges``). Ends are ``kind:value`` (``ip:...``,
+    ``key:<fingerprint>``, ``tool:<user agent>``, ``crew:<id>``...): one table for every kind of tie."""
 
     TABLE: ClassVar[str] = "crew_edges"
 
@@ -557,6 +559,21 @@ class ClassifyThreshold(Row):
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class KeyAlias(Row):
+    """An id under which a log names one of the owner's keys (table ``key_aliases``, from ``scan
+    --inventory``): an OpenAI key id, an Azure resource, an AWS principal. Logs that never carry the
+    secret join the key's fingerprint through it (``workspace.aliases.fill_key_fingerprints``)."""
+
+    TABLE: ClassVar[str] = "key_aliases"
+
+    alias: str  # as the logs write it: key_..., the resource name (lower case), the principal ARN
+    kind: str  # openai-key-id | azure-resource | aws-principal
+    fingerprint: str
+    source: str  # the inventory file it came from (a later scan with that file replaces its rows)
+    added: datetime
+
+
 ROW_TYPES: tuple[type[Row], ...] = (
     Finding,
     Event,
@@ -571,29 +588,5 @@ ROW_TYPES: tuple[type[Row], ...] = (
     TimelineEntry,
     Verification,
     ClassifyThreshold,
+    KeyAlias,
 )
-
-
-class Case(TypedDict):
-    """One crew's case file (``case.json``; schema ``ringbreaker/case/case.schema.json``, which
-    ``tests/test_contract.py`` ties these keys to): what the HTML page and the STIX bundle render.
-
-    Not a row: the case is assembled from several tables, so it is the JSON document's shape. Only
-    the top level is typed; the nested objects are documented by the schema and docs/case.md.
-    ``members`` maps each ``Role`` to its members; keys appear only as previews and fingerprints.
-    """
-
-    schema: str  # "ringbreaker.case/1"
-    generated_at: str  # ISO 8601 UTC, seconds
-    generator: str  # "ringbreaker <version>"
-    workspace: str
-    crew: dict[str, Any]
-    summary: dict[str, Any]
-    members: dict[str, list[dict[str, Any]]]
-    keys: list[dict[str, Any]]
-    timeline: list[dict[str, Any]]
-    infrastructure: dict[str, Any]
-    evidence: dict[str, Any]
-    cost: dict[str, Any]
-    actions: dict[str, Any]
-    gaps: list[str]

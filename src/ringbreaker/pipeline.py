@@ -42,6 +42,7 @@ __all__ = [
     "Step",
     "check_secret_rules",
     "demo",
+    "owner_inventory",
 ]
 
 
@@ -132,22 +133,46 @@ _STOLEN_KEYS = (
 )
 
 
+def owner_inventory(world: Path, path: Path) -> Path:
+    """Write the inventory the simulated OpenAI organisation's owner would hand over: each of its
+    keys as its fingerprint and the key id the Admin API lists (never a secret), from the world's
+    truth.json. Its audit log names a stolen admin key only by that id, so without this the admin
+    key's abuse cannot join its leak."""
+    import json
+
+    keys = json.loads((world / "truth.json").read_text(encoding="utf-8"))["keys"]
+    lines = [f"{k['fingerprint']} openai-key-id={k['key_id']}" for k in keys if k["provider"] == "openai"]
+    path.write_text(
+        "# the OpenAI organisation's keys (demo)\n" + "".join(f"{x}\n" for x in lines), encoding="utf-8"
+    )
+    return path
+
+
 def demo(out: Path, seed: int = 1, scale: float = 1.0) -> Iterator[Step]:
     """Simulate a world under ``out/world`` and run every stage on it into ``out/ringbreaker.duckdb``
-    and ``out/cases``, yielding each stage's result as it finishes (``out`` must not exist yet)."""
+    and ``out/cases``, yielding each stage's result as it finishes (``out`` must not exist yet). The
+    scan reads the OpenAI organisation's key inventory (``owner_inventory``, ``out/openai-keys.txt``)."""
     from ringbreaker.attribute import AttributeConfig, attribute
     from ringbreaker.case import write_cases
     from ringbreaker.classify import default_model, score_workspace
     from ringbreaker.detect import detect
     from ringbreaker.ingest import IngestConfig, ingest
-    from ringbreaker.scan import ScanConfig, scan
+    from ringbreaker.scan import ScanConfig, load_inventory, scan
     from ringbreaker.simulate import SimConfig, simulate
     from ringbreaker.workspace import open_workspace
 
     world, ws, cases = out / "world", out / "ringbreaker.duckdb", out / "cases"
     yield Simulated(simulate(SimConfig(out=world, seed=seed, scale=scale)), world)
 
-    scanned = scan([world / "public-code"], ScanConfig(), load_secret_rules(), mode="history", workspace=ws)
+    inventory = load_inventory(owner_inventory(world, out / "openai-keys.txt"))
+    scanned = scan(
+        [world / "public-code"],
+        ScanConfig(),
+        load_secret_rules(),
+        mode="history",
+        inventory=inventory,
+        workspace=ws,
+    )
     yield Scanned(scanned, frozenset(f.fingerprint for f in scanned.findings))
 
     con = open_workspace(ws)

@@ -73,7 +73,8 @@ def demo(out: Path, seed: int, scale: float) -> None:
             leaked, stats = step.leaked, step.result.stats
             console.print(
                 f"[bold]2 scan[/]       {len(leaked)} leaked key(s) in the history of {stats.repos} "
-                f"repositories ({stats.commits} commits)"
+                f"repositories ({stats.commits} commits); {step.result.key_aliases} key id(s) from the "
+                "owner's inventory"
             )
         elif isinstance(step, Ingested):
             report = step.report

@@ -124,7 +124,8 @@ def ingest(
             f"ingest: {len(report.files)} file(s), {totals['read']:,} read, {totals['stored']:,} stored, "
             f"{totals['duplicates']:,} duplicate, {totals['quarantined']:,} quarantined, "
             f"{totals.get('files_skipped', 0)} unchanged skipped in {report.seconds:.2f}s "
-            f"({rate:,.0f} records/s)",
+            f"({rate:,.0f} records/s)"
+            + (f", {report.keys_joined:,} joined to a key by its id" if report.keys_joined else ""),
             err=True,
         )
     if any(f.status == "failed" for f in report.files):

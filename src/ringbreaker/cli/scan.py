@@ -21,7 +21,7 @@ from ringbreaker.scan import (
     CONFIDENCE,
     ScanConfig,
     VerifyResult,
-    read_inventory,
+    load_inventory,
     verify_findings,
     write_json,
     write_jsonl,
@@ -93,7 +93,9 @@ class _TerminalProgress:
     "--inventory",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Your own keys (or their SHA-256 fingerprints), one per line: findings of them are "
-    "marked owned. Keys are hashed on read.",
+    "marked owned. Keys are hashed on read. A key may be followed by the ids logs name it by: "
+    "openai-key-id=key_..., azure-resource=NAME, aws-principal=ARN; with --workspace they are "
+    "stored and the events that name them get the key's fingerprint.",
 )
 @click.option(
     "--baseline",
@@ -224,6 +226,7 @@ def scan(
       ringbreaker scan . --baseline .ringbreaker-baseline.json
       ringbreaker scan public-code/ --history --workspace case.duckdb
       ringbreaker scan . --verify --workspace case.duckdb  # are my leaked keys live?
+      ringbreaker scan . --inventory my-keys.txt --workspace case.duckdb  # join key ids
     """
     if history and staged:
         raise UsageError("--history and --staged cannot be combined")
@@ -259,7 +262,7 @@ def scan(
         load_secret_rules(extra_rules),
         mode="staged" if staged else "history" if history else "files",
         stdin=sys.stdin.buffer if any(str(p) == "-" for p in paths) else None,
-        owned=read_inventory(inventory) if inventory else frozenset(),
+        inventory=load_inventory(inventory) if inventory else None,
         min_confidence=min_confidence,
         baseline=baseline,
         update_baseline=update_baseline,
@@ -328,9 +331,14 @@ def _summary_line(s: dict[str, object]) -> str:
         ("suppressed_inline", "allowed inline"),
         ("suppressed_baseline", "in baseline"),
         ("error_count", "warnings"),
+        ("key_aliases", "key ids stored"),
+        ("events_joined", "events joined to a key by its id"),
     ):
         if s.get(key):
             parts.append(f"{s[key]} {label}")
+    ambiguous = s.get("ambiguous_aliases")
+    if isinstance(ambiguous, list) and ambiguous:
+        parts.append(f"not joined, naming several keys: {', '.join(map(str, ambiguous))}")
     return "scan: " + ", ".join(parts)
 
 

@@ -34,6 +34,7 @@ from ringbreaker.ingest.pipeline import (
 )
 from ringbreaker.ingest.store import FileRef, Store
 from ringbreaker.workspace import guarded
+from ringbreaker.workspace.aliases import fill_key_fingerprints, last_event
 
 GROUP_BATCHES = 4  # a transaction holds up to this many batches of records (at least a row group)
 # below this many input bytes, starting workers (~0.5 CPU-s each) costs more than they save: a
@@ -84,6 +85,7 @@ class FileReport:
 class Report:
     files: list[FileReport]
     seconds: float
+    keys_joined: int = 0  # events given an inventory key's fingerprint by the id they name (key_aliases)
 
     def total(self, name: str) -> int:
         return sum(int(getattr(f, name)) for f in self.files)
@@ -101,6 +103,7 @@ class Report:
             "files": [f.to_dict() for f in self.files],
             "totals": self.totals(),
             "seconds": round(self.seconds, 3),
+            "keys_joined": self.keys_joined,
         }
 
 
@@ -193,14 +196,21 @@ def ingest(
     stdin: bytes | None = None,
     on_file: Callable[[FileReport], None] | None = None,
 ) -> Report:
-    """Ingest every input into the workspace behind ``con``; report per file, in input order."""
+    """Ingest every input into the workspace behind ``con``; report per file, in input order.
+
+    Afterwards the events that name one of the owner's keys by an id (``scan --inventory`` stored
+    the ids) get that key's fingerprint, so a leak joins its abuse whether scan or ingest ran first.
+    """
     cfg = cfg or IngestConfig()
     with guarded(con, "ingest"):
+        before = last_event(con)
         store = Store(con, rows=GROUP_BATCHES * cfg.batch)
         try:
-            return _ingest(con, store, paths, cfg, stdin, on_file)
+            report = _ingest(con, store, paths, cfg, stdin, on_file)
         finally:
             store.close()
+        report.keys_joined = fill_key_fingerprints(con, since=before).joined
+        return report
 
 
 def _ingest(

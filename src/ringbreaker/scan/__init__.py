@@ -17,7 +17,7 @@ leaked key still live? opt-in, read-only provider endpoints, cached in the works
 
 from ringbreaker.scan.api import CONFIDENCE, Mode, Progress, ScanResult, scan
 from ringbreaker.scan.matcher import HAVE_HYPERSCAN, Engine, Match, explain, find, make_engine
-from ringbreaker.scan.owner import read_inventory
+from ringbreaker.scan.owner import Inventory, load_inventory, read_inventory
 from ringbreaker.scan.report import write_json, write_jsonl, write_sarif, write_table
 from ringbreaker.scan.sources import ScanConfig, Stats
 from ringbreaker.scan.verify import VerifyResult, verify_findings
@@ -26,6 +26,7 @@ __all__ = [
     "CONFIDENCE",
     "HAVE_HYPERSCAN",
     "Engine",
+    "Inventory",
     "Match",
     "Mode",
     "Progress",
@@ -35,6 +36,7 @@ __all__ = [
     "VerifyResult",
     "explain",
     "find",
+    "load_inventory",
     "make_engine",
     "read_inventory",
     "scan",

@@ -13,7 +13,7 @@ from typing import BinaryIO, Literal, Protocol
 from ringbreaker.errors import UsageError
 from ringbreaker.model import Confidence, Finding
 from ringbreaker.rules.loader import SecretRule, load_secret_rules
-from ringbreaker.scan.owner import read_baseline, write_baseline
+from ringbreaker.scan.owner import Inventory, read_baseline, write_baseline
 from ringbreaker.scan.scanner import (
     Hit,
     Unit,
@@ -26,9 +26,11 @@ from ringbreaker.scan.scanner import (
     to_findings,
 )
 from ringbreaker.scan.sources import ScanConfig, Stats
+from ringbreaker.workspace.aliases import Fill
 
 CONFIDENCE = tuple(c.value for c in Confidence)  # ordered: --min-confidence keeps a finding at or above
 Mode = Literal["files", "history", "staged"]
+_NO_FILL = Fill()
 
 
 class Progress(Protocol):
@@ -54,10 +56,18 @@ class ScanResult:
     rules: tuple[SecretRule, ...]
     accepted: tuple[Finding, ...] = ()
     baseline_written: bool = False
+    key_aliases: int = 0  # ids of the inventory's keys stored in the workspace
+    fill: Fill = _NO_FILL  # what storing them (or the new findings) changed in the workspace's events
 
     def summary(self) -> dict[str, object]:
         """The counters of the JSON report and the stderr summary line."""
-        return {**self.stats.to_dict(), "findings": len(self.findings)}
+        return {
+            **self.stats.to_dict(),
+            "findings": len(self.findings),
+            "key_aliases": self.key_aliases,
+            "events_joined": self.fill.joined,
+            "ambiguous_aliases": [f"{k} {a}" for k, a in self.fill.ambiguous],
+        }
 
 
 def scan(
@@ -68,6 +78,7 @@ def scan(
     mode: Mode = "files",
     stdin: bytes | BinaryIO | None = None,
     owned: frozenset[str] = frozenset(),
+    inventory: Inventory | None = None,
     min_confidence: str = "low",
     baseline: Path | None = None,
     update_baseline: bool = False,
@@ -77,21 +88,25 @@ def scan(
 ) -> ScanResult:
     """Scan ``paths`` (and ``stdin``, when given) with ``rules`` (default: the built-in ones).
 
-    ``mode``: ``files`` walks the paths (archives included), ``history`` reads every blob of every
-    commit of the repositories at or under them, ``staged`` reads the git index (no paths: the
-    current directory's repository). ``owned``: fingerprints of the caller's own keys. With a
-    ``baseline`` file that does not exist (or ``update_baseline``), every finding is written to it
-    as accepted and none is reported; with one that exists, the findings it lists are not reported.
-    With ``workspace``, every finding above the floor is stored there after the scan (so a scan that
-    fails creates no workspace).
+        ``mode``: ``files`` walks the paths (archives included), ``history`` reads every blob of every
+        commit of the repositories at or under them, ``staged`` reads the git index (no paths: the
+        current directory's repository). ``owned``: fingerprints of the caller's own keys, to which
+    ``inventory`` (``load_inventory``) adds its keys; with ``workspace``, the inventory's key ids replace
+    those stored from the same file and the events that name them get the key's fingerprint. With a
+        ``baseline`` file that does not exist (or ``update_baseline``), every finding is written to it
+        as accepted and none is reported; with one that exists, the findings it lists are not reported.
+        With ``workspace``, every finding above the floor is stored there after the scan (so a scan that
+        fails creates no workspace).
 
-    ``stdin`` as a binary stream is read in chunks, in bounded memory; ``on_found`` then gets each
-    chunk's new findings (above the floor, not in the baseline) as soon as they are found, before
-    the whole result, so a caller can print them while the stream is still open.
+        ``stdin`` as a binary stream is read in chunks, in bounded memory; ``on_found`` then gets each
+        chunk's new findings (above the floor, not in the baseline) as soon as they are found, before
+        the whole result, so a caller can print them while the stream is still open.
     """
     if min_confidence not in CONFIDENCE:
         raise UsageError(f"unknown confidence {min_confidence!r}; one of: {', '.join(CONFIDENCE)}")
     cfg = cfg or ScanConfig()
+    if inventory is not None:
+        owned = owned | inventory.fingerprints
     rules = tuple(load_secret_rules() if rules is None else rules)
     stats = Stats()
     files = [Path(p) for p in paths]
@@ -140,12 +155,22 @@ def scan(
 
     if workspace:
         from ringbreaker.workspace import guarded, open_workspace
+        from ringbreaker.workspace.aliases import fill_key_fingerprints, store_aliases
         from ringbreaker.workspace.findings import upsert_findings
 
         con = open_workspace(workspace)
         try:
             with guarded(con, "storing findings"):
                 upsert_findings(con, found)
+            with guarded(con, "joining the inventory's key ids to events"):
+                # after the findings: a temporary AWS key that leaked keeps its own fingerprint
+                fill = (
+                    store_aliases(con, inventory.source, inventory.aliases)
+                    if inventory is not None
+                    else fill_key_fingerprints(con)
+                )
         finally:
             con.close()
+        stored = len(inventory.aliases) if inventory is not None else 0
+        return ScanResult(tuple(reported), stats, rules, tuple(accepted), written, stored, fill)
     return ScanResult(tuple(reported), stats, rules, tuple(accepted), written)

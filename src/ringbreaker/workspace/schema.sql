@@ -284,7 +284,26 @@ WHERE source_format = 'bedrock-invocation' AND raw IS NOT NULL;
 UPDATE events SET console = lower(coalesce(raw->>'$.sessionCredentialFromConsole', '')) = 'true'
 WHERE source_format = 'cloudtrail' AND raw IS NOT NULL;
 
--- migration 11: crews.confidence/ties, crew_members.first_seen/last_seen/infra_role, crew_edges (attribute v2)
+-- migration 11: key_aliases, events.key_via (scan --inventory key ids)
+-- Some logs name a key by an id and never carry the secret: the OpenAI audit log names the key id
+-- (actor.api_key.id, key_...), Azure OpenAI diagnostics the resource (/accounts/NAME), CloudTrail for
+-- temporary credentials the principal ARN. The owner's inventory says which of their keys each id
+-- is; `scan --inventory FILE --workspace W` stores those rows (replacing the rows of the same file),
+-- and workspace/aliases.py fills events.key_fingerprint from them after each scan and each ingest,
+-- so a leak joins its abuse whichever ran first. Only fingerprints are stored, never a secret.
+CREATE TABLE key_aliases (
+    alias        VARCHAR NOT NULL,      -- as the logs write it: key_..., the Azure resource name (lower case), the principal ARN
+    kind         VARCHAR NOT NULL,      -- openai-key-id | azure-resource | aws-principal
+    fingerprint  VARCHAR NOT NULL,      -- SHA-256 hex of the key, as findings.fingerprint
+    source       VARCHAR NOT NULL,      -- the inventory file (absolute path) the row came from
+    added        TIMESTAMPTZ NOT NULL   -- when that scan stored it
+);
+-- NULL: key_fingerprint is what the record names (or nothing joined); else the alias kind that
+-- filled it (openai-key-id | azure-resource | aws-principal), so a later fill can undo it when the
+-- inventory changes
+ALTER TABLE events ADD COLUMN IF NOT EXISTS key_via VARCHAR;
+
+-- migration 12: crews.confidence/ties, crew_members.first_seen/last_seen/infra_role, crew_edges (attribute v2)
 -- A crew is any abuse tied together by infrastructure, tooling or time, one operator's single stolen
 -- key included, so each crew says how strong its ties are. Addresses carry when they were used and
 -- what for, and the graph the crew was found by is kept (a proxy pool's addresses live here, not as

@@ -1,0 +1,37 @@
+"""The shapes of the JSON documents ringbreaker writes that are not rows of one table.
+
+Why apart from model.py: a row type mirrors one table and is checked against it; a document is
+assembled from several tables, so only its top level is typed here and the rest is its JSON Schema.
+``ringbreaker.model`` re-exports these names, so ``from ringbreaker.model import Case`` keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+__all__ = ["Case"]
+
+
+class Case(TypedDict):
+    """One crew's case file (``case.json``; schema ``ringbreaker/case/case.schema.json``, which
+    ``tests/test_contract.py`` ties these keys to): what the HTML page and the STIX bundle render.
+
+    Not a row: the case is assembled from several tables, so it is the JSON document's shape. Only
+    the top level is typed; the nested objects are documented by the schema and docs/case.md.
+    ``members`` maps each ``Role`` to its members; keys appear only as previews and fingerprints.
+    """
+
+    schema: str  # "ringbreaker.case/1"
+    generated_at: str  # ISO 8601 UTC, seconds
+    generator: str  # "ringbreaker <version>"
+    workspace: str
+    crew: dict[str, Any]
+    summary: dict[str, Any]
+    members: dict[str, list[dict[str, Any]]]
+    keys: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+    infrastructure: dict[str, Any]
+    evidence: dict[str, Any]
+    cost: dict[str, Any]
+    actions: dict[str, Any]
+    gaps: list[str]
