@@ -20,17 +20,18 @@ Plans (chosen before the rewrite; the rewrite's author looks only at the dev see
   ``resi`` (a residential pool of 1,200-2,000 addresses, 3-4 keys of 2 victims plus a stolen gateway
   key), ``vpn-a`` and ``vpn-b`` (fixed hosts, 25-35% of calls through the same VPN exits; vpn-a
   changes tools on day 3, vpn-b sends the common client string), ``solo`` (one key of one victim,
-  own checker, client and egress); the OpenAI admin-key actor on seeds 1 and 3.
+  own checker, client and egress); the OpenAI admin-key actor on seeds 1 and 3; one victim robbed
+  by two crews (different keys).
 - **held-out 11**: two rotating crews (every 12 h over 5 ASNs with 3 hosts, tool change on day 2.5,
   the common client string; every 36 h over 2 ASNs with one host, 50% through the VPN), a pool of
   4,000 (10% VPN), a fixed crew at 50% VPN, two single-key actors (one sends the common string);
-  no admin key.
+  no admin key; no victim shared between crews.
 - **held-out 12**: one crew rotating every 8 h over 6 ASNs with 6 keys of 4 victims and an Azure
   key, two residential-pool crews (2,500 each; one with the common string and a tool change on day
-  2), a VPN pair at 60%, one single-key actor, the admin key.
+  2), a VPN pair at 60%, one single-key actor, the admin key; two victims robbed by two crews.
 - **held-out 13**: seven crews: rotating every 24 h with 4 hosts a day, a pool of 800 at 20% VPN,
   three fixed crews sharing VPN exits at 40%, two single-key actors (one changes tools on day 2),
-  the admin key.
+  the admin key; one victim robbed by two crews.
 
 Usage::
 
@@ -64,181 +65,202 @@ DEV_SEEDS = (1, 2, 3)
 HELD_OUT = (11, 12, 13)
 
 
-def plan(seed: int) -> tuple[list[CrewSpec], bool]:
-    """The crews of ``seed`` and whether the OpenAI admin-key actor plays (module docstring)."""
+def plan(seed: int) -> tuple[list[CrewSpec], bool, int]:
+    """The crews of ``seed``, whether the OpenAI admin-key actor plays, and how many crews rob a
+    victim an earlier crew robbed too (module docstring)."""
     r = random.Random(f"plan-{seed}")
     if seed == 11:
-        return [
-            CrewSpec(
-                "rotor-fast",
-                "rotating",
-                keys=5,
-                victims=3,
-                rotation_h=12,
-                per_period=3,
-                asns=5,
-                probe_only=2,
-                ua="common",
-                tool_change_day=2.5,
-                rate=40,
-            ),
-            CrewSpec(
-                "rotor-slow",
-                "rotating",
-                keys=4,
-                victims=2,
-                rotation_h=36,
-                per_period=1,
-                asns=2,
-                probe_only=1,
-                vpn_share=0.5,
-                rate=30,
-                start_day=0.6,
-            ),
-            CrewSpec("resi", "pool", keys=5, victims=3, pool=4000, vpn_share=0.1, check_min=360),
-            CrewSpec("vpn-c", "fixed", keys=2, victims=2, hosts=2, vpn_share=0.5, check_min=180, rate=25),
-            CrewSpec(
-                "solo-1",
-                "fixed",
-                keys=1,
-                victims=1,
-                hosts=1,
-                ua="common",
-                control_plane=False,
-                rate=18,
-                check_min=360,
-                start_day=1.0,
-            ),
-            CrewSpec(
-                "solo-2",
-                "fixed",
-                keys=1,
-                victims=1,
-                hosts=1,
-                control_plane=False,
-                rate=12,
-                check_min=240,
-                start_day=2.0,
-            ),
-        ], False
+        return (
+            [
+                CrewSpec(
+                    "rotor-fast",
+                    "rotating",
+                    keys=5,
+                    victims=3,
+                    rotation_h=12,
+                    per_period=3,
+                    asns=5,
+                    probe_only=2,
+                    ua="common",
+                    tool_change_day=2.5,
+                    rate=40,
+                ),
+                CrewSpec(
+                    "rotor-slow",
+                    "rotating",
+                    keys=4,
+                    victims=2,
+                    rotation_h=36,
+                    per_period=1,
+                    asns=2,
+                    probe_only=1,
+                    vpn_share=0.5,
+                    rate=30,
+                    start_day=0.6,
+                ),
+                CrewSpec("resi", "pool", keys=5, victims=3, pool=4000, vpn_share=0.1, check_min=360),
+                CrewSpec("vpn-c", "fixed", keys=2, victims=2, hosts=2, vpn_share=0.5, check_min=180, rate=25),
+                CrewSpec(
+                    "solo-1",
+                    "fixed",
+                    keys=1,
+                    victims=1,
+                    hosts=1,
+                    ua="common",
+                    control_plane=False,
+                    rate=18,
+                    check_min=360,
+                    start_day=1.0,
+                ),
+                CrewSpec(
+                    "solo-2",
+                    "fixed",
+                    keys=1,
+                    victims=1,
+                    hosts=1,
+                    control_plane=False,
+                    rate=12,
+                    check_min=240,
+                    start_day=2.0,
+                ),
+            ],
+            False,
+            0,
+        )
     if seed == 12:
-        return [
+        return (
+            [
+                CrewSpec(
+                    "rotor",
+                    "rotating",
+                    keys=6,
+                    victims=4,
+                    azure_keys=1,
+                    rotation_h=8,
+                    per_period=2,
+                    asns=6,
+                    probe_only=2,
+                    rate=45,
+                ),
+                CrewSpec("resi-1", "pool", keys=3, victims=2, pool=2500, gateway_key=True, check_min=360),
+                CrewSpec(
+                    "resi-2",
+                    "pool",
+                    keys=3,
+                    victims=2,
+                    pool=2500,
+                    ua="common",
+                    tool_change_day=2,
+                    check_min=360,
+                    start_day=0.8,
+                ),
+                CrewSpec("vpn-a", "fixed", keys=3, victims=2, hosts=2, vpn_share=0.6, check_min=90, rate=30),
+                CrewSpec("vpn-b", "fixed", keys=2, victims=2, hosts=1, vpn_share=0.6, check_min=180, rate=20),
+                CrewSpec(
+                    "solo", "fixed", keys=1, victims=1, hosts=1, control_plane=False, rate=15, check_min=360
+                ),
+            ],
+            True,
+            2,
+        )
+    if seed == 13:
+        return (
+            [
+                CrewSpec(
+                    "rotor", "rotating", keys=4, victims=3, rotation_h=24, per_period=4, asns=3, rate=35
+                ),
+                CrewSpec("resi", "pool", keys=3, victims=2, pool=800, vpn_share=0.2, check_min=360),
+                CrewSpec("vpn-a", "fixed", keys=2, victims=2, hosts=2, vpn_share=0.4, rate=20),
+                CrewSpec("vpn-b", "fixed", keys=2, victims=2, hosts=1, vpn_share=0.4, rate=20, start_day=1.2),
+                CrewSpec(
+                    "vpn-c", "fixed", keys=3, victims=3, hosts=2, vpn_share=0.4, rate=25, tool_change_day=3
+                ),
+                CrewSpec("solo-1", "fixed", keys=1, victims=1, hosts=1, control_plane=False, rate=15),
+                CrewSpec(
+                    "solo-2",
+                    "fixed",
+                    keys=1,
+                    victims=1,
+                    hosts=1,
+                    control_plane=False,
+                    rate=10,
+                    tool_change_day=2,
+                    start_day=0.5,
+                ),
+            ],
+            True,
+            1,
+        )
+    vpn = r.uniform(0.25, 0.35)
+    return (
+        [
             CrewSpec(
                 "rotor",
                 "rotating",
-                keys=6,
-                victims=4,
+                keys=r.randint(4, 6),
+                victims=3,
                 azure_keys=1,
-                rotation_h=8,
+                rotation_h=24,
                 per_period=2,
-                asns=6,
-                probe_only=2,
-                rate=45,
+                asns=3,
+                probe_only=r.randint(1, 2),
+                ua="common",
+                rate=r.uniform(35, 50),
             ),
-            CrewSpec("resi-1", "pool", keys=3, victims=2, pool=2500, gateway_key=True, check_min=360),
             CrewSpec(
-                "resi-2",
+                "resi",
                 "pool",
+                keys=r.randint(3, 4),
+                victims=2,
+                pool=r.randint(1200, 2000),
+                gateway_key=True,
+                check_min=360,
+                start_day=r.uniform(0.2, 0.8),
+            ),
+            CrewSpec(
+                "vpn-a",
+                "fixed",
                 keys=3,
                 victims=2,
-                pool=2500,
+                hosts=2,
+                vpn_share=vpn,
+                tool_change_day=3,
+                check_min=180,
+                rate=r.uniform(20, 30),
+            ),
+            CrewSpec(
+                "vpn-b",
+                "fixed",
+                keys=r.randint(2, 3),
+                victims=2,
+                hosts=2,
+                vpn_share=vpn,
                 ua="common",
-                tool_change_day=2,
-                check_min=360,
-                start_day=0.8,
+                check_min=180,
+                rate=r.uniform(15, 25),
+                start_day=r.uniform(0.3, 1.0),
             ),
-            CrewSpec("vpn-a", "fixed", keys=3, victims=2, hosts=2, vpn_share=0.6, check_min=90, rate=30),
-            CrewSpec("vpn-b", "fixed", keys=2, victims=2, hosts=1, vpn_share=0.6, check_min=180, rate=20),
             CrewSpec(
-                "solo", "fixed", keys=1, victims=1, hosts=1, control_plane=False, rate=15, check_min=360
-            ),
-        ], True
-    if seed == 13:
-        return [
-            CrewSpec("rotor", "rotating", keys=4, victims=3, rotation_h=24, per_period=4, asns=3, rate=35),
-            CrewSpec("resi", "pool", keys=3, victims=2, pool=800, vpn_share=0.2, check_min=360),
-            CrewSpec("vpn-a", "fixed", keys=2, victims=2, hosts=2, vpn_share=0.4, rate=20),
-            CrewSpec("vpn-b", "fixed", keys=2, victims=2, hosts=1, vpn_share=0.4, rate=20, start_day=1.2),
-            CrewSpec("vpn-c", "fixed", keys=3, victims=3, hosts=2, vpn_share=0.4, rate=25, tool_change_day=3),
-            CrewSpec("solo-1", "fixed", keys=1, victims=1, hosts=1, control_plane=False, rate=15),
-            CrewSpec(
-                "solo-2",
+                "solo",
                 "fixed",
                 keys=1,
                 victims=1,
                 hosts=1,
                 control_plane=False,
-                rate=10,
-                tool_change_day=2,
-                start_day=0.5,
+                rate=r.uniform(12, 20),
+                check_min=360,
+                start_day=r.uniform(0.5, 1.5),
             ),
-        ], True
-    vpn = r.uniform(0.25, 0.35)
-    return [
-        CrewSpec(
-            "rotor",
-            "rotating",
-            keys=r.randint(4, 6),
-            victims=3,
-            azure_keys=1,
-            rotation_h=24,
-            per_period=2,
-            asns=3,
-            probe_only=r.randint(1, 2),
-            ua="common",
-            rate=r.uniform(35, 50),
-        ),
-        CrewSpec(
-            "resi",
-            "pool",
-            keys=r.randint(3, 4),
-            victims=2,
-            pool=r.randint(1200, 2000),
-            gateway_key=True,
-            check_min=360,
-            start_day=r.uniform(0.2, 0.8),
-        ),
-        CrewSpec(
-            "vpn-a",
-            "fixed",
-            keys=3,
-            victims=2,
-            hosts=2,
-            vpn_share=vpn,
-            tool_change_day=3,
-            check_min=180,
-            rate=r.uniform(20, 30),
-        ),
-        CrewSpec(
-            "vpn-b",
-            "fixed",
-            keys=r.randint(2, 3),
-            victims=2,
-            hosts=2,
-            vpn_share=vpn,
-            ua="common",
-            check_min=180,
-            rate=r.uniform(15, 25),
-            start_day=r.uniform(0.3, 1.0),
-        ),
-        CrewSpec(
-            "solo",
-            "fixed",
-            keys=1,
-            victims=1,
-            hosts=1,
-            control_plane=False,
-            rate=r.uniform(12, 20),
-            check_min=360,
-            start_day=r.uniform(0.5, 1.5),
-        ),
-    ], seed in (1, 3)
+        ],
+        seed in (1, 3),
+        1,
+    )
 
 
 def world(out: Path, seed: int, scale: float = 1.0) -> dict[str, Any]:
     """Generate the world of ``seed`` (its plan) under ``out``; returns its truth."""
-    specs, admin = plan(seed)
-    return generate(out, seed, specs, admin=admin, scale=scale)
+    specs, admin, shared_victims = plan(seed)
+    return generate(out, seed, specs, admin=admin, shared_victims=shared_victims, scale=scale)
 
 
 def rb(*args: str) -> list[str]:

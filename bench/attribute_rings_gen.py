@@ -105,9 +105,20 @@ def _key_entry(s: Stolen, leak_repo_name: str | None) -> dict[str, Any]:
 
 
 def generate(
-    out: Path, seed: int, specs: list[CrewSpec], *, admin: bool, scale: float = 1.0, days: int = 5
+    out: Path,
+    seed: int,
+    specs: list[CrewSpec],
+    *,
+    admin: bool,
+    shared_victims: int = 0,
+    scale: float = 1.0,
+    days: int = 5,
 ) -> dict[str, Any]:
-    """Write the world of ``seed`` with crews ``specs`` under ``out``; returns the truth it wrote."""
+    """Write the world of ``seed`` with crews ``specs`` under ``out``; returns the truth it wrote.
+
+    Victims are organisations no earlier crew robbed, except that the 2nd .. (1 + ``shared_victims``)th
+    crews each take one victim of an earlier crew (another of its keys): one organisation robbed by
+    two unrelated crews, whose own offices then use keys of both."""
     out.mkdir(parents=True, exist_ok=False)
     rng = random.Random(f"attribute-rings-{seed}")
     t0, t1 = START, START + days * DAY
@@ -128,11 +139,19 @@ def generate(
     azure = [o for o in orgs if o.org.kind == "azure"]
     gws = [o for o in orgs if o.org.kind == "litellm"]
     crews: list[Crew] = []
+    robbed: set[str] = set()
     for spec in specs:
         spec.rate *= scale
         spec.pool = max(50, int(spec.pool * scale))
         c = Crew(spec, plan, rng, t0, t1, vpn if spec.vpn_share else [])
-        victims = rng.sample(aws, spec.victims) + rng.sample(azure, min(spec.azure_keys, len(azure)))
+        fresh = [o for o in aws if o.org.id not in robbed]
+        again = 1 if 1 <= len(crews) <= shared_victims and robbed and spec.victims >= 2 else 0
+        if len(fresh) < spec.victims - again:
+            fresh = aws
+        victims = rng.sample(fresh, spec.victims - again)
+        victims += rng.sample([o for o in aws if o.org.id in robbed], again)
+        robbed.update(o.org.id for o in victims)
+        victims += rng.sample(azure, min(spec.azure_keys, len(azure)))
         if spec.gateway_key:
             victims.append(rng.choice(gws))
         steal(c, victims, rng, t0, t1, revoke_p=0.0 if spec.keys == 1 else 0.25)
