@@ -19,7 +19,8 @@ Every crew runs the same kill chain with its own infrastructure:
    ``rotation_h`` hours, each new host first probing with invalid bodies, plus a few probe-only
    hosts); ``pool`` (a residential proxy pool: each address serves a short session of 1-5 calls).
    A ``vpn_share`` of egress (and of checker) calls goes through commercial VPN exits that other,
-   unrelated crews and a legitimate organisation's staff use too.
+   unrelated crews and a legitimate organisation's staff use too; the tunnel keeps one exit for
+   2-6 hours before the client reconnects elsewhere.
 
 Options: ``ua`` ``common`` sends the popular SDK string legitimate organisations send
 (attribute_rings_world.COMMON_UA); ``tool_change_day`` switches the egress client mid-way (same
@@ -160,6 +161,8 @@ class Crew:
         self.end_users = [f"user_{rng.getrandbits(32):08x}" for _ in range(rng.randint(20, 60))]
         self.world_t0 = t0
         self.probers: set[str] = set()  # rotating: hosts that only ever probed
+        self.vpn_hours = rng.randint(2, 6)
+        self.vpn_sessions: dict[int, str] = {}
 
     # -- infrastructure --------------------------------------------------------------------------
 
@@ -171,10 +174,23 @@ class Crew:
             got = self.periods[k] = [self.plan.hosts(asn, 1)[0] for _ in range(self.spec.per_period)]
         return got
 
+    def vpn_exit(self, t: int) -> str:
+        """The VPN exit the crew's tunnel holds at ``t``, or "" while it is off: the tunnel is up for
+        a ``vpn_share`` of sessions of 2-6 hours, each on one exit."""
+        if not self.vpn:
+            return ""
+        k = t // (self.vpn_hours * HOUR)
+        got = self.vpn_sessions.get(k)
+        if got is None:
+            on = self.rng.random() < self.spec.vpn_share
+            got = self.vpn_sessions[k] = self.rng.choice(self.vpn) if on else ""
+        return got
+
     def egress_ip(self, t: int) -> str:
         s = self.spec
-        if self.vpn and self.rng.random() < s.vpn_share:
-            return self.rng.choice(self.vpn)
+        exit_ip = self.vpn_exit(t)
+        if exit_ip:
+            return exit_ip
         if s.egress == "rotating":
             k = (t - self.t0) // (s.rotation_h * HOUR)
             if k > 0 and (t - self.t0) % (s.rotation_h * HOUR) < 2 * HOUR and self.rng.random() < 0.15:
@@ -236,11 +252,8 @@ class Crew:
     def checker_loop(self, w: Writer, s: Stolen) -> None:
         t, every = s.got, self.spec.check_min * 60
         while t < self.t1:
-            ip = (
-                self.rng.choice(self.vpn)
-                if self.vpn and self.rng.random() < self.spec.vpn_share / 2
-                else self.checker
-            )
+            exit_ip = self.vpn_exit(t) if self.rng.random() < 0.5 else ""  # the checker, half the time
+            ip = exit_ip or self.checker
             if not self.check_aws(w, s, t, ip):
                 return
             t += every + self.rng.randint(-300, 300)
@@ -341,8 +354,8 @@ class Crew:
             azure_live = [a for a in self.azure if a.live_from <= t]
             if not live and not azure_live:
                 continue
-            if s.egress == "pool" and self.vpn and rng.random() < s.vpn_share:
-                ip = rng.choice(self.vpn)
+            if s.egress == "pool" and self.vpn_exit(t):
+                ip = self.vpn_exit(t)
             elif s.egress == "pool":
                 ip, left = session
                 if left <= 0 or not ip:

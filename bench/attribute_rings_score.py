@@ -12,7 +12,8 @@ Metrics, per seed:
   proxy-pool addresses (thousands of them would outweigh every other item).
 - per crew: the found crew holding most of its keys and own hosts (``match``), the share of its
   addresses named by that crew (all, own hosts, proxy pool), its keys there, how many found crews
-  hold its items, and role accuracy where ``infra_role`` exists.
+  hold its items, and role accuracy where ``infra_role`` exists (``role_confusion``: the wrong
+  ``truth->found`` pairs).
 - ``keys_in_one_crew``: stolen keys in exactly one crew (not counting ``unattributed``);
   ``legit_keys_in_crews``, ``legit_addresses_in_crews`` (addresses only legitimate organisations
   used); ``shared_merging``: shared addresses whose crews ended up in one found crew;
@@ -99,6 +100,7 @@ def score(con: duckdb.DuckDBPyConnection, truth: dict[str, Any]) -> dict[str, An
     }
     per_crew, match = [], {}
     role_hits = role_total = 0
+    confusion: Counter[str] = Counter()  # "truth->found" role pairs of named addresses
     for c in truth["crews"]:
         name = c["name"]
         votes = Counter(p for t, p, k in labels if t == name and k != "pool" and not p.startswith("single:"))
@@ -117,6 +119,7 @@ def score(con: duckdb.DuckDBPyConnection, truth: dict[str, Any]) -> dict[str, An
         if f["infra_role"] and m:
             role_total += len(hits)
             role_hits += sum(1 for a in hits if ips[a["ip"]][m] == a["role"])
+            confusion.update(f"{a['role']}->{ips[a['ip']][m]}" for a in hits if ips[a["ip"]][m] != a["role"])
         crews_holding = {p for t, p, _ in labels if t == name and not p.startswith("single:")}
         per_crew.append(
             {
@@ -163,6 +166,7 @@ def score(con: duckdb.DuckDBPyConnection, truth: dict[str, Any]) -> dict[str, An
         and len({match.get(c) for c in s["crews"]} - {None}) < len([c for c in s["crews"] if match.get(c)])
     )
     res["role_accuracy"] = round(role_hits / role_total, 3) if role_total else None
+    res["role_confusion"] = dict(confusion.most_common())
     res["detect_coverage"] = _coverage(con, stolen)
     return res
 
