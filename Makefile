@@ -45,6 +45,7 @@ bench: install
 	$(PY) bench/scan.py
 	$(PY) bench/ingest.py
 	$(PY) bench/attribute.py
+	$(PY) bench/attribute_rings.py   # harder rings for attribute: six worlds through the CLI (~6 min)
 	$(PY) bench/classify.py
 	$(PY) bench/classify_heldout.py  # public sets kept for evaluation; skips those not mirrored (docs/classify.md)
 	$(PY) bench/classify_loso.py     # leave-one-source-out on the training sources (~17 min)
