@@ -1,0 +1,333 @@
+"""Keys, crews, events and search, read from the workspace tables (aggregates computed in SQL).
+
+Crews are shaped as ``attribute --format json`` prints them (``crews[]``: id, name, first_time,
+last_time, summary, members, keys, timeline, times as ISO text), read from the same tables it reads
+back; tests compare the field names with the CLI's output.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from ringbreaker.serve.alerts import tables
+
+if TYPE_CHECKING:
+    import duckdb
+
+_TS = "'%Y-%m-%dT%H:%M:%SZ'"
+EVENT_LIMIT = 200  # events listed on a page; counts are always exact
+_HEX = re.compile(r"^[0-9a-f]{6,64}$")
+_IP = re.compile(r"^[0-9a-fA-F:.]+(\.\*\*\*)?$")
+
+
+def iso(col: str) -> str:
+    """SQL for a TIMESTAMPTZ column as ISO 8601 UTC text."""
+    return f"strftime(timezone('UTC', {col}), {_TS})"
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _timed(con: duckdb.DuckDBPyConnection, table: str, time_cols: tuple[str, ...]) -> str:
+    """``SELECT *`` of a table with its TIMESTAMPTZ columns as ISO text, columns in table order."""
+    names = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    return ", ".join(f"{iso(n)} AS {n}" if n in time_cols else n for n in names)
+
+
+# --------------------------------------------------------------------------- crews
+
+
+def crews(con: duckdb.DuckDBPyConnection, crew_id: str | None = None) -> list[dict[str, Any]]:
+    """Every crew (or one), as ``attribute --format json`` shapes ``crews[]``."""
+    have = tables(con)
+    if "crews" not in have:
+        return []
+    where, params = ("WHERE id = ?", [crew_id]) if crew_id else ("", [])
+    found = rows(
+        con,
+        f"SELECT id, name, {iso('first_time')} AS first_time, {iso('last_time')} AS last_time, summary "
+        f"FROM crews {where} ORDER BY first_time NULLS LAST, id",
+        params,
+    )
+    if not found:
+        return []
+    ids = [c["id"] for c in found]
+    parts: dict[str, tuple[str, tuple[str, ...], str]] = {
+        "members": ("crew_members", (), "crew_id, role, kind, entity"),
+        "keys": ("crew_keys", ("leak_time", "first_abuse"), "crew_id, first_abuse, key_fingerprint"),
+        "timeline": ("timeline", ("time",), "crew_id, time, stage"),
+    }
+    for c in found:
+        for part in parts:
+            c[part] = []
+    by_id = {c["id"]: c for c in found}
+    for part, (table, times, order) in parts.items():
+        if table not in have:
+            continue
+        cols = _timed(con, table, times)
+        for r in rows(
+            con, f"SELECT {cols} FROM {table} WHERE list_contains(?, crew_id) ORDER BY {order}", [ids]
+        ):
+            by_id[r.pop("crew_id")][part].append(r)
+    return found
+
+
+def crew_events(con: duckdb.DuckDBPyConnection, crew: dict[str, Any]) -> dict[str, Any]:
+    """How much the crew's infrastructure sent, per day and per model (events from its IP members)."""
+    ips = [m["entity"] for m in crew["members"] if m["kind"] == "ip"]
+    if not ips or "events" not in tables(con):
+        return {"per_day": [], "models": []}
+    return {
+        "per_day": con.execute(
+            "SELECT strftime(timezone('UTC', date_trunc('day', time)), '%Y-%m-%d') AS d, count(*) "
+            "FROM events "
+            "WHERE list_contains(?, src_ip) GROUP BY d ORDER BY d",
+            [ips],
+        ).fetchall(),
+        "models": rows(
+            con,
+            "SELECT model, count(*) AS events, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out "
+            "FROM events WHERE list_contains(?, src_ip) AND model IS NOT NULL GROUP BY model "
+            "ORDER BY events DESC LIMIT 20",
+            [ips],
+        ),
+    }
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def key(con: duckdb.DuckDBPyConnection, fp: str) -> dict[str, Any] | None:
+    """Everything about one key fingerprint: leaks, owner, probes, abuse by network and model,
+    tokens, verdicts of its prompts, a daily timeline. None when the workspace never saw it."""
+    have = tables(con)
+    leaks = (
+        rows(
+            con,
+            "SELECT id, rule, provider, preview, resource, repo, path, line, commit_id, author, "
+            f"{iso('leak_time')} AS leak_time, {iso('first_seen')} AS first_seen FROM findings "
+            "WHERE fingerprint = ? ORDER BY leak_time NULLS LAST, path",
+            [fp],
+        )
+        if "findings" in have
+        else []
+    )
+    owned = (
+        rows(
+            con,
+            "SELECT crew_id, victim, provider, preview, leak_location, minutes_to_abuse, events "
+            "FROM crew_keys "
+            "WHERE key_fingerprint = ? ORDER BY crew_id",
+            [fp],
+        )
+        if "crew_keys" in have
+        else []
+    )
+    # Azure diagnostic logs never name the key, only its resource: a leak that names the resource
+    # (findings.resource, the account name) joins the key to its use, as scan records it.
+    resources = sorted({r["resource"] for r in leaks if r.get("resource")})
+    on_key = (
+        "(key_fingerprint = ? OR list_contains(?, regexp_extract(lower(resource), '/accounts/([^/]+)$', 1)))"
+    )
+    on_e = on_key.replace("(key_fingerprint", "(e.key_fingerprint").replace("(resource", "(e.resource")
+    base = f"FROM events WHERE {on_key}"
+    p = [fp, resources]
+    stats = rows(
+        con,
+        f"SELECT count(*) AS events, {iso('min(time)')} AS first_use, {iso('max(time)')} AS last_use, "
+        "sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out, "
+        "count(*) FILTER (WHERE status = 'failure') AS failures, "
+        "list(DISTINCT account ORDER BY account) FILTER (WHERE account IS NOT NULL)[1:5] AS accounts, "
+        f"any_value(provider) AS provider {base}",
+        p,
+    )[0]
+    if not leaks and not owned and not stats["events"]:
+        return None
+    networks = rows(
+        con,
+        "SELECT src_ip, src_org, src_asn, src_country, count(*) AS events, sum(tokens_in) AS tokens_in, "
+        f"sum(tokens_out) AS tokens_out, {iso('min(time)')} AS first, "
+        f"{iso('max(time)')} AS last "
+        f"{base} GROUP BY ALL ORDER BY events DESC LIMIT 50",
+        p,
+    )
+    models = rows(
+        con,
+        "SELECT model, count(*) AS events, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out "
+        f"{base} AND model IS NOT NULL GROUP BY model ORDER BY events DESC LIMIT 50",
+        p,
+    )
+    probes = rows(
+        con,
+        f"SELECT id, {iso('time')} AS time, operation, status, error_code, src_ip, user_agent {base} "
+        "AND (status = 'failure' OR model IS NULL) ORDER BY time, id LIMIT 50",
+        p,
+    )
+    verdicts = (
+        rows(
+            con,
+            "SELECT v.severity, count(*) AS prompts FROM verdicts v JOIN events e ON e.id = v.event_id "
+            f"WHERE {on_e} GROUP BY v.severity ORDER BY prompts DESC",
+            p,
+        )
+        if "verdicts" in have
+        else []
+    )
+    worst = (
+        rows(
+            con,
+            f"SELECT e.id, {iso('e.time')} AS time, e.model, e.prompt, v.severity, v.labels FROM verdicts v "
+            f"JOIN events e ON e.id = v.event_id WHERE {on_e} AND v.severity <> 'none' "
+            "ORDER BY CASE v.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 "
+            "ELSE 1 END "
+            "DESC, e.time LIMIT 20",
+            p,
+        )
+        if "verdicts" in have
+        else []
+    )
+    per_day = con.execute(
+        "SELECT strftime(timezone('UTC', date_trunc('day', time)), '%Y-%m-%d') AS d, count(*) "
+        f"{base} GROUP BY d ORDER BY d",
+        p,
+    ).fetchall()
+    return {
+        "fingerprint": fp,
+        "leaks": leaks,
+        "crew_keys": owned,
+        "usage": stats,
+        "networks": networks,
+        "models": models,
+        "probes": probes,
+        "verdicts": verdicts,
+        "flagged_prompts": worst,
+        "per_day": per_day,
+    }
+
+
+# --------------------------------------------------------------------------- events
+
+
+def event(con: duckdb.DuckDBPyConnection, event_id: str) -> dict[str, Any] | None:
+    if "events" not in tables(con):
+        return None
+    found = rows(con, f"SELECT * EXCLUDE (time), {iso('time')} AS time FROM events WHERE id = ?", [event_id])
+    if not found:
+        return None
+    ev = found[0]
+    ev["verdict"] = None
+    if "verdicts" in tables(con):
+        v = rows(
+            con,
+            "SELECT bypass, sexual, real_person, minor, severity, labels FROM verdicts WHERE event_id = ?",
+            [event_id],
+        )
+        ev["verdict"] = v[0] if v else None
+    return ev
+
+
+def events(con: duckdb.DuckDBPyConnection, ids: list[str], limit: int = EVENT_LIMIT) -> list[dict[str, Any]]:
+    """Events by id (an alert's evidence), oldest first, at most ``limit``."""
+    if not ids or "events" not in tables(con):
+        return []
+    return rows(
+        con,
+        f"SELECT id, {iso('time')} AS time, provider, operation, status, actor, src_ip, user_agent, model, "
+        f"key_fingerprint, prompt, key_id, raw FROM events WHERE list_contains(?, id) "
+        f"ORDER BY time, id LIMIT {limit}",
+        [ids],
+    )
+
+
+# --------------------------------------------------------------------------- search
+
+SEARCH_LIMIT = 25
+
+
+def search(con: duckdb.DuckDBPyConnection, q: str) -> dict[str, list[dict[str, Any]]]:
+    """What ``q`` names: key fingerprints (prefix), alerts (id prefix), IPs, principals, user agents,
+    end users and repositories (substring), each list capped at SEARCH_LIMIT."""
+    have = tables(con)
+    q = q.strip()
+    out: dict[str, list[dict[str, Any]]] = {
+        k: []
+        for k in ("keys", "alerts", "ips", "principals", "user_agents", "end_users", "repositories", "crews")
+    }
+    if not q:
+        return out
+    n = SEARCH_LIMIT
+    like = f"%{q}%"
+    low = q.lower()
+    if _HEX.match(low):
+        parts = []
+        if "findings" in have:
+            parts.append(
+                "SELECT fingerprint AS fp, 'leak' AS seen FROM findings WHERE starts_with(fingerprint, ?)"
+            )
+        if "events" in have:
+            parts.append("SELECT key_fingerprint, 'use' FROM events WHERE starts_with(key_fingerprint, ?)")
+        if parts:
+            out["keys"] = rows(
+                con,
+                f"SELECT fp AS fingerprint, list(DISTINCT seen ORDER BY seen) AS seen "
+                f"FROM ({' UNION ALL '.join(parts)}) "
+                f"GROUP BY fp ORDER BY fp LIMIT {n}",
+                [low] * len(parts),
+            )
+    if "alerts" in have:
+        out["alerts"] = rows(
+            con,
+            f"SELECT id, rule, severity, title FROM alerts WHERE starts_with(id, ?) ORDER BY id LIMIT {n}",
+            [low],
+        )
+    if "events" in have:
+        if _IP.match(q):
+            out["ips"] = rows(
+                con,
+                "SELECT src_ip AS ip, count(*) AS events, count(DISTINCT key_fingerprint) AS keys "
+                "FROM events "
+                f"WHERE starts_with(src_ip, ?) GROUP BY src_ip ORDER BY events DESC LIMIT {n}",
+                [q],
+            )
+        for name, col in (("principals", "actor"), ("user_agents", "user_agent"), ("end_users", "end_user")):
+            out[name] = rows(
+                con,
+                f"SELECT {col} AS value, count(*) AS events, count(DISTINCT key_fingerprint) AS keys "
+                "FROM events "
+                f"WHERE {col} ILIKE ? GROUP BY {col} ORDER BY events DESC LIMIT {n}",
+                [like],
+            )
+    if "findings" in have:
+        out["repositories"] = rows(
+            con,
+            "SELECT repo AS value, count(DISTINCT fingerprint) AS keys FROM findings WHERE repo ILIKE ? "
+            f"GROUP BY repo ORDER BY keys DESC LIMIT {n}",
+            [like],
+        )
+    if "crews" in have:
+        out["crews"] = rows(
+            con,
+            f"SELECT id, name FROM crews WHERE id ILIKE ? OR name ILIKE ? ORDER BY id LIMIT {n}",
+            [like, like],
+        )
+    return out
+
+
+def keys_of(
+    con: duckdb.DuckDBPyConnection, column: str, value: str, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The keys an IP, principal, user agent or end user touched (a pivot from search)."""
+    if column not in ("src_ip", "actor", "user_agent", "end_user") or "events" not in tables(con):
+        return []
+    return rows(
+        con,
+        f"SELECT key_fingerprint, count(*) AS events, {iso('min(time)')} AS first, "
+        f"{iso('max(time)')} AS last "
+        f"FROM events WHERE {column} = ? AND key_fingerprint IS NOT NULL GROUP BY key_fingerprint "
+        f"ORDER BY events DESC LIMIT {limit}",
+        [value],
+    )
