@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 TOKEN = "serve-test-token-0123456789"  # generated per test run would work too; fixed makes logs readable
@@ -119,6 +120,17 @@ def running(workspace: Path, tmp: Path, *extra: str, env: dict[str, str] | None 
 class Demo:
     out: Path
     workspace: Path
+
+
+def one(demo: Demo, sql: str) -> Any:
+    """The first row of a query on the demo workspace (its only value when it has one column)."""
+    con = duckdb.connect(str(demo.workspace), read_only=True)
+    try:
+        row = con.execute(sql).fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    return row[0] if len(row) == 1 else row
 
 
 @pytest.fixture(scope="session")

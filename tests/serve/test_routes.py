@@ -10,23 +10,11 @@ import subprocess
 import sys
 from html import unescape
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
-import duckdb
 import pytest
 
-from tests.serve.conftest import Demo, Server
-
-
-def one(demo: Demo, sql: str) -> Any:
-    con = duckdb.connect(str(demo.workspace), read_only=True)
-    try:
-        row = con.execute(sql).fetchone()
-    finally:
-        con.close()
-    assert row is not None
-    return row[0] if len(row) == 1 else row
+from tests.serve.conftest import Demo, Server, one
 
 
 def cli_json(demo: Demo, tmp_path: Path, *args: str) -> str:
@@ -147,7 +135,9 @@ def test_alert_page_links_entities_and_evidence(server: Server, demo: Demo) -> N
 
 
 def test_key_page_and_twin(server: Server, demo: Demo) -> None:
-    fp = one(demo, "SELECT key_fingerprint FROM crew_keys WHERE leak_time IS NOT NULL LIMIT 1")
+    fp = one(
+        demo, "SELECT key_fingerprint FROM crew_keys WHERE leak_time IS NOT NULL AND provider = 'aws' LIMIT 1"
+    )
     r = server.get(f"/keys/{fp}")
     assert r.status == 200
     assert "Where and when it leaked" in r.text
@@ -159,6 +149,12 @@ def test_key_page_and_twin(server: Server, demo: Demo) -> None:
     assert k["fingerprint"] == fp
     assert k["leaks"]
     assert k["usage"]["events"] == one(demo, f"SELECT count(*) FROM events WHERE key_fingerprint = '{fp}'")
+    azure, resource = one(
+        demo,
+        "SELECT fingerprint, resource FROM findings WHERE provider LIKE 'azure%' AND resource IS NOT NULL",
+    )
+    used = one(demo, f"SELECT count(*) FROM events WHERE lower(resource) LIKE '%/accounts/{resource}'")
+    assert server.get(f"/api/keys/{azure}").json()["usage"]["events"] == used > 0  # joined by its resource
     assert k["alerts"]
     assert set(k["alerts"][0]) >= {
         "id",

@@ -6,7 +6,7 @@ behind a token, from a snapshot copy so that ``ingest`` and ``detect`` can keep 
 """
 
 from ringbreaker.serve.app import ServeConfig, asgi, create_app
-from ringbreaker.serve.run import new_token, serve
+from ringbreaker.serve.run import bind_warning, loopback, new_token, serve
 from ringbreaker.serve.snapshot import Snapshots
 
-__all__ = ["ServeConfig", "Snapshots", "asgi", "create_app", "new_token", "serve"]
+__all__ = ["ServeConfig", "Snapshots", "asgi", "bind_warning", "create_app", "loopback", "new_token", "serve"]

@@ -29,6 +29,10 @@ from ringbreaker.serve.auth import TokenGate
 from ringbreaker.serve.snapshot import Snapshots
 
 STATIC = {"app.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8"}
+FAVICON = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="6" fill="none" '
+    b'stroke="#b00020" stroke-width="3"/></svg>'
+)
 _META_CSP = re.compile(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">')
 
 
@@ -128,6 +132,9 @@ def create_app(config: ServeConfig, snapshots: Snapshots) -> Starlette:
             return not_found(request, name)
         body = resources.files("ringbreaker.serve").joinpath("static", name).read_bytes()
         return Response(body, media_type=STATIC[name])
+
+    def favicon(request: Request) -> Response:
+        return Response(FAVICON, media_type="image/svg+xml")
 
     def overview(request: Request) -> Response:
         with snapshots.cursor() as con:
@@ -254,6 +261,7 @@ def create_app(config: ServeConfig, snapshots: Snapshots) -> Starlette:
     routes = [
         Route("/healthz", healthz),
         Route("/static/{name}", static),
+        Route("/favicon.ico", favicon),
         Route("/", overview),
         Route("/alerts", alert_list),
         Route("/alerts/{id}", alert_page),

@@ -30,6 +30,16 @@ def loopback(host: str) -> bool:
         return False
 
 
+def bind_warning(host: str) -> str | None:
+    """What to say when the server binds beyond loopback (None on loopback)."""
+    if loopback(host):
+        return None
+    return (
+        f"warning: binding {host}, beyond this machine's loopback: anyone who can reach this port and "
+        "learns the token can read the workspace (prefer 127.0.0.1 and an SSH tunnel)"
+    )
+
+
 def url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
     return f"http://{shown}:{port}/"
@@ -51,13 +61,9 @@ def serve(config: ServeConfig, err: TextIO = sys.stderr, *, quiet: bool = False)
             handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
             access.addHandler(handler)
         access.propagate = False
-        if not loopback(config.host):
-            print(
-                f"warning: binding {config.host}, beyond this machine's loopback: anyone who can reach "
-                "this port and learns the token can read the workspace (use an SSH tunnel instead)",
-                file=err,
-                flush=True,
-            )
+        warning = bind_warning(config.host)
+        if warning:
+            print(warning, file=err, flush=True)
         print(
             f"ringbreaker serve: {config.workspace} (read-only snapshot) at "
             f"{url(config.host, config.port)}?token={config.token}",
