@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.serve.conftest import Demo, Server, one
+from tests.serve.conftest import Demo, Server, one, running
 
 
 def cli_json(demo: Demo, tmp_path: Path, *args: str) -> str:
@@ -245,3 +245,15 @@ def test_prompts_are_redacted_and_secrets_never_shown(server: Server, demo: Demo
     ).text
     assert key_id not in shown
     assert f"{key_id[:4]}…(20)" in unescape(shown)
+
+
+def test_show_prompts_reveals_them(demo: Demo, tmp_path: Path) -> None:
+    ev, prompt = one(
+        demo,
+        "SELECT id, prompt FROM events WHERE source_format = 'bedrock-invocation' "
+        "AND length(prompt) > 40 LIMIT 1",
+    )
+    with running(demo.workspace, tmp_path, "--show-prompts") as s:
+        page = unescape(s.get(f"/events/{ev}").text)
+    assert prompt in page
+    assert "prompt redacted" not in page

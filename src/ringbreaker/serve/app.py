@@ -137,8 +137,7 @@ def create_app(config: ServeConfig, snapshots: Snapshots) -> Starlette:
         return Response(FAVICON, media_type="image/svg+xml")
 
     def overview(request: Request) -> Response:
-        with snapshots.cursor() as con:
-            data = alert_db.overview(con)
+        data = snapshots.memo(("overview",), alert_db.overview)
         return wb.page(request, "overview.html", o=data)
 
     def alert_list(request: Request) -> Response:
@@ -176,32 +175,33 @@ def create_app(config: ServeConfig, snapshots: Snapshots) -> Starlette:
 
     def key_page(request: Request) -> Response:
         fp = request.path_params["fingerprint"].lower()
-        with snapshots.cursor() as con:
-            k = entities.key(con, fp)
-            if k is None:
-                return not_found(request, f"key {fp}")
-            on_key = alert_db.on_key(con, fp)
+        k = snapshots.memo(("key", fp), lambda con: entities.key(con, fp))
+        if k is None:
+            return not_found(request, f"key {fp}")
+        on_key = snapshots.memo(("alerts on key", fp), lambda con: alert_db.on_key(con, fp))
         if request.url.path.startswith("/api/"):
-            for p in k["flagged_prompts"]:
-                p["prompt"] = redact.prompt_preview(p["prompt"], config.show_prompts)
-            k["per_day"] = [list(r) for r in k["per_day"]]
-            return JSONResponse(_jsonable(k | {"alerts": [a.to_json() for a in on_key]}))
+            doc = k | {
+                "flagged_prompts": [
+                    p | {"prompt": redact.prompt_preview(p["prompt"], config.show_prompts)}
+                    for p in k["flagged_prompts"]
+                ],
+                "alerts": [a.to_json() for a in on_key],
+            }
+            return JSONResponse(_jsonable(doc))
         return wb.page(request, "key.html", k=k, alerts=on_key)
 
     def crew_list(request: Request) -> Response:
-        with snapshots.cursor() as con:
-            found = entities.crews(con)
+        found = snapshots.memo(("crews",), entities.crews)
         if request.url.path.startswith("/api/"):
             return JSONResponse(_jsonable({"crews": found}))
         return wb.page(request, "crews.html", crews=found)
 
     def crew_page(request: Request) -> Response:
         cid = request.path_params["id"]
-        with snapshots.cursor() as con:
-            found = entities.crews(con, cid)
-            if not found:
-                return not_found(request, f"crew {cid}")
-            activity = entities.crew_events(con, found[0])
+        found = snapshots.memo(("crew", cid), lambda con: entities.crews(con, cid))
+        if not found:
+            return not_found(request, f"crew {cid}")
+        activity = snapshots.memo(("crew activity", cid), lambda con: entities.crew_events(con, found[0]))
         if request.url.path.startswith("/api/"):
             return JSONResponse(_jsonable(found[0]))
         by_role: dict[str, list[dict[str, Any]]] = {"creator": [], "provider": [], "user": []}
@@ -223,9 +223,10 @@ def create_app(config: ServeConfig, snapshots: Snapshots) -> Starlette:
     def search_page(request: Request) -> Response:
         q = request.query_params.get("q", "")
         field = request.query_params.get("field", "")
-        with snapshots.cursor() as con:
-            found = entities.search(con, q)
-            pivot = entities.keys_of(con, field, q) if field else []
+        found = snapshots.memo(("search", q), lambda con: entities.search(con, q))
+        pivot = (
+            snapshots.memo(("pivot", field, q), lambda con: entities.keys_of(con, field, q)) if field else []
+        )
         if request.url.path.startswith("/api/"):
             return JSONResponse(_jsonable(found | ({"pivot": pivot} if field else {})))
         return wb.page(request, "search.html", q=q, found=found, field=field, pivot=pivot)

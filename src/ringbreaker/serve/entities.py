@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import duckdb
 
 _TS = "'%Y-%m-%dT%H:%M:%SZ'"
-EVENT_LIMIT = 200  # events listed on a page; counts are always exact
+EVENT_LIMIT = 50  # evidence events shown on an alert's page (with raw records); counts are always exact
 _HEX = re.compile(r"^[0-9a-f]{6,64}$")
 _IP = re.compile(r"^[0-9a-fA-F:.]+(\.\*\*\*)?$")
 
@@ -130,83 +130,87 @@ def key(con: duckdb.DuckDBPyConnection, fp: str) -> dict[str, Any] | None:
     # Azure diagnostic logs never name the key, only its resource: a leak that names the resource
     # (findings.resource, the account name) joins the key to its use, as scan records it.
     resources = sorted({r["resource"] for r in leaks if r.get("resource")})
-    on_key = (
-        "(key_fingerprint = ? OR list_contains(?, regexp_extract(lower(resource), '/accounts/([^/]+)$', 1)))"
-    )
-    on_e = on_key.replace("(key_fingerprint", "(e.key_fingerprint").replace("(resource", "(e.resource")
-    base = f"FROM events WHERE {on_key}"
-    p = [fp, resources]
-    stats = rows(
+    cond, p = "key_fingerprint = ?", [fp]
+    if resources:
+        cond += " OR list_contains(?, regexp_extract(lower(resource), '/accounts/([^/]+)$', 1))"
+        p.append(resources)  # type: ignore[arg-type]  # a list parameter
+    # one scan of events for the key into a temporary table of this cursor; every aggregate below
+    # reads that (a key has thousands of events, the workspace millions). Every workspace has
+    # `events` (migration 2).
+    con.execute(f"CREATE OR REPLACE TEMP TABLE serve_key AS SELECT {KEY_COLUMNS} FROM events WHERE {cond}", p)
+    try:
+        found = _key_use(con, have)
+    finally:
+        con.execute("DROP TABLE IF EXISTS serve_key")
+    if not leaks and not owned and not found["usage"]["events"]:
+        return None
+    return {
+        "fingerprint": fp,
+        "leaks": leaks,
+        "crew_keys": owned,
+        **found,
+    }
+
+
+KEY_COLUMNS = (
+    "id, time, operation, status, error_code, src_ip, src_org, src_asn, src_country, user_agent, model, "
+    "tokens_in, tokens_out, account, provider"
+)
+
+
+def _key_use(con: duckdb.DuckDBPyConnection, have: set[str]) -> dict[str, Any]:
+    """Use, networks, models, probes, verdicts and days of the events in ``serve_key``."""
+    usage = rows(
         con,
         f"SELECT count(*) AS events, {iso('min(time)')} AS first_use, {iso('max(time)')} AS last_use, "
         "sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out, "
         "count(*) FILTER (WHERE status = 'failure') AS failures, "
         "list(DISTINCT account ORDER BY account) FILTER (WHERE account IS NOT NULL)[1:5] AS accounts, "
-        f"any_value(provider) AS provider {base}",
-        p,
+        "any_value(provider) AS provider FROM serve_key",
     )[0]
-    if not leaks and not owned and not stats["events"]:
-        return None
-    networks = rows(
-        con,
-        "SELECT src_ip, src_org, src_asn, src_country, count(*) AS events, sum(tokens_in) AS tokens_in, "
-        f"sum(tokens_out) AS tokens_out, {iso('min(time)')} AS first, "
-        f"{iso('max(time)')} AS last "
-        f"{base} GROUP BY ALL ORDER BY events DESC LIMIT 50",
-        p,
-    )
-    models = rows(
-        con,
-        "SELECT model, count(*) AS events, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out "
-        f"{base} AND model IS NOT NULL GROUP BY model ORDER BY events DESC LIMIT 50",
-        p,
-    )
-    probes = rows(
-        con,
-        f"SELECT id, {iso('time')} AS time, operation, status, error_code, src_ip, user_agent {base} "
-        "AND (status = 'failure' OR model IS NULL) ORDER BY time, id LIMIT 50",
-        p,
-    )
-    verdicts = (
-        rows(
+    out: dict[str, Any] = {
+        "usage": usage,
+        "networks": rows(
             con,
-            "SELECT v.severity, count(*) AS prompts FROM verdicts v JOIN events e ON e.id = v.event_id "
-            f"WHERE {on_e} GROUP BY v.severity ORDER BY prompts DESC",
-            p,
-        )
-        if "verdicts" in have
-        else []
-    )
-    worst = (
-        rows(
+            "SELECT src_ip, src_org, src_asn, src_country, count(*) AS events, sum(tokens_in) AS tokens_in, "
+            f"sum(tokens_out) AS tokens_out, {iso('min(time)')} AS first, {iso('max(time)')} AS last "
+            "FROM serve_key GROUP BY ALL ORDER BY events DESC LIMIT 50",
+        ),
+        "models": rows(
             con,
-            f"SELECT e.id, {iso('e.time')} AS time, e.model, e.prompt, v.severity, v.labels FROM verdicts v "
-            f"JOIN events e ON e.id = v.event_id WHERE {on_e} AND v.severity <> 'none' "
-            "ORDER BY CASE v.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 "
-            "ELSE 1 END "
-            "DESC, e.time LIMIT 20",
-            p,
-        )
-        if "verdicts" in have
-        else []
-    )
-    per_day = con.execute(
-        "SELECT strftime(timezone('UTC', date_trunc('day', time)), '%Y-%m-%d') AS d, count(*) "
-        f"{base} GROUP BY d ORDER BY d",
-        p,
-    ).fetchall()
-    return {
-        "fingerprint": fp,
-        "leaks": leaks,
-        "crew_keys": owned,
-        "usage": stats,
-        "networks": networks,
-        "models": models,
-        "probes": probes,
-        "verdicts": verdicts,
-        "flagged_prompts": worst,
-        "per_day": per_day,
+            "SELECT model, count(*) AS events, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out "
+            "FROM serve_key WHERE model IS NOT NULL GROUP BY model ORDER BY events DESC LIMIT 50",
+        ),
+        "probes": rows(
+            con,
+            f"SELECT id, {iso('time')} AS time, operation, status, error_code, src_ip, user_agent "
+            "FROM serve_key WHERE status = 'failure' OR model IS NULL ORDER BY time, id LIMIT 50",
+        ),
+        "verdicts": [],
+        "flagged_prompts": [],
+        "per_day": con.execute(
+            "SELECT strftime(timezone('UTC', date_trunc('day', time)), '%Y-%m-%d') AS d, count(*) "
+            "FROM serve_key GROUP BY d ORDER BY d"
+        ).fetchall(),
     }
+    if "verdicts" in have:
+        out["verdicts"] = rows(
+            con,
+            "SELECT v.severity, count(*) AS prompts FROM verdicts v JOIN serve_key k ON k.id = v.event_id "
+            "GROUP BY v.severity ORDER BY prompts DESC",
+        )
+        flagged = rows(
+            con,
+            f"SELECT k.id, {iso('k.time')} AS time, k.model, v.severity, v.labels FROM verdicts v "
+            "JOIN serve_key k ON k.id = v.event_id WHERE v.severity <> 'none' "
+            "ORDER BY CASE v.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 "
+            "ELSE 1 END DESC, k.time LIMIT 20",
+        )
+        for f in flagged:  # the prompt text by id: an index lookup each on the snapshot
+            row = con.execute("SELECT prompt FROM events WHERE id = ?", [f["id"]]).fetchone()
+            f["prompt"] = row[0] if row else None
+        out["flagged_prompts"] = flagged
+    return out
 
 
 # --------------------------------------------------------------------------- events
@@ -231,16 +235,17 @@ def event(con: duckdb.DuckDBPyConnection, event_id: str) -> dict[str, Any] | Non
 
 
 def events(con: duckdb.DuckDBPyConnection, ids: list[str], limit: int = EVENT_LIMIT) -> list[dict[str, Any]]:
-    """Events by id (an alert's evidence), oldest first, at most ``limit``."""
-    if not ids or "events" not in tables(con):
-        return []
-    return rows(
-        con,
-        f"SELECT id, {iso('time')} AS time, provider, operation, status, actor, src_ip, user_agent, model, "
-        f"key_fingerprint, prompt, key_id, raw FROM events WHERE list_contains(?, id) "
-        f"ORDER BY time, id LIMIT {limit}",
-        [ids],
-    )
+    """The first ``limit`` of these events (an alert's evidence, in the alert's order), oldest first.
+    One lookup per id: the snapshot's index on events.id answers each without a scan."""
+    out: list[dict[str, Any]] = []
+    for event_id in ids[:limit]:
+        out += rows(
+            con,
+            f"SELECT id, {iso('time')} AS time, provider, operation, status, actor, src_ip, user_agent, "
+            "model, key_fingerprint, prompt, key_id, raw FROM events WHERE id = ?",
+            [event_id],
+        )
+    return sorted(out, key=lambda e: (e["time"], e["id"]))
 
 
 # --------------------------------------------------------------------------- search

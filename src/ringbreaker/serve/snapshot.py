@@ -30,11 +30,11 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ringbreaker.errors import WorkspaceError
 
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 POLL_S = 1.0  # how often the refresher looks at the workspace's size and mtime
 MAX_BACKOFF_S = 15.0  # longest wait between probes while a writer holds the file
+MEMO_ENTRIES = 512  # results kept per snapshot (oldest dropped first)
 
 
 def _stat(path: Path) -> tuple[int, int, int]:
@@ -50,6 +51,28 @@ def _stat(path: Path) -> tuple[int, int, int]:
     st = path.stat()
     wal = path.with_name(path.name + ".wal")
     return st.st_size, st.st_mtime_ns, wal.stat().st_size if wal.exists() else -1
+
+
+# Lookups by event id (an event page, an alert's evidence) would scan the whole id column: events
+# have no index in the workspace, on purpose (ingest's insert cost). The snapshot is the server's own
+# file, so it gets the index after the copy; the workspace never does.
+INDEXES = ("CREATE INDEX IF NOT EXISTS serve_events_id ON events (id)",)
+
+
+def index(copy: Path) -> None:
+    """Add the server's lookup indexes to a snapshot copy (never to the workspace itself)."""
+    import duckdb
+
+    con = duckdb.connect(str(copy))
+    try:
+        con.execute("SET enable_progress_bar = false")
+        have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "events" in have:
+            for sql in INDEXES:
+                con.execute(sql)
+            con.execute("CHECKPOINT")
+    finally:
+        con.close()
 
 
 @dataclass
@@ -65,6 +88,20 @@ class Snapshot:
     retired: bool = False
     closed: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    def memo(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """``make()``, computed once per snapshot and key (a snapshot never changes): the pages every
+        reader asks for (the overview, a hot key) cost their queries once per refresh."""
+        with self.lock:
+            if key in self.cache:
+                return self.cache[key]
+        value = make()
+        with self.lock:
+            if len(self.cache) >= MEMO_ENTRIES:
+                self.cache.pop(next(iter(self.cache)))
+            self.cache[key] = value
+        return value
 
     def close_if_done(self) -> None:
         """Close and delete the copy once it is retired and no request holds it."""
@@ -128,6 +165,7 @@ class Snapshots:
                     shutil.copyfile(wal, target.with_name(target.name + ".wal"))
             if _stat(self.workspace) != before:  # a writer checkpointed during the copy: not consistent
                 raise OSError("the workspace changed during the copy")
+            index(target)
             con = duckdb.connect(str(target), read_only=True)
             con.execute("SET enable_progress_bar = false")
         except (OSError, duckdb.Error) as e:
@@ -209,6 +247,19 @@ class Snapshots:
             with snap.lock:
                 snap.users -= 1
             snap.close_if_done()
+
+    def memo(self, key: tuple[Any, ...], make: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+        """``make(cursor)`` on the current snapshot, once per snapshot and key (see Snapshot.memo)."""
+        with self._lock:
+            snap = self._current
+        if snap is None:
+            raise WorkspaceError("no snapshot of the workspace yet", source=str(self.workspace))
+
+        def compute() -> Any:
+            with self.cursor() as con:
+                return make(con)
+
+        return snap.memo(key, compute)
 
     @property
     def taken(self) -> datetime | None:
