@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from html import unescape
 from pathlib import Path
 from urllib.parse import quote
@@ -257,3 +258,14 @@ def test_show_prompts_reveals_them(demo: Demo, tmp_path: Path) -> None:
         page = unescape(s.get(f"/events/{ev}").text)
     assert prompt in page
     assert "prompt redacted" not in page
+
+
+def test_concurrent_readers_all_get_answers(server: Server, demo: Demo) -> None:
+    """Requests run in a thread pool: pages that redact records (the secret scanner) and read the
+    snapshot at once must not trip over each other."""
+    aid = one(demo, "SELECT id FROM alerts ORDER BY len(event_ids) DESC LIMIT 1")
+    ev = one(demo, "SELECT id FROM events WHERE source_format = 'cloudtrail' LIMIT 1")
+    paths = [f"/alerts/{aid}", f"/events/{ev}", "/", "/api/alerts"] * 6
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(lambda p: server.get(p).status, paths))
+    assert statuses == [200] * len(paths)

@@ -11,6 +11,7 @@ not show them by default).
 from __future__ import annotations
 
 import json
+import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 
 PROMPT_PREVIEW = 32  # characters of a prompt shown when prompts are redacted
 _MIN_PIECE = 12  # a raw string this long that is part of the prompt is the prompt
+# A Hyperscan engine has one scratch space: two threads scanning at once fail (ScratchInUseError).
+# Requests run in a thread pool, so scans take turns; each is microseconds on a record.
+_SCAN = threading.Lock()
 
 
 def preview(secret: str) -> str:
@@ -48,7 +52,8 @@ def secrets(text: str, extra: tuple[str, ...] = ()) -> str:
 
     rules, engine = _engine()
     data = text.encode("utf-8", "surrogatepass")
-    matches = find(rules, engine, data)
+    with _SCAN:
+        matches = find(rules, engine, data)
     if matches:
         out, last = bytearray(), 0
         for m in sorted(matches, key=lambda m: m.start):
