@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -27,6 +27,9 @@ from ringbreaker.serve import alerts as alert_db
 from ringbreaker.serve import charts, entities, redact
 from ringbreaker.serve.auth import TokenGate
 from ringbreaker.serve.snapshot import Snapshots
+
+if TYPE_CHECKING:
+    import duckdb
 
 STATIC = {"app.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8"}
 FAVICON = (
@@ -143,8 +146,7 @@ def create_app(config: ServeConfig, snapshots: Snapshots) -> Starlette:
     def alert_list(request: Request) -> Response:
         try:
             f = alert_db.Filters.parse(_params(request))
-            with snapshots.cursor() as con:
-                found, total = alert_db.inbox(con, f)
+            found, total = snapshots.memo(("inbox", f), lambda con: alert_db.inbox(con, f))
         except ValueError as e:
             return bad_request(request, str(e))
         if request.url.path.startswith("/api/"):
@@ -161,16 +163,22 @@ def create_app(config: ServeConfig, snapshots: Snapshots) -> Starlette:
 
     def alert_page(request: Request) -> Response:
         aid = request.path_params["id"]
-        with snapshots.cursor() as con:
-            a = alert_db.one(con, aid)
-            if a is None:
-                return not_found(request, f"alert {aid}")
-            if request.url.path.startswith("/api/"):
-                return JSONResponse(a.to_json())
-            evidence = entities.events(con, list(a.event_ids))
-            rel = alert_db.related(con, a)
-        for ev in evidence:
-            ev["raw_shown"] = redact.raw_record(ev["raw"], ev["prompt"], ev["key_id"], config.show_prompts)
+        a = snapshots.memo(("alert", aid), lambda con: alert_db.one(con, aid))
+        if a is None:
+            return not_found(request, f"alert {aid}")
+        if request.url.path.startswith("/api/"):
+            return JSONResponse(a.to_json())
+
+        def evidence_of(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+            found = entities.events(con, list(a.event_ids))
+            return [
+                ev
+                | {"raw_shown": redact.raw_record(ev["raw"], ev["prompt"], ev["key_id"], config.show_prompts)}
+                for ev in found
+            ]
+
+        evidence = snapshots.memo(("evidence", aid), evidence_of)
+        rel = snapshots.memo(("related", aid), lambda con: alert_db.related(con, a))
         return wb.page(request, "alert.html", a=a, evidence=evidence, related=rel)
 
     def key_page(request: Request) -> Response:
