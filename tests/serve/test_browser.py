@@ -90,7 +90,17 @@ def test_hostile_fields_stay_text(browser: Browser, tmp_path: Path) -> None:
     ws = hostile_workspace(tmp_path)
     with running(ws, tmp_path) as s:
         page, problems = session(browser, s)
-        for path in ("/crews/crew-x", "/crews", "/alerts", "/events/ev0", "/search?q=evil-proxy", "/"):
+        alert = s.get("/api/alerts").json()["alerts"][0]["id"]
+        pages = (
+            "/crews/crew-x",
+            "/crews",
+            "/alerts",
+            f"/alerts/{alert}",
+            "/events/ev0",
+            "/search?q=evil-proxy",
+            "/",
+        )
+        for path in pages:
             raw = s.get(path)
             assert raw.status == 200, path
             assert SCRIPT not in raw.text, path
