@@ -190,6 +190,7 @@ def test_crew_event_search_and_case_pages(server: Server, demo: Demo) -> None:
     assert all(p["key_fingerprint"] for p in pivot)
     fp = one(demo, "SELECT fingerprint FROM findings LIMIT 1")
     assert server.get(f"/api/search?q={fp[:10]}").json()["keys"][0]["fingerprint"] == fp
+    assert server.get(f"/api/search?q={ev}").json()["events"][0]["id"] == ev
     aid = one(demo, "SELECT id FROM alerts LIMIT 1")
     assert server.get(f"/api/search?q={aid[:8]}").json()["alerts"][0]["id"] == aid
     repo = one(demo, "SELECT repo FROM findings LIMIT 1")

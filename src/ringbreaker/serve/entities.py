@@ -283,6 +283,10 @@ def search(con: duckdb.DuckDBPyConnection, q: str) -> dict[str, list[dict[str, A
                 f"GROUP BY fp ORDER BY fp LIMIT {n}",
                 [low] * len(parts),
             )
+    if "events" in have:  # an event id (evidence ids are alert, event or finding ids)
+        out["events"] = rows(
+            con, f"SELECT id, {iso('time')} AS time, provider, operation FROM events WHERE id = ?", [q]
+        )
     if "alerts" in have:
         out["alerts"] = rows(
             con,
