@@ -219,13 +219,22 @@ def create_app(config: ServeConfig, snapshots: Snapshots) -> Starlette:
 
     def event_page(request: Request) -> Response:
         eid = request.path_params["id"]
-        with snapshots.cursor() as con:
+
+        def shown(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
             ev = entities.event(con, eid)
             if ev is None:
-                return not_found(request, f"event {eid}")
-            cited = alert_db.citing(con, eid)
-        ev["raw_shown"] = redact.raw_record(ev.pop("raw"), ev["prompt"], ev["key_id"], config.show_prompts)
-        ev["prompt"] = redact.prompt_preview(ev["prompt"], config.show_prompts)
+                return None
+            raw = ev.pop("raw")
+            return ev | {
+                "raw_shown": redact.raw_record(raw, ev["prompt"], ev["key_id"], config.show_prompts),
+                "prompt": redact.prompt_preview(ev["prompt"], config.show_prompts),
+                "cited": alert_db.citing(con, eid),
+            }
+
+        ev = snapshots.memo(("event", eid), shown)
+        if ev is None:
+            return not_found(request, f"event {eid}")
+        cited = ev["cited"]
         return wb.page(request, "event.html", ev=ev, cited=cited)
 
     def search_page(request: Request) -> Response:
