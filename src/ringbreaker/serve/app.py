@@ -11,6 +11,7 @@ import re
 import tempfile
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,7 +79,7 @@ class Workbench:
         self.env.filters["safe_text"] = lambda t: redact.secrets(str(t)) if t is not None else ""
         self.cases = Path(tempfile.mkdtemp(prefix="ringbreaker-cases-"))
         self._case_lock = threading.Lock()
-        self._case_made: dict[str, object] = {}
+        self._case_made: dict[str, tuple[datetime | None, Path]] = {}  # crew -> (snapshot, its dir)
 
     def page(self, request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         taken = self.snapshots.taken
@@ -99,13 +100,11 @@ class Workbench:
 
         with self._case_lock, self.snapshots.cursor() as con:
             stamp = self.snapshots.taken
-            if self._case_made.get(crew_id) != stamp:
+            made = self._case_made.get(crew_id)
+            if made is None or made[0] != stamp:
                 written = write_case(con, crew_id, self.cases, workspace=str(self.config.workspace))
-                self._case_made[crew_id] = stamp
-                self._case_made[f"dir:{crew_id}"] = written.dir
-            made = self._case_made[f"dir:{crew_id}"]
-            assert isinstance(made, Path)
-            return made
+                made = self._case_made[crew_id] = (stamp, written.dir)
+            return made[1]
 
 
 def _params(request: Request) -> dict[str, str]:
