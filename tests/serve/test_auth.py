@@ -130,3 +130,16 @@ def test_usage_errors_exit_2(demo: Demo, tmp_path: Path, server: Server) -> None
     busy = _serve("--workspace", str(demo.workspace), "--port", str(server.port), "--token", TOKEN)
     assert busy.returncode == 2
     assert "in use" in busy.stderr
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        'ringbreaker_session="unterminated',
+        "a=b; ringbreaker_session",
+        '$Version=1; ringbreaker_session="\\q"',
+        "=;=;",
+    ],
+)
+def test_a_malformed_cookie_is_no_cookie(server: Server, cookie: str) -> None:
+    assert server.get("/alerts", auth=False, headers={"Cookie": cookie}).status == 401

@@ -20,7 +20,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -76,7 +76,7 @@ class TokenGate:
         cookie = SimpleCookie()
         try:
             cookie.load(headers.get(b"cookie", b"").decode("latin-1"))
-        except Exception:  # a malformed Cookie header is a missing one (http.cookies raises CookieError)
+        except CookieError:  # a malformed Cookie header is a missing one
             return False
         got = cookie.get(COOKIE)
         return got is not None and hmac.compare_digest(got.value.encode(), self.session.encode())
