@@ -76,7 +76,6 @@ class Workbench:
             qs=urlencode,
         )
         self.env.filters["prompt"] = lambda p: redact.prompt_preview(p, config.show_prompts)
-        self.env.filters["safe_text"] = lambda t: redact.secrets(str(t)) if t is not None else ""
         self.cases = Path(tempfile.mkdtemp(prefix="ringbreaker-cases-"))
         self._case_lock = threading.Lock()
         self._case_made: dict[str, tuple[datetime | None, Path]] = {}  # crew -> (snapshot, its dir)
