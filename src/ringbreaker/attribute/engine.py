@@ -215,43 +215,72 @@ def _shared_evidence(crews: list[CrewResult]) -> list[CrewResult]:
     return out
 
 
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else t.strftime(roles.ISO)
+def read_crews(con: duckdb.DuckDBPyConnection, crew_id: str | None = None) -> list[dict[str, Any]]:
+    """Every crew (or one) as ``attribute --format json`` prints ``crews[]``, read from the tables:
+    crews without a time first, then by first activity, ``unattributed`` last. For readers of a
+    workspace that did not run this attribution (``serve``); a workspace from before a column was
+    added gives the columns it has."""
+    have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "crews" not in have:
+        return []
+    ts = "strftime(timezone('UTC', {0}), '%Y-%m-%dT%H:%M:%SZ') AS {0}"  # UTC whatever the session's zone
+    params = [crew_id] if crew_id else []
+    where = "WHERE crew_id = ?" if crew_id else ""
+
+    def rows(
+        table: str, times: tuple[str, ...], order: str, key: str = "crew_id"
+    ) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        if table not in have:
+            return out
+        cols = {r[0] for r in con.execute(f"SELECT name FROM pragma_table_info('{table}')").fetchall()}
+        present = [t for t in times if t in cols]
+        sel = (
+            f"* EXCLUDE ({', '.join(present)}), " + ", ".join(ts.format(t) for t in present)
+            if present
+            else "*"
+        )
+        cond = f"WHERE {key} = ?" if crew_id else ""
+        rel = con.execute(f"SELECT {sel} FROM {table} {cond} ORDER BY {order}", params)
+        names = [d[0] for d in rel.description]
+        for r in rel.fetchall():
+            row = dict(zip(names, r, strict=True))
+            out[row[key] if key == "id" else row.pop(key)].append(row)
+        return out
+
+    members = rows("crew_members", ("first_seen", "last_seen"), "crew_id, role, kind, entity")
+    keys = rows("crew_keys", ("leak_time", "first_abuse"), "crew_id, first_abuse, key_fingerprint")
+    timeline = rows("timeline", ("time",), "crew_id, time, stage")
+    edges: dict[str, dict[str, int]] = defaultdict(dict)
+    if "crew_edges" in have:
+        for cid, kind, n in con.execute(
+            f"SELECT crew_id, kind, count(*) FROM crew_edges {where} GROUP BY ALL ORDER BY ALL", params
+        ).fetchall():
+            edges[cid][kind] = n
+    found = rows(
+        "crews",
+        ("first_time", "last_time"),
+        "id = 'unattributed', first_time IS NOT NULL, first_time, id",
+        "id",
+    )
+    return [
+        {
+            **{k: c[k] for k in ("id", "name", "first_time", "last_time", "summary")},
+            "confidence": c.get("confidence"),
+            "ties": c.get("ties"),
+            "edge_counts": edges.get(cid, {}),
+            "members": members.get(cid, []),
+            "keys": keys.get(cid, []),
+            "timeline": timeline.get(cid, []),
+        }
+        for cid, group in found.items()
+        for c in group
+    ]
 
 
 def to_json(con: duckdb.DuckDBPyConnection, result: Result) -> dict[str, Any]:
     """The attribution as one JSON document (``attribute --format json``), read back from the
     tables it was written to, so the document and the workspace always agree."""
-
-    def rows(q: str) -> list[dict[str, Any]]:
-        rel = con.sql(q)
-        names = rel.columns
-        return [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
-
-    ts = "strftime({}, '%Y-%m-%dT%H:%M:%SZ')"
-    members: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows(
-        f"SELECT * EXCLUDE (first_seen, last_seen), {ts.format('first_seen')} AS first_seen, "
-        f"{ts.format('last_seen')} AS last_seen FROM crew_members ORDER BY crew_id, role, kind, entity"
-    ):
-        members[r.pop("crew_id")].append(r)
-    edges: dict[str, dict[str, int]] = defaultdict(dict)
-    for crew_id, kind, n in con.execute(
-        "SELECT crew_id, kind, count(*) FROM crew_edges GROUP BY ALL ORDER BY ALL"
-    ).fetchall():
-        edges[crew_id][kind] = n
-    keys: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows(
-        f"SELECT * EXCLUDE (leak_time, first_abuse), {ts.format('leak_time')} AS leak_time, "
-        f"{ts.format('first_abuse')} AS first_abuse FROM crew_keys "
-        "ORDER BY crew_id, first_abuse, key_fingerprint"
-    ):
-        keys[r.pop("crew_id")].append(r)
-    timeline: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows(
-        f"SELECT * EXCLUDE (time), {ts.format('time')} AS time FROM timeline ORDER BY crew_id, time, stage"
-    ):
-        timeline[r.pop("crew_id")].append(r)
     return {
         "seeds": result.seeds,
         "abuse_events": result.abuse_events,
@@ -259,20 +288,5 @@ def to_json(con: duckdb.DuckDBPyConnection, result: Result) -> dict[str, Any]:
         "edges": result.edges,
         "notes": result.notes,
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "crews": [
-            {
-                "id": c.id,
-                "name": c.name,
-                "first_time": _iso(c.crew.first_time),
-                "last_time": _iso(c.crew.last_time),
-                "summary": c.crew.summary,
-                "confidence": c.crew.confidence,
-                "ties": c.crew.ties,
-                "edge_counts": edges.get(c.id, {}),
-                "members": members.get(c.id, []),
-                "keys": keys.get(c.id, []),
-                "timeline": timeline.get(c.id, []),
-            }
-            for c in result.crews
-        ],
+        "crews": read_crews(con),
     }

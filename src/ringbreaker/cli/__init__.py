@@ -26,6 +26,7 @@ COMMANDS = {
     "case": "ringbreaker.cli.case:case",
     "rules": "ringbreaker.cli.rules:rules",
     "demo": "ringbreaker.cli.demo:demo",
+    "serve": "ringbreaker.cli.serve:serve",
 }
 
 
@@ -64,6 +65,7 @@ def cli() -> None:
       case      write each crew's case file: HTML (offline), STIX 2.1 bundle, JSON
       rules     list and check the rules (secret patterns, detections)
       demo      the whole job on a generated sample, out of the box
+      serve     the analyst's workbench: browse alerts, keys, crews, events (read-only, token)
 
     \b
     Examples:

@@ -131,3 +131,6 @@ def demo(out: Path, seed: int, scale: float) -> None:
     if first is not None:
         console.print(f"Case file: [bold]{first.dir / 'case.html'}[/] (all crews: {cases / 'index.html'})")
     console.print(f"Workspace {out / 'ringbreaker.duckdb'}; {time.monotonic() - t0:.1f} s in all.")
+    console.print(
+        f"Browse it: [bold]ringbreaker serve --workspace {out / 'ringbreaker.duckdb'}[/]", soft_wrap=True
+    )

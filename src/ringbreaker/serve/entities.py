@@ -1,0 +1,308 @@
+"""Keys, crews, events and search, read from the workspace tables (aggregates computed in SQL).
+
+Crews are shaped as ``attribute --format json`` prints them (``crews[]``: id, name, first_time,
+last_time, summary, members, keys, timeline, times as ISO text), read from the same tables it reads
+back; tests compare the field names with the CLI's output.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from ringbreaker.serve.alerts import tables
+
+if TYPE_CHECKING:
+    import duckdb
+
+_TS = "'%Y-%m-%dT%H:%M:%SZ'"
+EVENT_LIMIT = 50  # evidence events shown on an alert's page (with raw records); counts are always exact
+_HEX = re.compile(r"^[0-9a-f]{6,64}$")
+_IP = re.compile(r"^[0-9a-fA-F:.]+(\.\*\*\*)?$")
+
+
+def iso(col: str) -> str:
+    """SQL for a TIMESTAMPTZ column as ISO 8601 UTC text."""
+    return f"strftime(timezone('UTC', {col}), {_TS})"
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+# --------------------------------------------------------------------------- crews
+
+
+def crews(con: duckdb.DuckDBPyConnection, crew_id: str | None = None) -> list[dict[str, Any]]:
+    """Every crew (or one), as ``attribute --format json`` shapes ``crews[]`` (attribute's own reader)."""
+    from ringbreaker.attribute import read_crews
+
+    return read_crews(con, crew_id)
+
+
+def crew_events(con: duckdb.DuckDBPyConnection, crew: dict[str, Any]) -> dict[str, Any]:
+    """How much the crew's infrastructure sent, per day and per model (events from its IP members)."""
+    ips = [m["entity"] for m in crew["members"] if m["kind"] == "ip"]
+    if not ips or "events" not in tables(con):
+        return {"per_day": [], "models": []}
+    return {
+        "per_day": con.execute(
+            "SELECT strftime(timezone('UTC', date_trunc('day', time)), '%Y-%m-%d') AS d, count(*) "
+            "FROM events "
+            "WHERE list_contains(?, src_ip) GROUP BY d ORDER BY d",
+            [ips],
+        ).fetchall(),
+        "models": rows(
+            con,
+            "SELECT model, count(*) AS events, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out "
+            "FROM events WHERE list_contains(?, src_ip) AND model IS NOT NULL GROUP BY model "
+            "ORDER BY events DESC LIMIT 20",
+            [ips],
+        ),
+    }
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def key(con: duckdb.DuckDBPyConnection, fp: str) -> dict[str, Any] | None:
+    """Everything about one key fingerprint: leaks, owner, probes, abuse by network and model,
+    tokens, verdicts of its prompts, a daily timeline. None when the workspace never saw it."""
+    have = tables(con)
+    leaks = (
+        rows(
+            con,
+            "SELECT id, rule, provider, preview, resource, repo, path, line, commit_id, author, "
+            f"{iso('leak_time')} AS leak_time, {iso('first_seen')} AS first_seen FROM findings "
+            "WHERE fingerprint = ? ORDER BY leak_time NULLS LAST, path",
+            [fp],
+        )
+        if "findings" in have
+        else []
+    )
+    owned = (
+        rows(
+            con,
+            "SELECT crew_id, victim, provider, preview, leak_location, minutes_to_abuse, events "
+            "FROM crew_keys "
+            "WHERE key_fingerprint = ? ORDER BY crew_id",
+            [fp],
+        )
+        if "crew_keys" in have
+        else []
+    )
+    # Azure diagnostic logs never name the key, only its resource: a leak that names the resource
+    # (findings.resource, the account name) joins the key to its use, as scan records it.
+    resources = sorted({r["resource"] for r in leaks if r.get("resource")})
+    cond, p = "key_fingerprint = ?", [fp]
+    if resources:
+        cond += " OR list_contains(?, regexp_extract(lower(resource), '/accounts/([^/]+)$', 1))"
+        p.append(resources)  # type: ignore[arg-type]  # a list parameter
+    # one scan of events for the key into a temporary table of this cursor; every aggregate below
+    # reads that (a key has thousands of events, the workspace millions). Every workspace has
+    # `events` (migration 2).
+    con.execute(f"CREATE OR REPLACE TEMP TABLE serve_key AS SELECT {KEY_COLUMNS} FROM events WHERE {cond}", p)
+    try:
+        found = _key_use(con, have)
+    finally:
+        con.execute("DROP TABLE IF EXISTS serve_key")
+    if not leaks and not owned and not found["usage"]["events"]:
+        return None
+    return {
+        "fingerprint": fp,
+        "leaks": leaks,
+        "crew_keys": owned,
+        **found,
+    }
+
+
+KEY_COLUMNS = (
+    "id, time, operation, status, error_code, src_ip, src_org, src_asn, src_country, user_agent, model, "
+    "tokens_in, tokens_out, account, provider"
+)
+
+
+def _key_use(con: duckdb.DuckDBPyConnection, have: set[str]) -> dict[str, Any]:
+    """Use, networks, models, probes, verdicts and days of the events in ``serve_key``."""
+    usage = rows(
+        con,
+        f"SELECT count(*) AS events, {iso('min(time)')} AS first_use, {iso('max(time)')} AS last_use, "
+        "sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out, "
+        "count(*) FILTER (WHERE status = 'failure') AS failures, "
+        "list(DISTINCT account ORDER BY account) FILTER (WHERE account IS NOT NULL)[1:5] AS accounts, "
+        "any_value(provider) AS provider FROM serve_key",
+    )[0]
+    out: dict[str, Any] = {
+        "usage": usage,
+        "networks": rows(
+            con,
+            "SELECT src_ip, src_org, src_asn, src_country, count(*) AS events, sum(tokens_in) AS tokens_in, "
+            f"sum(tokens_out) AS tokens_out, {iso('min(time)')} AS first, {iso('max(time)')} AS last "
+            "FROM serve_key GROUP BY ALL ORDER BY events DESC LIMIT 50",
+        ),
+        "models": rows(
+            con,
+            "SELECT model, count(*) AS events, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out "
+            "FROM serve_key WHERE model IS NOT NULL GROUP BY model ORDER BY events DESC LIMIT 50",
+        ),
+        "probes": rows(
+            con,
+            f"SELECT id, {iso('time')} AS time, operation, status, error_code, src_ip, user_agent "
+            "FROM serve_key WHERE status = 'failure' OR model IS NULL ORDER BY time, id LIMIT 50",
+        ),
+        "verdicts": [],
+        "flagged_prompts": [],
+        "per_day": con.execute(
+            "SELECT strftime(timezone('UTC', date_trunc('day', time)), '%Y-%m-%d') AS d, count(*) "
+            "FROM serve_key GROUP BY d ORDER BY d"
+        ).fetchall(),
+    }
+    if "verdicts" in have:
+        out["verdicts"] = rows(
+            con,
+            "SELECT v.severity, count(*) AS prompts FROM verdicts v JOIN serve_key k ON k.id = v.event_id "
+            "GROUP BY v.severity ORDER BY prompts DESC",
+        )
+        flagged = rows(
+            con,
+            f"SELECT k.id, {iso('k.time')} AS time, k.model, v.severity, v.labels FROM verdicts v "
+            "JOIN serve_key k ON k.id = v.event_id WHERE v.severity <> 'none' "
+            "ORDER BY CASE v.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 "
+            "ELSE 1 END DESC, k.time LIMIT 20",
+        )
+        for f in flagged:  # the prompt text by id: an index lookup each on the snapshot
+            row = con.execute("SELECT prompt FROM events WHERE id = ?", [f["id"]]).fetchone()
+            f["prompt"] = row[0] if row else None
+        out["flagged_prompts"] = flagged
+    return out
+
+
+# --------------------------------------------------------------------------- events
+
+
+def event(con: duckdb.DuckDBPyConnection, event_id: str) -> dict[str, Any] | None:
+    if "events" not in tables(con):
+        return None
+    found = rows(con, f"SELECT * EXCLUDE (time), {iso('time')} AS time FROM events WHERE id = ?", [event_id])
+    if not found:
+        return None
+    ev = found[0]
+    ev["verdict"] = None
+    if "verdicts" in tables(con):
+        v = rows(
+            con,
+            "SELECT bypass, sexual, real_person, minor, severity, labels FROM verdicts WHERE event_id = ?",
+            [event_id],
+        )
+        ev["verdict"] = v[0] if v else None
+    return ev
+
+
+def events(con: duckdb.DuckDBPyConnection, ids: list[str], limit: int = EVENT_LIMIT) -> list[dict[str, Any]]:
+    """The first ``limit`` of these events (an alert's evidence, in the alert's order), oldest first.
+    One lookup per id: the snapshot's index on events.id answers each without a scan."""
+    out: list[dict[str, Any]] = []
+    for event_id in ids[:limit]:
+        out += rows(
+            con,
+            f"SELECT id, {iso('time')} AS time, provider, operation, status, actor, src_ip, user_agent, "
+            "model, key_fingerprint, prompt, key_id, raw FROM events WHERE id = ?",
+            [event_id],
+        )
+    return sorted(out, key=lambda e: (e["time"], e["id"]))
+
+
+# --------------------------------------------------------------------------- search
+
+SEARCH_LIMIT = 25
+
+
+def search(con: duckdb.DuckDBPyConnection, q: str) -> dict[str, list[dict[str, Any]]]:
+    """What ``q`` names: key fingerprints (prefix), alerts (id prefix), IPs, principals, user agents,
+    end users and repositories (substring), each list capped at SEARCH_LIMIT."""
+    have = tables(con)
+    q = q.strip()
+    out: dict[str, list[dict[str, Any]]] = {
+        k: []
+        for k in ("keys", "alerts", "ips", "principals", "user_agents", "end_users", "repositories", "crews")
+    }
+    if not q:
+        return out
+    n = SEARCH_LIMIT
+    like = f"%{q}%"
+    low = q.lower()
+    if _HEX.match(low):
+        parts = []
+        if "findings" in have:
+            parts.append(
+                "SELECT fingerprint AS fp, 'leak' AS seen FROM findings WHERE starts_with(fingerprint, ?)"
+            )
+        if "events" in have:
+            parts.append("SELECT key_fingerprint, 'use' FROM events WHERE starts_with(key_fingerprint, ?)")
+        if parts:
+            out["keys"] = rows(
+                con,
+                f"SELECT fp AS fingerprint, list(DISTINCT seen ORDER BY seen) AS seen "
+                f"FROM ({' UNION ALL '.join(parts)}) "
+                f"GROUP BY fp ORDER BY fp LIMIT {n}",
+                [low] * len(parts),
+            )
+    if "events" in have:  # an event id (evidence ids are alert, event or finding ids)
+        out["events"] = rows(
+            con, f"SELECT id, {iso('time')} AS time, provider, operation FROM events WHERE id = ?", [q]
+        )
+    if "alerts" in have:
+        out["alerts"] = rows(
+            con,
+            f"SELECT id, rule, severity, title FROM alerts WHERE starts_with(id, ?) ORDER BY id LIMIT {n}",
+            [low],
+        )
+    if "events" in have:
+        if _IP.match(q):
+            out["ips"] = rows(
+                con,
+                "SELECT src_ip AS ip, count(*) AS events, count(DISTINCT key_fingerprint) AS keys "
+                "FROM events "
+                f"WHERE starts_with(src_ip, ?) GROUP BY src_ip ORDER BY events DESC LIMIT {n}",
+                [q],
+            )
+        for name, col in (("principals", "actor"), ("user_agents", "user_agent"), ("end_users", "end_user")):
+            out[name] = rows(
+                con,
+                f"SELECT {col} AS value, count(*) AS events, count(DISTINCT key_fingerprint) AS keys "
+                "FROM events "
+                f"WHERE {col} ILIKE ? GROUP BY {col} ORDER BY events DESC LIMIT {n}",
+                [like],
+            )
+    if "findings" in have:
+        out["repositories"] = rows(
+            con,
+            "SELECT repo AS value, count(DISTINCT fingerprint) AS keys FROM findings WHERE repo ILIKE ? "
+            f"GROUP BY repo ORDER BY keys DESC LIMIT {n}",
+            [like],
+        )
+    if "crews" in have:
+        out["crews"] = rows(
+            con,
+            f"SELECT id, name FROM crews WHERE id ILIKE ? OR name ILIKE ? ORDER BY id LIMIT {n}",
+            [like, like],
+        )
+    return out
+
+
+def keys_of(
+    con: duckdb.DuckDBPyConnection, column: str, value: str, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The keys an IP, principal, user agent or end user touched (a pivot from search)."""
+    if column not in ("src_ip", "actor", "user_agent", "end_user") or "events" not in tables(con):
+        return []
+    return rows(
+        con,
+        f"SELECT key_fingerprint, count(*) AS events, {iso('min(time)')} AS first, "
+        f"{iso('max(time)')} AS last "
+        f"FROM events WHERE {column} = ? AND key_fingerprint IS NOT NULL GROUP BY key_fingerprint "
+        f"ORDER BY events DESC LIMIT {limit}",
+        [value],
+    )

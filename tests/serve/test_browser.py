@@ -1,0 +1,114 @@
+"""The workbench in a real headless Chromium (Debian's `chromium`, driven by Playwright).
+
+Every page loads with no console message (a CSP violation is one), no page error and no request
+to anywhere but the server; links, filters and pagination work by clicking; hostile log fields
+(markup in user agents, user names, crew names) stay text. A screenshot per page goes to the test's
+temporary directory (and to $RINGBREAKER_SCREENSHOTS when set).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page
+
+from tests.case.hostile import HOSTILE_UA, SCRIPT, hostile_workspace
+from tests.case.test_render import browser, screenshot
+from tests.serve.conftest import TOKEN, Demo, Server, one, running
+
+__all__ = ["browser"]  # the case tests' Chromium fixture, used here by name
+
+
+def session(browser: Browser, server: Server) -> tuple[Page, list[str]]:
+    """A page logged in the way a user is (the start line's ?token= URL), watching for problems."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    problems: list[str] = []
+    origin = f"http://127.0.0.1:{server.port}/"
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"error: {e}"))
+    page.on("dialog", lambda d: problems.append(f"dialog: {d.message}"))
+    page.on("request", lambda r: None if r.url.startswith(origin) else problems.append(f"request: {r.url}"))
+    page.goto(f"{origin}?token={TOKEN}")
+    assert "token" not in page.url  # redirected to the same page without it
+    return page, problems
+
+
+def test_every_page_loads_clean(browser: Browser, server: Server, demo: Demo, tmp_path: Path) -> None:
+    crew = one(demo, "SELECT id FROM crews")
+    pages = {
+        "overview": "/",
+        "alerts": "/alerts?severity=high,critical",
+        "alert": "/alerts/" + one(demo, "SELECT id FROM alerts WHERE severity = 'critical' ORDER BY id"),
+        "key": "/keys/" + one(demo, "SELECT key_fingerprint FROM crew_keys ORDER BY events DESC"),
+        "crews": "/crews",
+        "crew": f"/crews/{crew}",
+        "event": "/events/" + one(demo, "SELECT id FROM events WHERE prompt IS NOT NULL ORDER BY id"),
+        "search": "/search?q=198.18",
+        "case": f"/cases/{crew}",
+        "case-html": f"/cases/{crew}/case.html",
+        "missing": "/alerts/no-such-alert",
+    }
+    page, problems = session(browser, server)
+    for name, path in pages.items():
+        response = page.goto(f"http://127.0.0.1:{server.port}{path}")
+        assert response is not None
+        assert response.status == (404 if name == "missing" else 200), name
+        page.wait_for_load_state("load")
+        assert page.title(), name
+        screenshot(page, tmp_path, f"serve-{name}.png")
+        if name == "missing":  # the browser reports the 404 of the document itself, and only that
+            assert len(problems) == 1
+            assert "status of 404" in problems[0]
+            problems.clear()
+        assert not problems, f"{name}: {problems}"
+    assert page.evaluate("document.styleSheets.length") >= 1  # app.css loaded under the CSP
+
+
+def test_filters_pagination_and_links_by_clicking(browser: Browser, server: Server) -> None:
+    page, problems = session(browser, server)
+    page.goto(f"http://127.0.0.1:{server.port}/alerts?per_page=10")
+    assert "page 1 of" in page.inner_text("nav.pages")
+    page.click("a[rel=next]")
+    assert "page=2" in page.url
+    assert "page 2 of" in page.inner_text("nav.pages")
+    page.fill("input[name=severity]", "critical")
+    page.click("form.filters button[type=submit]")
+    sev = {s.strip() for s in page.locator("#inbox tbody .sev").all_inner_texts()}
+    assert sev == {"critical"}
+    page.click("#inbox tbody tr >> nth=0 >> a")
+    assert "/alerts/" in page.url
+    page.click("ul.entities a[href^='/keys/'] >> nth=0")
+    assert "/keys/" in page.url
+    assert page.locator("h2", has_text="Abuse by network").count() == 1
+    page.click("text=Crews")
+    page.click("table.list tbody a[href^='/crews/'] >> nth=0")
+    assert page.locator("h2", has_text="Organisation by role").count() == 1
+    assert not problems, problems
+
+
+def test_hostile_fields_stay_text(browser: Browser, tmp_path: Path) -> None:
+    ws = hostile_workspace(tmp_path)
+    with running(ws, tmp_path) as s:
+        page, problems = session(browser, s)
+        alert = s.get("/api/alerts").json()["alerts"][0]["id"]
+        pages = (
+            "/crews/crew-x",
+            "/crews",
+            "/alerts",
+            f"/alerts/{alert}",
+            "/events/ev0",
+            "/search?q=evil-proxy",
+            "/",
+        )
+        for path in pages:
+            raw = s.get(path)
+            assert raw.status == 200, path
+            assert SCRIPT not in raw.text, path
+            page.goto(f"http://127.0.0.1:{s.port}{path}")
+            page.wait_for_load_state("load")
+            assert page.title() != "pwned", path
+            assert page.locator("script:not([src])").count() == 0, path
+        page.goto(f"http://127.0.0.1:{s.port}/events/ev0")
+        assert HOSTILE_UA in page.inner_text("main")  # shown, as text
+        screenshot(page, tmp_path, "serve-hostile-event.png")
+        assert not problems, problems
