@@ -106,7 +106,15 @@ def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list
     levels = [str(s) for s in SEVERITIES[SEVERITIES.index(cfg.min_severity) :]]
     ips, nets, alerts_by_ip = graph.seeds(con, levels)
     result = Result([], len(ips) + len(nets), 0, 0, 0)
-    if not ((ips or nets) and graph.abuse_view(con, ips, nets, levels)):
+    found = bool((ips or nets) and graph.abuse_view(con, ips, nets, levels))
+    if ips or nets:
+        owners = graph.one_row(con, "SELECT count(*) FROM owner_seed")[0]
+        if owners:
+            result.notes.append(
+                f"{owners} alerted address(es) used a leaked key before it leaked: the key's owner, "
+                "not a crew (not a crew's infrastructure, left out)"
+            )
+    if not found:
         result.notes.append(
             f"no events from addresses named by {cfg.min_severity}+ alerts: run detect first"
             if not alerts_by_ip

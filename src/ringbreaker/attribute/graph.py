@@ -92,9 +92,10 @@ def abuse_view(con: duckdb.DuckDBPyConnection, ips: set[str], nets: set[str], le
         CREATE OR REPLACE TEMP VIEW abuse AS
         WITH e AS (
             SELECT * FROM events
-            WHERE src_ip IN (SELECT ip FROM crew_ip)
-               OR (ends_with(src_ip, '*')  -- cheap test first: the regex runs on masked callers only
-                   AND regexp_replace(src_ip, {masked}, '\\1.0/24') IN (SELECT net FROM seed_net))
+            WHERE (src_ip IN (SELECT ip FROM crew_ip)
+                   OR (ends_with(src_ip, '*')  -- cheap test first: the regex runs on masked callers only
+                       AND regexp_replace(src_ip, {masked}, '\\1.0/24') IN (SELECT net FROM seed_net)))
+              AND (key_fingerprint IS NULL OR key_fingerprint IN (SELECT fp FROM crew_key))
         )
         SELECT e.id, e.time, e.provider, e.operation, e.actor, e.user_agent, e.tokens_in, e.tokens_out,
                e.end_user, e.source_format, e.src_anonymizer,
@@ -127,8 +128,20 @@ def expansion(con: duckdb.DuckDBPyConnection, levels: list[str]) -> None:
     stays out (unless an alert named it), and the checker and the egress addresses of every day of
     a rotation come in.
     """
+    # An alerted address that used a leaked key before it leaked is the owner's (a false alert on
+    # the victim's office): it is no crew's.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE crew_key AS SELECT DISTINCT key_fingerprint AS fp FROM events "
+        """
+        CREATE OR REPLACE TEMP TABLE owner_seed AS
+        SELECT DISTINCT e.src_ip AS ip FROM events e
+        JOIN (SELECT fingerprint, min(leak_time) AS t FROM findings WHERE leak_time IS NOT NULL
+              GROUP BY fingerprint) l ON l.fingerprint = e.key_fingerprint
+        WHERE e.src_ip IN (SELECT ip FROM seed_ip) AND e.time < l.t
+        """
+    )
+    con.execute("DELETE FROM seed_ip WHERE ip IN (SELECT ip FROM owner_seed)")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE seed_key AS SELECT DISTINCT key_fingerprint AS fp FROM events "
         "WHERE src_ip IN (SELECT ip FROM seed_ip) AND key_fingerprint IS NOT NULL"
     )
     con.execute(
@@ -142,13 +155,33 @@ def expansion(con: duckdb.DuckDBPyConnection, levels: list[str]) -> None:
                WHERE fp IS NOT NULL GROUP BY fp),
         ev AS (SELECT coalesce(leak.fp, al.fp) AS fp, coalesce(leak.t, al.t) AS since
                FROM leak FULL JOIN al ON al.fp = leak.fp)
-        SELECT fp, since FROM ev WHERE fp IN (SELECT fp FROM crew_key)
+        SELECT fp, since FROM ev WHERE fp IN (SELECT fp FROM seed_key)
         """,
         [levels],
     )
+    # The crews' keys: the stolen ones, and those the seeds sent at least half the requests of. A
+    # customer's own key that passed through an alerted VPN exit or CI runner is not one.
     con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE expand_cand AS
+        """
+        CREATE OR REPLACE TEMP TABLE crew_key AS
+        SELECT fp FROM stolen_key
+        UNION
+        SELECT key_fingerprint FROM events
+        WHERE key_fingerprint IN (SELECT fp FROM seed_key)
+          AND key_fingerprint NOT IN (SELECT fp FROM stolen_key)
+        GROUP BY key_fingerprint
+        HAVING 2 * count(*) FILTER (WHERE src_ip IN (SELECT ip FROM seed_ip)) >= count(*)
+        """
+    )
+    # Seeds that also carried customers' own keys: a VPN exit, NAT or CI runner, never a crew's own host.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE mixed_ip AS SELECT DISTINCT src_ip AS ip FROM events "
+        "WHERE src_ip IN (SELECT ip FROM seed_ip) AND key_fingerprint IS NOT NULL "
+        "AND key_fingerprint NOT IN (SELECT fp FROM crew_key)"
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE owner_ip AS
         WITH victim AS (
             SELECT DISTINCT account FROM events
             WHERE key_fingerprint IN (SELECT fp FROM stolen_key) AND account IS NOT NULL
@@ -166,20 +199,26 @@ def expansion(con: duckdb.DuckDBPyConnection, levels: list[str]) -> None:
                    s.fp IS NOT NULL AND u.first >= s.since AS after_theft,
                    s.since > l.first AS theft_logged  -- the owner's use before the theft is in the logs
             FROM u LEFT JOIN stolen_key s ON s.fp = u.fp LEFT JOIN logged l ON l.fp = u.fp
-        ), owner AS (  -- used a key before it was stolen, or a key of a victim that nobody stole
-            SELECT DISTINCT ip FROM j
-            WHERE (since IS NOT NULL AND NOT after_theft)
-               OR (NOT crew AND account IN (SELECT account FROM victim))
-        ), owner_net AS (
+        )
+        SELECT ip, bool_or(since IS NOT NULL AND NOT after_theft) AS before_theft,
+               bool_or(NOT crew AND account IN (SELECT account FROM victim)) AS own_key,
+               bool_or(after_theft) AS after_theft, bool_or(after_theft AND theft_logged) AS timed,
+               bool_and(crew) AS crew_only
+        FROM j GROUP BY ip
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE expand_cand AS
+        WITH owner AS (SELECT ip FROM owner_ip WHERE before_theft OR own_key),
+        owner_net AS (
             SELECT DISTINCT regexp_replace(ip, {_IPV4}, '\\1') AS net FROM owner
             WHERE regexp_matches(ip, {_IPV4})
         )
-        SELECT ip, bool_or(after_theft AND theft_logged) AS timed FROM j
-        WHERE ip NOT IN (SELECT ip FROM seed_ip)
-          AND ip NOT IN (SELECT ip FROM owner)
+        SELECT ip, timed FROM owner_ip
+        WHERE ip NOT IN (SELECT ip FROM seed_ip) AND NOT (before_theft OR own_key)
           AND regexp_replace(ip, {_IPV4}, '\\1') NOT IN (SELECT net FROM owner_net)
-        GROUP BY ip
-        HAVING bool_or(after_theft) AND bool_and(crew)
+          AND after_theft AND crew_only
         """
     )
     # Where the logs begin after the theft, time cannot tell the owner from the thief: such an
@@ -380,21 +419,23 @@ def cluster(con: duckdb.DuckDBPyConnection, resolution: float, seed: int) -> tup
 def shared_nodes(con: duckdb.DuckDBPyConnection, n: int) -> set[int]:
     """Graph nodes that are exits shared by unrelated crews, not a crew's own host.
 
-    A shared exit joins groups of stolen keys that nothing else joins: it is an articulation point
-    of the address--key graph, and its traffic on each side is another client's (each crew sends
-    its own tool through the VPN) or the address is a known anonymizer (Tor, a VPN or a public
-    proxy, from ``ingest --geoip``). A crew's own checker also joins its keys, but it sends one
-    client string to all of them, so it stays. Only addresses with two client strings or an
-    anonymizer class are candidates: on most workspaces there is none and the graph is not built.
+    An alerted address that also carried customers' own keys (``mixed_ip``: a VPN exit, a NAT, a
+    CI runner) is always shared. Otherwise a candidate is an address that sent two client strings
+    or that ``ingest --geoip`` classed as Tor, VPN or public proxy. Without every candidate, the
+    crews' own hosts split the stolen keys into groups; a candidate whose keys fall in two groups
+    is shared (several VPN exits that two crews both use are found together, which one
+    articulation point at a time would not). A crew's own egress that changed tools stays: its
+    keys are all in its own crew's group. On most workspaces there is no candidate and no graph.
     """
     cand = {
-        int(i): bool(anon)
-        for i, anon in con.execute(
+        int(i): bool(mixed)
+        for i, mixed in con.execute(
             """
-            SELECT nd.idx, bool_or(a.anon) FROM g_nk a
+            SELECT nd.idx, bool_or(a.node IN (SELECT ip FROM mixed_ip)) FROM g_nk a
             JOIN g_alias g USING (node) JOIN g_nodes nd ON nd.name = g.rep
             WHERE NOT starts_with(g.rep, 'pool:') AND a.key_fp IS NOT NULL GROUP BY nd.idx
-            HAVING count(DISTINCT a.key_fp) >= 2 AND (count(DISTINCT a.user_agent) >= 2 OR bool_or(a.anon))
+            HAVING bool_or(a.node IN (SELECT ip FROM mixed_ip))
+                OR (count(DISTINCT a.key_fp) >= 2 AND (count(DISTINCT a.user_agent) >= 2 OR bool_or(a.anon)))
             """
         ).fetchall()
     }
@@ -405,50 +446,16 @@ def shared_nodes(con: duckdb.DuckDBPyConnection, n: int) -> set[int]:
     use = con.sql("SELECT ip, item FROM g_use").to_arrow_table()
     ips, items = use["ip"].to_pylist(), use["item"].to_pylist()
     g = ig.Graph(n=n + max(items, default=0) + 1, edges=[(a, n + b) for a, b in zip(ips, items, strict=True)])
-    shared: set[int] = set()
-    for x in sorted(set(g.articulation_points()) & set(cand)):
-        sub = g.copy()
-        sub.delete_edges(sub.incident(x))
-        comp = sub.connected_components().membership
-        sides: dict[int, set[int]] = {}  # component -> x's items in it, when another address is there
-        for item in g.neighbors(x):
-            others = [v for v in sub.subcomponent(item) if v < n and v != x]
-            if others:
-                sides.setdefault(comp[item], set()).add(item - n)
-        if len(sides) < 2:
-            continue
-        uas = _side_clients(con, x, sides)
-        if cand[x] or _disjoint(uas):
+    sub = g.copy()
+    sub.delete_edges([e for x in cand for e in sub.incident(x)])
+    comp = sub.connected_components().membership
+    own = {comp[v] for v in range(n) if v not in cand}  # groups that hold a crew's own address
+    shared = {x for x, mixed in cand.items() if mixed}
+    for x in cand:
+        groups = {comp[item] for item in g.neighbors(x)} & own
+        if len(groups) >= 2:
             shared.add(x)
     return shared
-
-
-def _side_clients(
-    con: duckdb.DuckDBPyConnection, x: int, sides: dict[int, set[int]]
-) -> list[tuple[int, set[str]]]:
-    """Per side of node ``x`` (its items grouped by the component they fall in without it): the
-    events it sent there and the client strings they carried."""
-    side_of = {item: side for side, items in sides.items() for item in items}
-    out: dict[int, tuple[int, set[str]]] = {}
-    for item, count, uas in con.execute(
-        """
-        SELECT i.idx, sum(a.n), list(DISTINCT a.user_agent) FILTER (WHERE a.user_agent IS NOT NULL)
-        FROM g_nk a JOIN g_alias g USING (node) JOIN g_items i ON i.name = 'key:' || a.key_fp
-        WHERE g.rep = (SELECT name FROM g_nodes WHERE idx = ?) GROUP BY i.idx
-        """,
-        [x],
-    ).fetchall():
-        side = side_of.get(int(item))
-        if side is not None:
-            k, u = out.get(side, (0, set()))
-            out[side] = (k + int(count), u | set(uas or []))
-    return list(out.values())
-
-
-def _disjoint(sides: list[tuple[int, set[str]]]) -> bool:
-    """Whether at least two sides carried enough events, each with client strings no other side sent."""
-    busy = [u for k, u in sides if k >= SHARED_MIN and u]
-    return len(busy) >= 2 and all(not (a & b) for i, a in enumerate(busy) for b in busy[i + 1 :])
 
 
 def _communities(con: duckdb.DuckDBPyConnection, membership: list[int], shared: Sequence[int] = ()) -> None:
