@@ -284,7 +284,31 @@ def pipeline(w: Path, ws: Path, work: Path) -> dict[str, Any]:
             raise SystemExit(f"{name} failed ({p.returncode}): {p.stderr[-2000:]}")
         return p
 
-    step("scan", rb("scan", "--history", str(w / "public-code"), "--workspace", str(ws), "-q"))
+    # The OpenAI organisation's owner gives their key inventory by id (scan --inventory): the audit
+    # log names an admin key only by its id. Fingerprints and ids only, no secret.
+    truth = json.loads((w / "truth.json").read_text())
+    openai_keys = [k for c in truth["crews"] for k in c["keys"]] + truth["legit"]["keys"]
+    inventory = work / "openai-keys.txt"
+    inventory.write_text(
+        "".join(
+            f"{k['fingerprint']} openai-key-id={k['key_id']}\n"
+            for k in openai_keys
+            if k.get("provider") == "openai" and str(k.get("key_id", "")).startswith("key_")
+        )
+    )
+    step(
+        "scan",
+        rb(
+            "scan",
+            "--history",
+            str(w / "public-code"),
+            "--workspace",
+            str(ws),
+            "--inventory",
+            str(inventory),
+            "-q",
+        ),
+    )
     logs = [str(w / d) for d in ("aws", "azure", "gateway", "openai") if (w / d).exists()]
     ing = step(
         "ingest",

@@ -111,8 +111,8 @@ def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list
         owners = graph.one_row(con, "SELECT count(*) FROM owner_seed")[0]
         if owners:
             result.notes.append(
-                f"{owners} alerted address(es) used a leaked key before it leaked: the key's owner, "
-                "not a crew (not a crew's infrastructure, left out)"
+                f"{owners} alerted address(es) are the stolen keys' owners, not a crew: they used a leaked "
+                "key before it leaked, or go on using it from the owner's network with the owner's client"
             )
     if not found:
         result.notes.append(
