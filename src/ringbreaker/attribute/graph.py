@@ -159,6 +159,30 @@ def expansion(con: duckdb.DuckDBPyConnection, levels: list[str]) -> None:
         """,
         [levels],
     )
+    # With --geoip: an address whose every use of stolen keys came from a network (ASN) and with a
+    # client string the key's owner used it with before the theft goes on like its owner (the
+    # owner's next CI runner, a new office line), not like a thief: it is no crew's.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE owner_like AS
+        WITH pre AS (
+            SELECT DISTINCT e.key_fingerprint AS fp, e.src_asn AS asn, e.user_agent AS ua
+            FROM events e JOIN stolen_key s ON s.fp = e.key_fingerprint
+            WHERE e.time < s.since AND e.src_asn IS NOT NULL AND e.user_agent IS NOT NULL
+        ), post AS (
+            SELECT e.src_ip AS ip, e.key_fingerprint AS fp, e.src_asn AS asn, e.user_agent AS ua
+            FROM events e JOIN stolen_key s ON s.fp = e.key_fingerprint
+            WHERE e.time >= s.since AND e.src_ip IS NOT NULL
+        )
+        SELECT post.ip FROM post LEFT JOIN pre USING (fp, asn, ua)
+        GROUP BY post.ip HAVING bool_and(pre.fp IS NOT NULL)
+        """
+    )
+    con.execute(
+        "INSERT INTO owner_seed SELECT ip FROM owner_like "
+        "WHERE ip IN (SELECT ip FROM seed_ip) AND ip NOT IN (SELECT ip FROM owner_seed)"
+    )
+    con.execute("DELETE FROM seed_ip WHERE ip IN (SELECT ip FROM owner_like)")
     # The crews' keys: the stolen ones, and those the seeds sent at least half the requests of. A
     # customer's own key that passed through an alerted VPN exit or CI runner is not one.
     con.execute(
@@ -217,6 +241,7 @@ def expansion(con: duckdb.DuckDBPyConnection, levels: list[str]) -> None:
         )
         SELECT ip, timed FROM owner_ip
         WHERE ip NOT IN (SELECT ip FROM seed_ip) AND NOT (before_theft OR own_key)
+          AND ip NOT IN (SELECT ip FROM owner_like)
           AND regexp_replace(ip, {_IPV4}, '\\1') NOT IN (SELECT net FROM owner_net)
           AND after_theft AND crew_only
         """
