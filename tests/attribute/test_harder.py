@@ -239,3 +239,29 @@ def test_logs_that_begin_after_the_leak_keep_the_owner_out(tmp_path: Path) -> No
     crew = next(c.id for c in result.crews if c.id != "unattributed")
     assert {f"ip:{ip}" for ip in egress} <= set(members[crew])
     assert f"ip:{office}" not in members[crew]
+
+
+def test_an_owner_address_on_its_usual_network_and_client_is_no_crew_member(tmp_path: Path) -> None:
+    """With ASNs (ingest --geoip): after the leak the owner's CI moves to a new /24 of the same
+    cloud, with the same client, and an alert names it with the thief's egress. Only the thief's
+    address is the crew's."""
+    rng = random.Random(9)
+    w = World()
+    k1 = new_key(rng, "777777777777")
+    ci_before, ci_after, thief = "198.51.100.70", "192.0.2.71", "203.0.113.72"
+    w.call(T0, ci_before, k1, ua="Boto3/1.35.36 ci", n=20)
+    w.leaks.append((T0 + DAY, k1))
+    w.call(T0 + 2 * DAY, ci_after, k1, ua="Boto3/1.35.36 ci", n=20)
+    w.call(T0 + DAY + timedelta(hours=1), thief, k1, ua=TOOL, n=30)
+    w.alerts.append(("a", [ci_after, thief], [k1]))
+    ws = w.build(tmp_path)
+    con = open_workspace(ws)
+    con.execute(  # what ingest --geoip writes: the owner's cloud and the thief's host
+        "UPDATE events SET src_asn = CASE WHEN src_ip = ? THEN 64999 ELSE 64500 END", [thief]
+    )
+    result = attribute(con, AttributeConfig())
+    con.close()
+    crew = next(c for c in result.crews if c.id != "unattributed")
+    addresses = {m.entity for m in crew.members if m.kind == "ip"}
+    assert addresses == {thief}
+    assert any("owners, not a crew" in n for n in result.notes)
