@@ -309,7 +309,6 @@ HUB_USERS = 1000  # a key or principal used from more addresses than this links 
 POOL_REQUESTS = 20  # an address that sent at most this many abuse events ...
 POOL_ADDRESSES = 50  # ... all on keys that this many addresses used is a proxy-pool exit
 TOOL_LINK = 0.25  # weight that tying two addresses by a tool fingerprint gives (a shared key: ~1)
-SHARED_MIN = 3  # events each side of a shared address carried at least
 ANONYMIZERS = ("tor", "anonymous-vpn", "proxy")  # events.src_anonymizer classes (ingest --geoip)
 
 
