@@ -39,26 +39,35 @@ _WORDS = """CASE stage WHEN 'key-check' THEN 'checked the key' WHEN 'model-enabl
     WHEN 'guardrail-tampering' THEN 'weakened safety controls'
     ELSE stage END"""
 
-# The timeline: each key's leak (from crew_keys, inserted first), then per key and stage the first
+# The timeline: each key's leak (from the crews' stolen keys), then per key and stage the first
 # event, with counts and evidence.
 _TIMELINE = f"""
-SELECT k.crew_id, k.leak_time, 'leak', k.key_fingerprint,
-       'key ' || coalesce(k.preview, left(k.key_fingerprint, 12)) || ' published in '
-       || coalesce(k.leak_location, '?'),
-       CASE WHEN f.fid IS NULL THEN [] ELSE [f.fid] END
-FROM crew_keys k  -- written just before, in the same transaction
-LEFT JOIN (SELECT fingerprint, arg_min(id, leak_time) AS fid FROM findings GROUP BY fingerprint) f
-       ON f.fingerprint = k.key_fingerprint
-WHERE k.leak_time IS NOT NULL AND k.crew_id IN (SELECT crew_id FROM crew_map)
+SELECT k.crew_id, k.leak_time, 'leak', k.key_fp,
+       'key ' || coalesce(k.preview, left(k.key_fp, 12)) || ' published in ' || coalesce(k.loc, '?'),
+       CASE WHEN k.fid IS NULL THEN [] ELSE [k.fid] END
+FROM out_keys k
+WHERE k.leak_time IS NOT NULL
 UNION ALL
 SELECT m.crew_id, t.first, t.stage, t.key_fp,
        {_WORDS} || ' with ' || coalesce('key ' || left(t.key_fp, 12), 'the victim''s resource') || ': '
        || format('{{:,}}', t.n) || ' event(s) (' || array_to_string(t.ops, ', ') || ')',
        t.ids
-FROM (SELECT crew, key_fp, stage, min(time) AS first, count(*) AS n,
-             arg_min(id, time, {EVIDENCE_STEP}) AS ids,
-             list(DISTINCT operation ORDER BY operation)[:5] AS ops
-      FROM abuse_c GROUP BY crew, key_fp, stage) t JOIN crew_map m ON m.crew = t.crew
+FROM (SELECT t.*, o.ops, e.ids
+      FROM (SELECT crew, key_fp, stage, min(time) AS first, count(*) AS n
+            FROM abuse_c GROUP BY crew, key_fp, stage) t
+      -- Operations and evidence apart, each from fixed-size states or a sort: one aggregate holding
+      -- arg_min(id, time, n) and a DISTINCT list spilled pathologically at the memory limit (10M
+      -- events: 80-180 s, against 12 s this way).
+      JOIN (SELECT crew, key_fp, stage, list(operation ORDER BY operation)[:5] AS ops
+            FROM (SELECT DISTINCT crew, key_fp, stage, operation FROM abuse_c) GROUP BY crew, key_fp, stage) o
+        ON o.crew = t.crew AND o.stage = t.stage AND o.key_fp IS NOT DISTINCT FROM t.key_fp
+      JOIN (SELECT crew, key_fp, stage, list(id ORDER BY time, id) AS ids
+            FROM (SELECT crew, key_fp, stage, id, time FROM abuse_c
+                  QUALIFY row_number() OVER (PARTITION BY crew, key_fp, stage ORDER BY time, id)
+                          <= {EVIDENCE_STEP})
+            GROUP BY crew, key_fp, stage) e
+        ON e.crew = t.crew AND e.stage = t.stage AND e.key_fp IS NOT DISTINCT FROM t.key_fp) t
+JOIN crew_map m ON m.crew = t.crew
 UNION ALL
 SELECT m.crew_id, t.first, 'prohibited-content', t.key_fp,
        format('{{:,}}', t.n) || ' prompt(s) rated ' || CASE WHEN t.critical THEN 'critical' ELSE 'high' END
@@ -119,6 +128,25 @@ _SHARED_ROWS = f"""
 SELECT crew_id, node, sum(n) AS n, min(lo) AS lo, max(hi) AS hi, {_IDS} AS ids
 FROM edge_rows WHERE node IN (SELECT node FROM shared_node) GROUP BY ALL
 """
+
+
+def _stage(con: duckdb.DuckDBPyConnection) -> None:
+    """The SQL-built rows (stolen keys, edges, timeline) as TEMP tables, before the transaction.
+
+    Why before: rows inserted inside a transaction are held by it until the commit and count
+    against DuckDB's memory limit, so the timeline's grouped scan of the abuse events, run after the
+    edges inside the transaction, spilled to disk (10M events: 2 s alone, 150 s in the transaction).
+    Built first, the transaction only copies finished rows.
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE out_keys AS {_KEYS}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW edge_rows AS {_EDGE_ROWS}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE edge_shared AS {_SHARED_ROWS}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE out_edges AS {_EDGES}")
+    # The grouped rows are done with: free their memory before the timeline's scan.
+    con.execute("DROP VIEW edge_rows")
+    con.execute("DROP TABLE edge_shared")
+    con.execute("DROP TABLE g_nkc")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE out_timeline AS {_TIMELINE}")
 
 
 def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
@@ -215,6 +243,9 @@ def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
         ),
     )
     sql_parts = bool(crew_map_rows.num_rows)
+    if sql_parts:
+        con.execute("CREATE OR REPLACE TEMP TABLE crew_map AS SELECT * FROM crew_map_rows")
+        _stage(con)
     con.execute("BEGIN TRANSACTION")
     try:
         for table in ("crew_edges", "timeline", "crew_keys", "crew_members", "crews"):
@@ -231,7 +262,6 @@ def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
             "evidence_ids FROM time_rows"
         )
         if sql_parts:
-            con.execute("CREATE OR REPLACE TEMP TABLE crew_map AS SELECT * FROM crew_map_rows")
             con.execute(
                 """
                 INSERT INTO crew_members
@@ -244,17 +274,14 @@ def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
                 """
             )
             con.execute(
-                f"INSERT INTO crew_keys SELECT crew_id, key_fp, victim, provider, preview, leak_time, loc, "
-                f"first_abuse, minutes, n, tin, tout FROM ({_KEYS})"
+                "INSERT INTO crew_keys SELECT crew_id, key_fp, victim, provider, preview, leak_time, loc, "
+                "first_abuse, minutes, n, tin, tout FROM out_keys"
             )
-            con.execute(f"CREATE OR REPLACE TEMP VIEW edge_rows AS {_EDGE_ROWS}")
-            con.execute(f"CREATE OR REPLACE TEMP TABLE edge_shared AS {_SHARED_ROWS}")
-            con.execute(f"INSERT INTO crew_edges {_EDGES}")
-            # The grouped rows are done with: free their memory before the timeline's scan.
-            con.execute("DROP VIEW edge_rows")
-            con.execute("DROP TABLE g_nkc")
-            con.execute(f"INSERT INTO timeline {_TIMELINE}")
+            con.execute("INSERT INTO crew_edges SELECT * FROM out_edges")
+            con.execute("INSERT INTO timeline SELECT * FROM out_timeline")
         con.execute("COMMIT")
     except duckdb.Error:  # every failure of a statement above (InterruptException included)
         con.execute("ROLLBACK")
         raise
+    for table in ("out_keys", "out_edges", "out_timeline"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
