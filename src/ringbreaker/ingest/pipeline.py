@@ -244,7 +244,9 @@ def _run_stream(task: Task, path: str) -> Iterator[Start | _Part | End]:
     blocks = stream.blocks()
     first = next(blocks, b"")
     container = split(first)
-    if container.shape not in ("ndjson", "ndjson-records"):
+    if container.shape not in ("ndjson", "ndjson-records") or (container.encoding or "").startswith(
+        "encoding: UTF-16"
+    ):  # a document, or UTF-16 (whose blocks cannot be cut at b"\n"): read whole
         data = first + b"".join(blocks)
         yield from _records(
             task, Decoded(data, stream.compression, stream.truncated_at), stream.sha256, stream.size
@@ -255,11 +257,13 @@ def _run_stream(task: Task, path: str) -> Iterator[Start | _Part | End]:
     head = text(first[:4096]) if fmt is None else ""
     yield Start(task.key, fmt, why, stream.compression, container.shape, size, head, list(container.notes))
     envelopes = container.shape == "ndjson-records"
+    later_notes: list[str] = []
     line = 1
     block: bytes | None = first
     while block is not None:
         if line > 1:
             container = split_lines(block, envelopes, line)
+            later_notes.extend(container.notes)
         line += block.count(b"\n")
         broken = [Bad(off, reason, text(raw)) for off, reason, raw in container.broken]
         if fmt is None:
@@ -268,7 +272,7 @@ def _run_stream(task: Task, path: str) -> Iterator[Start | _Part | End]:
         else:
             yield from _parts(task, fmt, container, broken)
         block = next(blocks, None)
-    notes: list[str] = []
+    notes = [n for n in later_notes if n.startswith("encoding:")]
     if stream.truncated_at is not None:
         what = f"truncated {stream.compression} at byte {stream.truncated_at}"
         notes.append(f"{what}: kept what was readable")
