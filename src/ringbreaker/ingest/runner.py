@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from ringbreaker.errors import InputError, UsageError
+from ringbreaker.errors import InputError, ResourceError, UsageError
 from ringbreaker.ingest.detect import FORMATS
 from ringbreaker.ingest.pipeline import (
     BATCH,
@@ -33,7 +33,7 @@ from ringbreaker.ingest.pipeline import (
     worker,
 )
 from ringbreaker.ingest.store import FileRef, Store
-from ringbreaker.workspace import guarded
+from ringbreaker.workspace import guarded, path_of
 from ringbreaker.workspace.aliases import fill_key_fingerprints, last_event
 
 GROUP_BATCHES = 4  # a transaction holds up to this many batches of records (at least a row group)
@@ -55,6 +55,7 @@ class IngestConfig:
     jobs: int = 0  # 0: one per core
     force: bool = False  # read files again even when unchanged
     batch: int = BATCH
+    parallel_min: int | None = None  # input bytes from which parser processes start (PARALLEL_MIN_BYTES)
 
     def __post_init__(self) -> None:
         if self.hint is not None and self.hint not in FORMATS:
@@ -207,8 +208,17 @@ def ingest(
         store = Store(con, rows=GROUP_BATCHES * cfg.batch)
         try:
             report = _ingest(con, store, paths, cfg, stdin, on_file)
-        finally:
             store.close()
+        except MemoryError as e:
+            store.abandon()
+            raise ResourceError(
+                "out of memory while ingesting: what was committed is kept; free memory (or use fewer "
+                "parser processes, -j) and run ingest again to complete it",
+                source=path_of(con),
+            ) from e
+        except BaseException:
+            store.abandon()  # the queued rows are dropped: a rerun reads their files again
+            raise
         report.keys_joined = fill_key_fingerprints(con, since=before).joined
         return report
 
@@ -263,7 +273,11 @@ def _ingest(
 
     jobs = cfg.jobs or os.cpu_count() or 1
     bundles = _bundles(tasks, sizes)
-    if jobs > 1 and len(bundles) > 1 and sum(sizes.values()) >= PARALLEL_MIN_BYTES:
+    if (
+        jobs > 1
+        and len(bundles) > 1
+        and sum(sizes.values()) >= (PARALLEL_MIN_BYTES if cfg.parallel_min is None else cfg.parallel_min)
+    ):
         messages = _parallel(bundles, min(jobs, len(bundles)))
     else:
         messages = (m for b in bundles for m in run_bundle(b))
@@ -297,6 +311,8 @@ def _ingest(
             if on_file:
                 store.after(done(rep))
         elif isinstance(msg, Failed):
+            if msg.resource:  # the machine refused: nothing more can be parsed or written
+                raise ResourceError(msg.message)
             rep.status, rep.why = "failed", msg.message
             if on_file:
                 store.after(done(rep))
@@ -332,7 +348,8 @@ def _parallel(bundles: list[list[Task]], workers: int) -> Iterator[Message]:
     for _ in range(workers):
         todo.put(None)
     spool = tempfile.mkdtemp(prefix="ringbreaker-ingest-")
-    procs = [ctx.Process(target=worker, args=(todo, results, spool), daemon=True) for _ in range(workers)]
+    me = os.getpid()
+    procs = [ctx.Process(target=worker, args=(todo, results, spool, me), daemon=True) for _ in range(workers)]
     for p in procs:
         p.start()
     done = 0
@@ -358,5 +375,11 @@ def _parallel(bundles: list[list[Task]], workers: int) -> Iterator[Message]:
         for p in procs:
             if p.is_alive():
                 p.terminate()
+        for p in procs:
             p.join(timeout=5)
+        # never wait at exit for a queue's feeder thread: with its readers gone, it would block
+        # forever writing bundles no worker will take (the hang after a failed run)
+        for q in (todo, results):
+            q.cancel_join_thread()
+            q.close()
         shutil.rmtree(spool, ignore_errors=True)
