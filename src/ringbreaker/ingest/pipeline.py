@@ -245,7 +245,7 @@ def _run_stream(task: Task, path: str) -> Iterator[Start | _Part | End]:
     stream = Stream(path, STREAM_BLOCK)
     blocks = stream.blocks()
     first = next(blocks, b"")
-    container = split(first)
+    container = split(first, salvage=False)  # a document's first block: its shape, not its records
     if container.shape not in ("ndjson", "ndjson-records") or (container.encoding or "").startswith(
         "encoding: UTF-16"
     ):  # a document, or UTF-16 (whose blocks cannot be cut at b"\n"): read whole

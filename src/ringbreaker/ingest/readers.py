@@ -141,18 +141,20 @@ def _envelope_list(env: _Envelope) -> tuple[str, list[msgspec.Raw]] | None:
     return None
 
 
-def split(data: bytes, *, truncated: bool = False) -> Container:
+def split(data: bytes, *, truncated: bool = False, salvage: bool = True) -> Container:
     """Find the records in a decompressed file, whatever its shape, in UTF-8 (see ``to_utf8``;
-    the encoding assumed, when not UTF-8, is the container's first note)."""
+    the encoding assumed, when not UTF-8, is the container's first note). ``salvage=False``: a
+    document that does not decode in one call comes back with its shape and no records, unread
+    (the first block of a big file, only probed for its shape)."""
     data, encoding = to_utf8(data)
-    c = _split(data, truncated)
+    c = _split(data, truncated, salvage)
     if encoding:
         c.notes.insert(0, encoding)
         c.encoding = encoding
     return c
 
 
-def _split(data: bytes, truncated: bool) -> Container:
+def _split(data: bytes, truncated: bool, salvage: bool) -> Container:
     start = _skip_ws(data)
     if start >= len(data):
         return Container("empty", [], [])
@@ -161,7 +163,9 @@ def _split(data: bytes, truncated: bool) -> Container:
         try:
             raws = _RAWS.decode(data)
         except (msgspec.DecodeError, RecursionError) as e:
-            return _salvage(data, start, "array", _why(e), truncated)
+            return (
+                _salvage(data, start, "array", _why(e), truncated) if salvage else Container("array", [], [])
+            )
         return Container("array", raws, list(range(len(raws))), buffer=data)
     if first == b"{":
         nl = data.find(b"\n", start)
@@ -181,6 +185,8 @@ def _split(data: bytes, truncated: bool) -> Container:
             except (msgspec.DecodeError, RecursionError) as e:
                 if b"\n{" in data[start:] and _looks_ndjson(data):
                     return _ndjson(data)
+                if not salvage:
+                    return Container("records", [], [])
                 return _salvage(data, start, "records", _why(e), truncated)
             found = _envelope_list(env)
             if found is None:

@@ -3,6 +3,7 @@ processes (one file per worker at a time) and write everything through one Store
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import multiprocessing as mp
@@ -11,7 +12,7 @@ import queue
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,7 @@ def _ingest(
 
     jobs = cfg.jobs or os.cpu_count() or 1
     bundles = _bundles(tasks, sizes)
+    messages: Generator[Message, None, None]
     if (
         jobs > 1
         and len(bundles) > 1
@@ -285,37 +287,43 @@ def _ingest(
     def done(rep: FileReport) -> Callable[[], None]:
         return lambda: on_file(rep) if on_file else None
 
-    for msg in messages:
-        if isinstance(msg, Batch):
-            refs: dict[int, FileRef] = {}
-            for key, n in msg.read.items():
-                rep = reports[key]
-                rep.read += n
-                refs[key] = (rep.format, rep.path, rep)
-            store.write(msg.table, msg.bad, refs)
-            continue
-        rep = reports[msg.key]
-        if isinstance(msg, Start):
-            rep.format, rep.why, rep.compression, rep.shape = msg.format, msg.why, msg.compression, msg.shape
-            rep.notes.extend(msg.notes)
-            sizes[msg.key] = msg.size
-            store.begin_file(rep.path)
-            if msg.format is None:
-                rep.status = "unknown" if explicit[msg.key] else "ignored"
-                if explicit[msg.key]:
-                    store.quarantine_file(rep.path, f"unknown format: {msg.why}", msg.head, rep)
-        elif isinstance(msg, End):
-            rep.notes.extend(msg.notes)
-            if rep.status == "ingested" and rep.format and rep.path != "-":
-                store.finish_file(rep.path, msg.sha256, sizes[msg.key], rep.format, rep)
-            if on_file:
-                store.after(done(rep))
-        elif isinstance(msg, Failed):
-            if msg.resource:  # the machine refused: nothing more can be parsed or written
-                raise ResourceError(msg.message)
-            rep.status, rep.why = "failed", msg.message
-            if on_file:
-                store.after(done(rep))
+    with contextlib.closing(messages):  # a failure stops (and reaps) the parser processes now
+        for msg in messages:
+            if isinstance(msg, Batch):
+                refs: dict[int, FileRef] = {}
+                for key, n in msg.read.items():
+                    rep = reports[key]
+                    rep.read += n
+                    refs[key] = (rep.format, rep.path, rep)
+                store.write(msg.table, msg.bad, refs)
+                continue
+            rep = reports[msg.key]
+            if isinstance(msg, Start):
+                rep.format, rep.why, rep.compression, rep.shape = (
+                    msg.format,
+                    msg.why,
+                    msg.compression,
+                    msg.shape,
+                )
+                rep.notes.extend(msg.notes)
+                sizes[msg.key] = msg.size
+                store.begin_file(rep.path)
+                if msg.format is None:
+                    rep.status = "unknown" if explicit[msg.key] else "ignored"
+                    if explicit[msg.key]:
+                        store.quarantine_file(rep.path, f"unknown format: {msg.why}", msg.head, rep)
+            elif isinstance(msg, End):
+                rep.notes.extend(msg.notes)
+                if rep.status == "ingested" and rep.format and rep.path != "-":
+                    store.finish_file(rep.path, msg.sha256, sizes[msg.key], rep.format, rep)
+                if on_file:
+                    store.after(done(rep))
+            elif isinstance(msg, Failed):
+                if msg.resource:  # the machine refused: nothing more can be parsed or written
+                    raise ResourceError(msg.message)
+                rep.status, rep.why = "failed", msg.message
+                if on_file:
+                    store.after(done(rep))
     store.flush()
     return Report(reports, time.monotonic() - started)
 
@@ -338,7 +346,7 @@ def _bundles(tasks: list[Task], sizes: dict[int, int]) -> list[list[Task]]:
     return out
 
 
-def _parallel(bundles: list[list[Task]], workers: int) -> Iterator[Message]:
+def _parallel(bundles: list[list[Task]], workers: int) -> Generator[Message, None, None]:
     """Messages from ``workers`` spawned processes, each taking bundles from a shared queue."""
     ctx = mp.get_context("spawn")
     todo: mp.Queue[list[Task] | None] = ctx.Queue()
