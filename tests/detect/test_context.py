@@ -213,6 +213,11 @@ def test_graded_hit_above_the_rules_severity_is_a_rule_error(tmp_path: Path) -> 
 def test_detect_context_flag_loads_the_file_and_bad_file_exits_2(tmp_path: Path) -> None:
     ws = tmp_path / "ws.duckdb"
     f = _write(tmp_path / "context.yaml", CONTEXT)
+    refused = rb("detect", "--workspace", str(ws), "--context", str(f), "-q", check=False)
+    assert refused.returncode == 2  # detect reads a workspace, it does not create one
+    assert "no workspace here" in refused.stderr
+    assert not ws.exists()
+    rb("context", "--workspace", str(ws), "--format", "json")  # a verb that creates one
     rb("detect", "--workspace", str(ws), "--context", str(f), "-q")
     assert json.loads(rb("context", "--workspace", str(ws), "--format", "json").stdout) == CONTEXT
     bad = _write(tmp_path / "bad.yaml", {"networks": [{"cidr": "nope", "kind": "office"}]})

@@ -134,6 +134,10 @@ def test_fail_on_and_rule_filter(ws_copy: Path, tmp_path: Path) -> None:
         check=False,
     )
     assert low.returncode == 0  # the rule is quiet on this world
+    missing = rb("detect", "--workspace", str(tmp_path / "none.duckdb"), "--fail-on", "info", check=False)
+    assert missing.returncode == 2  # no workspace is not "no alerts"
+    assert not (tmp_path / "none.duckdb").exists()
+    rb("context", "--workspace", str(tmp_path / "empty.duckdb"), "--format", "json")  # an empty workspace
     empty = rb("detect", "--workspace", str(tmp_path / "empty.duckdb"), "--fail-on", "info", check=False)
     assert empty.returncode == 0
     bad = rb("detect", "--workspace", str(ws_copy), "--rule", "det.nope", check=False)

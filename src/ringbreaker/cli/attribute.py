@@ -77,7 +77,7 @@ def attribute(
     from ringbreaker.attribute import attribute as run_attribute
     from ringbreaker.workspace import open_workspace
 
-    con = open_workspace(workspace)
+    con = open_workspace(workspace, create=False)
     try:
         limit = None if memory_limit.lower() == "none" else memory_limit
         result = run_attribute(con, AttributeConfig(code=code, min_severity=min_severity, memory_limit=limit))

@@ -58,6 +58,12 @@ def run(command: click.Command) -> None:
         click.echo(f"error: {where}{e.strerror or e}", err=True)
         _quiet_stdout()
         sys.exit(EXIT_ERROR)
+    except MemoryError:
+        click.echo(
+            "error: out of memory: free memory (or give the verb less to hold at once) and run it again",
+            err=True,
+        )
+        sys.exit(EXIT_ERROR)
     except Exception as e:  # the one catch-all: the program's outer boundary (see the docstring)
         if os.environ.get(DEBUG_ENV):
             traceback.print_exc()

@@ -106,7 +106,7 @@ def detect(
         except duckdb.Error as e:
             raise UsageError(f"--since {since!r} is not a time (example: 2025-03-05T00:00:00Z)") from e
     ctx = load_context(context_file) if context_file is not None else None
-    con = open_workspace(workspace)
+    con = open_workspace(workspace, create=False)
     err = Console(stderr=True, quiet=quiet)
     try:
         if ctx is not None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from ringbreaker.cli.common import FormatChoice, workspace_option
+from ringbreaker.cli.common import FormatChoice, SizeType, workspace_option
 from ringbreaker.errors import RingbreakerError, UsageError
 from ringbreaker.ingest import BATCH, FORMATS, FileReport, IngestConfig
 from ringbreaker.ingest import ingest as run_ingest
@@ -63,6 +64,7 @@ def _line(r: FileReport) -> str:
     "-j", "--jobs", type=click.IntRange(0, 256), default=0, help="Parser processes (0: one per core)."
 )
 @click.option("--batch-size", type=click.IntRange(1), default=BATCH, hidden=True)
+@click.option("--parallel-min", type=SizeType(), default=None, hidden=True)  # tests: workers on small input
 @click.option("-q", "--quiet", is_flag=True, help="No per-file lines or summary on stderr.")
 def ingest(
     paths: tuple[str, ...],
@@ -73,6 +75,7 @@ def ingest(
     force: bool,
     jobs: int,
     batch_size: int,
+    parallel_min: int | None,
     quiet: bool,
 ) -> None:
     """Read telemetry from PATHS (files, directories, globs; '-' for stdin) into the workspace.
@@ -99,6 +102,8 @@ def ingest(
     cfg = IngestConfig(
         hint=format_hint, geoip=tuple(str(g) for g in geoip), jobs=jobs, force=force, batch=batch_size
     )
+    if parallel_min is not None:
+        cfg = dataclasses.replace(cfg, parallel_min=parallel_min)
     stdin = sys.stdin.buffer.read() if "-" in paths else None
     files = [p for p in paths if p != "-"]
 

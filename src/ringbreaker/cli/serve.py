@@ -9,7 +9,7 @@ import click
 
 from ringbreaker.cli.common import quiet_option, workspace_option
 from ringbreaker.errors import UsageError, WorkspaceError
-from ringbreaker.workspace import resolve
+from ringbreaker.workspace import open_workspace, resolve
 
 TOKEN_ENV = "RINGBREAKER_TOKEN"
 
@@ -90,6 +90,11 @@ def serve(
     path = resolve(workspace)
     if not path.is_file():
         raise WorkspaceError("no workspace here: run `ringbreaker demo` or `ingest` first", source=str(path))
+    try:  # a damaged file: a clear error now, not a server that waits for it forever
+        open_workspace(path, read_only=True, create=False).close()
+    except WorkspaceError as e:
+        if "conflicting lock" not in str(e).lower():  # a writer holding it is waited for (serve.snapshot)
+            raise
     if token is not None and len(token) < 8:
         raise UsageError("--token: use at least 8 characters (or leave it out for a random one)")
     if not _port_free(host, port):

@@ -19,6 +19,7 @@ import msgspec
 from ringbreaker.errors import UsageError
 from ringbreaker.ingest import formats
 from ringbreaker.ingest.formats import Format
+from ringbreaker.ingest.tolerant import standardize
 
 SAMPLE = 20
 AGREED = 5  # this many records in a row of one format decide it (most files hold one format)
@@ -74,6 +75,11 @@ def sniff(raws: Sequence[bytes | memoryview | msgspec.Raw]) -> tuple[str | None,
         try:
             rec = msgspec.json.decode(raw)
         except msgspec.DecodeError:
+            fixed = standardize(bytes(raw))
+            if fixed is None:
+                continue
+            rec = msgspec.json.decode(fixed)
+        except RecursionError:
             continue
         seen += 1
         fmt = classify(rec)

@@ -10,8 +10,10 @@ Nothing here touches the workspace, so any number of workers can run side by sid
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import queue
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +48,6 @@ FILE_FAULTS: tuple[type[Exception], ...] = (
     msgspec.MsgspecError,
     pa.ArrowException,
 )
-WORKER_FAULTS: tuple[type[Exception], ...] = (*FILE_FAULTS, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,7 @@ class End:
 class Failed:
     key: int
     message: str
+    resource: bool = False  # the machine refused (a full disk, no memory): the run stops, not the file
 
 
 Message = Start | Batch | End | Failed
@@ -243,8 +245,10 @@ def _run_stream(task: Task, path: str) -> Iterator[Start | _Part | End]:
     stream = Stream(path, STREAM_BLOCK)
     blocks = stream.blocks()
     first = next(blocks, b"")
-    container = split(first)
-    if container.shape not in ("ndjson", "ndjson-records"):
+    container = split(first, salvage=False)  # a document's first block: its shape, not its records
+    if container.shape not in ("ndjson", "ndjson-records") or (container.encoding or "").startswith(
+        "encoding: UTF-16"
+    ):  # a document, or UTF-16 (whose blocks cannot be cut at b"\n"): read whole
         data = first + b"".join(blocks)
         yield from _records(
             task, Decoded(data, stream.compression, stream.truncated_at), stream.sha256, stream.size
@@ -255,11 +259,13 @@ def _run_stream(task: Task, path: str) -> Iterator[Start | _Part | End]:
     head = text(first[:4096]) if fmt is None else ""
     yield Start(task.key, fmt, why, stream.compression, container.shape, size, head, list(container.notes))
     envelopes = container.shape == "ndjson-records"
+    later_notes: list[str] = []
     line = 1
     block: bytes | None = first
     while block is not None:
         if line > 1:
             container = split_lines(block, envelopes, line)
+            later_notes.extend(container.notes)
         line += block.count(b"\n")
         broken = [Bad(off, reason, text(raw)) for off, reason, raw in container.broken]
         if fmt is None:
@@ -268,7 +274,7 @@ def _run_stream(task: Task, path: str) -> Iterator[Start | _Part | End]:
         else:
             yield from _parts(task, fmt, container, broken)
         block = next(blocks, None)
-    notes: list[str] = []
+    notes = [n for n in later_notes if n.startswith("encoding:")]
     if stream.truncated_at is not None:
         what = f"truncated {stream.compression} at byte {stream.truncated_at}"
         notes.append(f"{what}: kept what was readable")
@@ -323,16 +329,22 @@ def unspill(msg: Batch) -> Batch:
 
 
 def worker(  # pragma: no cover - runs in a child process
-    tasks: object, results: object, spool: str | None = None
+    tasks: object, results: object, spool: str | None = None, parent: int | None = None
 ) -> None:
     """Process entry point: take bundles of tasks until None; put their messages on ``results`` in
     lists, each ending with a batch (spilled to a file under ``spool``, when given, if big) or with
     the bundle's last message. One queue item a batch, not one a message: the queue's bound then
-    counts batches in flight, and thousands of per-file Start/End messages cost one pickle."""
+    counts batches in flight, and thousands of per-file Start/End messages cost one pickle.
+
+    ``parent``: the ingest process's pid. The worker dies with it (``die_with_parent``), and stops
+    waiting on a full queue once it is gone, so a killed ingest leaves no parser running. A full disk
+    or no memory here stops the run with one message (``Failed.resource``), not one per file."""
     from multiprocessing.queues import Queue
 
     assert isinstance(tasks, Queue)
     assert isinstance(results, Queue)
+    if parent is not None:
+        die_with_parent(parent)
     n = 0
     while True:
         bundle = tasks.get()
@@ -340,6 +352,7 @@ def worker(  # pragma: no cover - runs in a child process
             break
         closed: set[int] = set()
         out: list[Message] = []
+        stop = False
         try:
             for msg in run_bundle(bundle):
                 if isinstance(msg, End | Failed):
@@ -349,14 +362,68 @@ def worker(  # pragma: no cover - runs in a child process
                     if big:
                         n += 1
                     out.append(spill(msg, str(spool), n) if big else msg)
-                    results.put(out)
+                    _put(results, out, parent)
                     out = []
                 else:
                     out.append(msg)
-        except WORKER_FAULTS as e:  # a spill that hit a full disk fails the files, not the worker
+        except (MemoryError, OSError) as e:
+            why = resource_fault(e)
+            if why is None:  # an OSError that is not the machine's: this bundle's files fail
+                why = f"{type(e).__name__}: {e}"
+                out.extend(Failed(key, why) for key in sorted({t.key for t in bundle} - closed))
+            else:
+                out.append(Failed(bundle[0].key, why, resource=True))
+                stop = True
+        except FILE_FAULTS as e:
             why = f"{type(e).__name__}: {e}"
             out.extend(Failed(key, why) for key in sorted({t.key for t in bundle} - closed))
         if out:
-            results.put(out)
+            _put(results, out, parent)
         sys.stdout.flush()
-    results.put(None)
+        if stop:
+            break
+    _put(results, None, parent)
+
+
+def _put(results: Any, item: object, parent: int | None) -> None:  # pragma: no cover - in a child
+    """Put on the bounded queue, giving up (and exiting) once the parent is gone: a worker blocked
+    on a full queue whose reader was killed would otherwise wait forever."""
+    while True:
+        try:
+            results.put(item, timeout=1.0)
+            return
+        except queue.Full:
+            if parent is not None and os.getppid() != parent:
+                os._exit(1)
+
+
+def die_with_parent(parent: int) -> None:  # pragma: no cover - in a child
+    """Ask Linux to SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG), and exit at
+    once if the parent is already gone (it may have died before the request was made). Elsewhere
+    only the second half applies (and ``_put``'s check of the parent)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def resource_fault(e: BaseException) -> str | None:
+    """A message when ``e`` is the machine refusing (no room on disk, no memory), else None."""
+    if isinstance(e, MemoryError):
+        return "out of memory while parsing: give ingest more memory, or fewer parser processes (-j)"
+    if isinstance(e, OSError) and e.errno in _FULL:
+        where = f" ({e.filename})" if e.filename else ""
+        return (
+            f"no space left to write{where}: {e.strerror or e}; free space (or $TMPDIR) and run ingest again"
+        )
+    return None

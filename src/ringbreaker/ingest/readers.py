@@ -11,13 +11,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+
+from ringbreaker.ingest.tolerant import NONSTANDARD, TOO_DEEP, lines_to_utf8, list_start, salvage, to_utf8
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -118,6 +119,7 @@ class Container:
     notes: list[str] = field(default_factory=list)
     broken: list[tuple[int | None, str, str]] = field(default_factory=list)  # offset, reason, text
     buffer: bytes | None = None  # what ``raws`` (msgspec.Raw, in order) view, when one decode made them
+    encoding: str | None = None  # the encoding assumed (a note), when the bytes were not UTF-8
 
 
 class _Envelope(msgspec.Struct):
@@ -139,8 +141,20 @@ def _envelope_list(env: _Envelope) -> tuple[str, list[msgspec.Raw]] | None:
     return None
 
 
-def split(data: bytes, *, truncated: bool = False) -> Container:
-    """Find the records in a decompressed file, whatever its shape."""
+def split(data: bytes, *, truncated: bool = False, salvage: bool = True) -> Container:
+    """Find the records in a decompressed file, whatever its shape, in UTF-8 (see ``to_utf8``;
+    the encoding assumed, when not UTF-8, is the container's first note). ``salvage=False``: a
+    document that does not decode in one call comes back with its shape and no records, unread
+    (the first block of a big file, only probed for its shape)."""
+    data, encoding = to_utf8(data)
+    c = _split(data, truncated, salvage)
+    if encoding:
+        c.notes.insert(0, encoding)
+        c.encoding = encoding
+    return c
+
+
+def _split(data: bytes, truncated: bool, salvage: bool) -> Container:
     start = _skip_ws(data)
     if start >= len(data):
         return Container("empty", [], [])
@@ -148,8 +162,10 @@ def split(data: bytes, *, truncated: bool = False) -> Container:
     if first == b"[":
         try:
             raws = _RAWS.decode(data)
-        except msgspec.DecodeError as e:
-            return _salvage(data, start, "array", str(e), truncated)
+        except (msgspec.DecodeError, RecursionError) as e:
+            return (
+                _salvage(data, start, "array", _why(e), truncated) if salvage else Container("array", [], [])
+            )
         return Container("array", raws, list(range(len(raws))), buffer=data)
     if first == b"{":
         nl = data.find(b"\n", start)
@@ -160,16 +176,18 @@ def split(data: bytes, *, truncated: bool = False) -> Container:
             env = _ENV.decode(line)
         except msgspec.ValidationError:
             env = None  # e.g. `data` is not a list: a plain record that happens to have the key
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             # not a complete document on one line: a pretty-printed document (or a broken first line)
             try:
                 env = _ENV.decode(data)
             except msgspec.ValidationError:
                 return Container("object", [data[start:]], [0])
-            except msgspec.DecodeError as e:
+            except (msgspec.DecodeError, RecursionError) as e:
                 if b"\n{" in data[start:] and _looks_ndjson(data):
                     return _ndjson(data)
-                return _salvage(data, start, "records", str(e), truncated)
+                if not salvage:
+                    return Container("records", [], [])
+                return _salvage(data, start, "records", _why(e), truncated)
             found = _envelope_list(env)
             if found is None:
                 return Container("object", [data[start:]], [0])
@@ -239,34 +257,25 @@ def _ndjson_envelopes(data: bytes) -> Container:
     return c
 
 
+def _why(e: Exception) -> str:
+    return TOO_DEEP if isinstance(e, RecursionError) else str(e)
+
+
 def _salvage(data: bytes, start: int, shape: str, error: str, truncated: bool) -> Container:
-    """A document that does not parse (a truncated file): keep every complete record before the break."""
-    text = data.decode("utf-8", "replace")
-    dec = json.JSONDecoder()
-    i = text.find("[", start)
-    raws: list[bytes] = []
-    offsets: list[int] = []
-    c = Container(shape, raws, offsets)
-    if i < 0:
-        c.broken.append((None, f"not valid JSON: {error}", text))
+    """A document that does not parse in one call: every record of its list decoded on its own
+    (``tolerant.salvage``), so a malformed one is quarantined alone and its siblings are kept."""
+    pos = list_start(data, start, shape)
+    if pos < 0:
+        c = Container(shape, [], [])
+        c.broken.append((None, f"not valid JSON: {error}", data.decode("utf-8", "replace")))
         return c
-    i += 1
-    n = len(text)
-    while True:
-        while i < n and text[i] in " \t\r\n,":
-            i += 1
-        if i >= n or text[i] == "]":
-            break
-        try:
-            _, end = dec.raw_decode(text, i)
-        except json.JSONDecodeError as e:
-            reason = "record cut off by truncation" if truncated else f"not valid JSON: {e.msg}"
-            c.broken.append((len(raws), reason, text[i:]))
-            break
-        raws.append(text[i:end].encode("utf-8"))
-        offsets.append(len(offsets))
-        i = end
-    c.notes.append(f"document does not parse ({error}); kept {len(raws)} complete record(s)")
+    got = salvage(data, pos, shape, truncated)
+    c = Container(shape, got.raws, got.offsets)
+    c.broken.extend((o, why, raw.decode("utf-8", "replace")) for o, why, raw in got.broken)
+    note = f"document does not parse ({error}); kept {len(got.raws)} record(s), quarantined {len(got.broken)}"
+    c.notes.append(note)
+    if got.repaired:
+        c.notes.append(f"{got.repaired} record(s) with {NONSTANDARD}")
     return c
 
 
@@ -378,7 +387,10 @@ class Stream:
 def split_lines(data: bytes, envelopes: bool, first_line: int) -> Container:
     """One block of an NDJSON stream (``envelopes``: one records envelope a line), with line numbers
     counted from ``first_line``."""
+    data, latin1 = lines_to_utf8(data)
     c = _ndjson_envelopes(data) if envelopes else _ndjson(data)
+    if latin1:
+        c.notes.append(f"encoding: {latin1:,} line(s) not valid UTF-8, read as Latin-1")
     if first_line != 1:
         shift = first_line - 1
         c.offsets[:] = [o + shift for o in c.offsets]

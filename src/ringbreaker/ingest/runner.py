@@ -3,6 +3,7 @@ processes (one file per worker at a time) and write everything through one Store
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import multiprocessing as mp
@@ -11,14 +12,14 @@ import queue
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from ringbreaker.errors import InputError, UsageError
+from ringbreaker.errors import InputError, ResourceError, UsageError
 from ringbreaker.ingest.detect import FORMATS
 from ringbreaker.ingest.pipeline import (
     BATCH,
@@ -33,7 +34,7 @@ from ringbreaker.ingest.pipeline import (
     worker,
 )
 from ringbreaker.ingest.store import FileRef, Store
-from ringbreaker.workspace import guarded
+from ringbreaker.workspace import guarded, path_of
 from ringbreaker.workspace.aliases import fill_key_fingerprints, last_event
 
 GROUP_BATCHES = 4  # a transaction holds up to this many batches of records (at least a row group)
@@ -55,6 +56,7 @@ class IngestConfig:
     jobs: int = 0  # 0: one per core
     force: bool = False  # read files again even when unchanged
     batch: int = BATCH
+    parallel_min: int | None = None  # input bytes from which parser processes start (PARALLEL_MIN_BYTES)
 
     def __post_init__(self) -> None:
         if self.hint is not None and self.hint not in FORMATS:
@@ -207,8 +209,17 @@ def ingest(
         store = Store(con, rows=GROUP_BATCHES * cfg.batch)
         try:
             report = _ingest(con, store, paths, cfg, stdin, on_file)
-        finally:
             store.close()
+        except MemoryError as e:
+            store.abandon()
+            raise ResourceError(
+                "out of memory while ingesting: what was committed is kept; free memory (or use fewer "
+                "parser processes, -j) and run ingest again to complete it",
+                source=path_of(con),
+            ) from e
+        except BaseException:
+            store.abandon()  # the queued rows are dropped: a rerun reads their files again
+            raise
         report.keys_joined = fill_key_fingerprints(con, since=before).joined
         return report
 
@@ -263,7 +274,12 @@ def _ingest(
 
     jobs = cfg.jobs or os.cpu_count() or 1
     bundles = _bundles(tasks, sizes)
-    if jobs > 1 and len(bundles) > 1 and sum(sizes.values()) >= PARALLEL_MIN_BYTES:
+    messages: Generator[Message, None, None]
+    if (
+        jobs > 1
+        and len(bundles) > 1
+        and sum(sizes.values()) >= (PARALLEL_MIN_BYTES if cfg.parallel_min is None else cfg.parallel_min)
+    ):
         messages = _parallel(bundles, min(jobs, len(bundles)))
     else:
         messages = (m for b in bundles for m in run_bundle(b))
@@ -271,35 +287,43 @@ def _ingest(
     def done(rep: FileReport) -> Callable[[], None]:
         return lambda: on_file(rep) if on_file else None
 
-    for msg in messages:
-        if isinstance(msg, Batch):
-            refs: dict[int, FileRef] = {}
-            for key, n in msg.read.items():
-                rep = reports[key]
-                rep.read += n
-                refs[key] = (rep.format, rep.path, rep)
-            store.write(msg.table, msg.bad, refs)
-            continue
-        rep = reports[msg.key]
-        if isinstance(msg, Start):
-            rep.format, rep.why, rep.compression, rep.shape = msg.format, msg.why, msg.compression, msg.shape
-            rep.notes.extend(msg.notes)
-            sizes[msg.key] = msg.size
-            store.begin_file(rep.path)
-            if msg.format is None:
-                rep.status = "unknown" if explicit[msg.key] else "ignored"
-                if explicit[msg.key]:
-                    store.quarantine_file(rep.path, f"unknown format: {msg.why}", msg.head, rep)
-        elif isinstance(msg, End):
-            rep.notes.extend(msg.notes)
-            if rep.status == "ingested" and rep.format and rep.path != "-":
-                store.finish_file(rep.path, msg.sha256, sizes[msg.key], rep.format, rep)
-            if on_file:
-                store.after(done(rep))
-        elif isinstance(msg, Failed):
-            rep.status, rep.why = "failed", msg.message
-            if on_file:
-                store.after(done(rep))
+    with contextlib.closing(messages):  # a failure stops (and reaps) the parser processes now
+        for msg in messages:
+            if isinstance(msg, Batch):
+                refs: dict[int, FileRef] = {}
+                for key, n in msg.read.items():
+                    rep = reports[key]
+                    rep.read += n
+                    refs[key] = (rep.format, rep.path, rep)
+                store.write(msg.table, msg.bad, refs)
+                continue
+            rep = reports[msg.key]
+            if isinstance(msg, Start):
+                rep.format, rep.why, rep.compression, rep.shape = (
+                    msg.format,
+                    msg.why,
+                    msg.compression,
+                    msg.shape,
+                )
+                rep.notes.extend(msg.notes)
+                sizes[msg.key] = msg.size
+                store.begin_file(rep.path)
+                if msg.format is None:
+                    rep.status = "unknown" if explicit[msg.key] else "ignored"
+                    if explicit[msg.key]:
+                        store.quarantine_file(rep.path, f"unknown format: {msg.why}", msg.head, rep)
+            elif isinstance(msg, End):
+                rep.notes.extend(msg.notes)
+                if rep.status == "ingested" and rep.format and rep.path != "-":
+                    store.finish_file(rep.path, msg.sha256, sizes[msg.key], rep.format, rep)
+                if on_file:
+                    store.after(done(rep))
+            elif isinstance(msg, Failed):
+                if msg.resource:  # the machine refused: nothing more can be parsed or written
+                    raise ResourceError(msg.message)
+                rep.status, rep.why = "failed", msg.message
+                if on_file:
+                    store.after(done(rep))
     store.flush()
     return Report(reports, time.monotonic() - started)
 
@@ -322,7 +346,7 @@ def _bundles(tasks: list[Task], sizes: dict[int, int]) -> list[list[Task]]:
     return out
 
 
-def _parallel(bundles: list[list[Task]], workers: int) -> Iterator[Message]:
+def _parallel(bundles: list[list[Task]], workers: int) -> Generator[Message, None, None]:
     """Messages from ``workers`` spawned processes, each taking bundles from a shared queue."""
     ctx = mp.get_context("spawn")
     todo: mp.Queue[list[Task] | None] = ctx.Queue()
@@ -332,7 +356,8 @@ def _parallel(bundles: list[list[Task]], workers: int) -> Iterator[Message]:
     for _ in range(workers):
         todo.put(None)
     spool = tempfile.mkdtemp(prefix="ringbreaker-ingest-")
-    procs = [ctx.Process(target=worker, args=(todo, results, spool), daemon=True) for _ in range(workers)]
+    me = os.getpid()
+    procs = [ctx.Process(target=worker, args=(todo, results, spool, me), daemon=True) for _ in range(workers)]
     for p in procs:
         p.start()
     done = 0
@@ -358,5 +383,11 @@ def _parallel(bundles: list[list[Task]], workers: int) -> Iterator[Message]:
         for p in procs:
             if p.is_alive():
                 p.terminate()
+        for p in procs:
             p.join(timeout=5)
+        # never wait at exit for a queue's feeder thread: with its readers gone, it would block
+        # forever writing bundles no worker will take (the hang after a failed run)
+        for q in (todo, results):
+            q.cancel_join_thread()
+            q.close()
         shutil.rmtree(spool, ignore_errors=True)

@@ -15,6 +15,7 @@ the workspace for writing.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -122,14 +123,23 @@ class Store:
 
     def close(self) -> None:
         """Commit what is queued and give the connection its memory limit back."""
-        try:
-            self.flush()
-        finally:
-            if self._memory_limit == "":
-                self.con.execute("RESET memory_limit")
-            elif self._memory_limit is not None:
-                self.con.execute(f"SET memory_limit = '{self._memory_limit}'")
-                self._memory_limit = None
+        self.flush()
+        self._restore()
+
+    def abandon(self) -> None:
+        """After a failure: drop what is queued (its files are not recorded as ingested, so a rerun
+        reads them again) and give the memory limit back if the connection still can. Raises
+        nothing, so the failure that brought us here is the one reported."""
+        self._g = _Group()
+        with contextlib.suppress(duckdb.Error):
+            self._restore()
+
+    def _restore(self) -> None:
+        if self._memory_limit == "":
+            self.con.execute("RESET memory_limit")
+        elif self._memory_limit is not None:
+            self.con.execute(f"SET memory_limit = '{self._memory_limit}'")
+        self._memory_limit = None
 
     def known_all(self) -> dict[str, Known]:
         """Every file recorded as ingested, by path (one query)."""
@@ -246,7 +256,8 @@ class Store:
                 ))  # fmt: skip
             self._exec("COMMIT")
         except BaseException:
-            self._exec("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # a failed commit may have ended it already
+                self._exec("ROLLBACK")
             raise
         for fn in g.after:
             fn()
@@ -280,10 +291,10 @@ class Store:
                 try:
                     self._exec(_INSERT)
                 finally:
-                    con.unregister("__ingest_keep")
+                    _unregister(con, "__ingest_keep")
         finally:
-            con.unregister("__ingest_files")
-            con.unregister("__ingest_batch")
+            _unregister(con, "__ingest_files")
+            _unregister(con, "__ingest_batch")
         fks = batch.column("fk").combine_chunks().to_numpy()
         total = np.bincount(fks, minlength=nfiles)
         for fk, _ in bad_time:
@@ -315,7 +326,13 @@ class Store:
         try:
             fn()
         finally:
-            self.con.unregister(name)
+            _unregister(self.con, name)
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a registered view even from an aborted transaction, without hiding why it aborted."""
+    with contextlib.suppress(duckdb.Error):
+        con.unregister(name)
 
 
 def _split(g: _Group, cut: int) -> tuple[_Group, _Group]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,15 +17,17 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ringbreaker.errors import WorkspaceError
+from ringbreaker.errors import ResourceError, WorkspaceError
 
 if TYPE_CHECKING:  # duckdb is imported on use: `scan` without a workspace never loads it
     import duckdb
 
 __all__ = [
+    "DAMAGED",
     "DEFAULT",
     "ENV",
     "PARSED_AT_INGEST",
+    "check_file",
     "fill_parsed_columns",
     "guarded",
     "latest_version",
@@ -34,6 +37,7 @@ __all__ = [
     "path_of",
     "query_fault",
     "resolve",
+    "resource_refusal",
     "version",
 ]
 
@@ -74,24 +78,93 @@ def latest_version() -> int:
 
 
 def open_workspace(
-    path: str | os.PathLike[str] | None = None, *, read_only: bool = False
+    path: str | os.PathLike[str] | None = None, *, read_only: bool = False, create: bool = True
 ) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) and migrate the workspace; raise WorkspaceError naming the file."""
+    """Open (creating if needed and ``create``) and migrate the workspace; raise WorkspaceError
+    naming the file.
+
+    The one place a workspace is opened, so every verb fails the same way on a bad one: a missing
+    file when the verb only reads (``create=False``: detect on nothing must not answer "no
+    alerts"), a file that is not a DuckDB database, one cut short (``check_file``), or one whose
+    blocks fail DuckDB's checksums as the catalog and the schema version are read.
+    """
     import duckdb
 
     target = resolve(path)
+    if not create and not target.is_file():
+        raise WorkspaceError(
+            "no workspace here: run `ringbreaker ingest`, `scan` or `demo` first (this verb reads one, "
+            "it does not create one)",
+            source=str(target),
+        )
+    check_file(target)
     try:
         if target.parent and not target.parent.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
         # DuckDB draws its own progress bar on stdout for long queries, which would corrupt
         # `--format json` output; the CLI shows progress with rich on stderr instead.
         con = duckdb.connect(str(target), read_only=read_only)
-        con.execute("SET enable_progress_bar = false")
     except (duckdb.Error, OSError) as e:
-        raise WorkspaceError(f"cannot open workspace: {e}", source=str(target)) from e
+        raise WorkspaceError(f"cannot open workspace: {_first_line(e)}{DAMAGED}", source=str(target)) from e
+    try:
+        con.execute("SET enable_progress_bar = false")
+        tables = {str(r[0]) for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if read_only and "schema_migrations" in tables:
+            con.execute("SELECT max(version) FROM schema_migrations").fetchall()
+    except duckdb.Error as e:
+        con.close()
+        raise WorkspaceError(f"cannot read workspace: {_first_line(e)}{DAMAGED}", source=str(target)) from e
     if not read_only:
-        migrate(con, str(target))
+        try:
+            migrate(con, str(target))
+        except duckdb.Error as e:
+            con.close()
+            raise WorkspaceError(
+                f"cannot read workspace: {_first_line(e)}{DAMAGED}", source=str(target)
+            ) from e
     return con
+
+
+DAMAGED = (
+    " (the file is damaged or not a ringbreaker workspace: restore it from a backup, or start a new one)"
+)
+_MAGIC_AT = 8  # DuckDB's main header: a checksum, then b"DUCK"
+_HEADERS = (4096, 8192)  # the two database headers (the one with the higher iteration is current)
+_DATA_AT = 12288  # where the first block begins
+
+
+def check_file(target: Path) -> None:
+    """Refuse a workspace file DuckDB would open and then read garbage or nothing from: one that is
+    not a DuckDB file, or shorter than its current header says (a copy cut short, a disk that
+    filled). DuckDB itself reads blocks only when a query needs them, so a truncated file opens and
+    answers "no rows" for the tables whose blocks are gone; this costs one read of 12 KiB."""
+    try:
+        size = target.stat().st_size
+        if size == 0:
+            return  # a new, empty file: DuckDB initialises it
+        with target.open("rb") as f:
+            head = f.read(_DATA_AT)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise WorkspaceError(f"cannot read workspace: {e.strerror or e}", source=str(target)) from e
+    if len(head) < _DATA_AT or head[_MAGIC_AT : _MAGIC_AT + 4] != b"DUCK":
+        what = "cut short" if head[_MAGIC_AT : _MAGIC_AT + 4] == b"DUCK" else "not a DuckDB database"
+        raise WorkspaceError(f"cannot open workspace: {what} ({size:,} bytes){DAMAGED}", source=str(target))
+    best = max((struct.unpack_from("<QqqQQ", head, at + 8) for at in _HEADERS), key=lambda h: h[0])
+    blocks, alloc = best[3], best[4]
+    if not (1 << 12 <= alloc <= 1 << 24 and alloc & (alloc - 1) == 0):
+        alloc = 1 << 18  # a header without the block size (older storage): DuckDB's default
+    expected = _DATA_AT + blocks * alloc
+    if size < expected:
+        raise WorkspaceError(
+            f"cannot open workspace: truncated ({size:,} bytes, its header says {expected:,}){DAMAGED}",
+            source=str(target),
+        )
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def version(con: duckdb.DuckDBPyConnection) -> int:
@@ -163,5 +236,24 @@ def guarded(con: duckdb.DuckDBPyConnection, action: str) -> Iterator[None]:
     try:
         yield
     except duckdb.Error as e:
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        detail = _first_line(e)
+        full = resource_refusal(detail)
+        if full is not None:
+            raise ResourceError(f"{full} (during {action}); {_RESUME}", source=source) from e
         raise WorkspaceError(f"workspace failed during {action}: {detail}", source=source) from e
+
+
+_RESUME = "what was committed before is kept: free room and run it again to complete it"
+_NO_ROOM = ("no space left on device", "file too large", "disk quota exceeded")
+_NO_MEMORY = ("out of memory", "could not allocate", "memory_limit")
+
+
+def resource_refusal(detail: str) -> str | None:
+    """What the machine refused, when a DuckDB error is a full disk or exhausted memory (DuckDB
+    reports both as IO or OutOfMemory errors whose text names the cause); else None."""
+    low = detail.lower()
+    if any(k in low for k in _NO_ROOM):
+        return f"the disk is full (or the file size limit reached): {detail}"
+    if any(k in low for k in _NO_MEMORY):
+        return f"out of memory: {detail}"
+    return None

@@ -24,6 +24,7 @@ import msgspec
 import numpy as np
 
 from ringbreaker.ingest.columns import Bad, Parsed, text
+from ringbreaker.ingest.tolerant import TOO_DEEP, standardize
 
 Raw = bytes | memoryview | msgspec.Raw
 T = TypeVar("T")
@@ -147,20 +148,32 @@ def _decode_sub(
         del doc
         if len(items) == len(raws):
             return items, list(offsets), list(raws), []
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         pass
     good: list[T] = []
     good_off: list[int] = []
     good_raw: list[Raw] = []
     bad: list[Bad] = []
-    for raw, off in zip(raws, offsets, strict=True):
+    for read, off in zip(raws, offsets, strict=True):
+        raw = read
         try:
             good.append(one.decode(raw))
         except msgspec.ValidationError as e:
             bad.append(Bad(off, f"not a valid record: {e}", text(raw)))
             continue
         except msgspec.DecodeError as e:
-            bad.append(Bad(off, f"not valid JSON: {e}", text(raw)))
+            fixed = standardize(bytes(raw))  # NaN/Infinity as Python's json writes them: null
+            if fixed is None:
+                bad.append(Bad(off, f"not valid JSON: {e}", text(raw)))
+                continue
+            try:
+                good.append(one.decode(fixed))
+            except (msgspec.DecodeError, RecursionError) as e2:
+                bad.append(Bad(off, f"not a valid record: {e2}", text(raw)))
+                continue
+            raw = fixed
+        except RecursionError:
+            bad.append(Bad(off, TOO_DEEP, text(raw)))
             continue
         good_off.append(off)
         good_raw.append(raw)
