@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from tests.conftest import rb
 from tests.watch.conftest import PROBE_RULE, append, probe
 
 
@@ -87,6 +88,9 @@ def test_sigkill_mid_run_loses_and_repeats_nothing(tmp_path: Path) -> None:
         proc = _start(logs, ws, sink, err)
         _wait(lambda: len(set(_delivered(log))) >= 46)  # 45 keys' first revisions, key 0's second
         time.sleep(0.5)  # nothing more may come
+        second = rb("watch", str(logs), "--workspace", str(ws), "--once", "--no-classify")
+        assert second.returncode == 2
+        assert "another `ringbreaker watch` is running on this workspace" in second.stderr
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0, err.read_text()
     finally:

@@ -5,6 +5,7 @@ restart, a grown alert sent again as its next revision, exit codes, and no secre
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,11 +23,16 @@ def _logs(tmp_path: Path, keys: int) -> Path:
     return logs
 
 
+def _once(logs: Path, ws: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``ringbreaker watch LOGS --workspace WS --once ARGS...`` with the fast test settings."""
+    return rb("watch", str(logs), "--workspace", str(ws), "--once", *args, *FAST)
+
+
 def test_webhook_is_retried_until_it_accepts_and_nothing_is_sent_twice(tmp_path: Path, hook: Hook) -> None:
     logs = _logs(tmp_path, 3)
     ws = str(tmp_path / "ws.duckdb")
     hook.script = [500, 503]  # down for two attempts
-    r = rb("watch", str(logs), "--workspace", ws, "--once", "--webhook", hook.url, *FAST)
+    r = _once(logs, ws, "--webhook", hook.url)
     assert r.returncode == 0, r.stderr
     assert [q["status"] for q in hook.requests] == [500, 503, 200, 200, 200]
     assert "failed (HTTP 500" in r.stderr
@@ -40,12 +46,12 @@ def test_webhook_is_retried_until_it_accepts_and_nothing_is_sent_twice(tmp_path:
     assert "T0KEN-IN-PATH" not in r.stderr + r.stdout  # the URL's path is a secret on Slack and Teams
     assert r.stdout == ""  # a webhook replaces the default stdout sink
 
-    again = rb("watch", str(logs), "--workspace", ws, "--once", "--webhook", hook.url, *FAST)
+    again = _once(logs, ws, "--webhook", hook.url)
     assert again.returncode == 0, again.stderr
     assert len(hook.requests) == 5  # a restart re-sends nothing
 
     append(logs / "spend.jsonl", probe(1, 2) + probe(1, 3))  # key 1's alert grows
-    grown = rb("watch", str(logs), "--workspace", ws, "--once", "--webhook", hook.url, *FAST)
+    grown = _once(logs, ws, "--webhook", hook.url)
     assert grown.returncode == 0, grown.stderr
     last = hook.accepted()[-1]
     assert len(hook.requests) == 6
@@ -58,13 +64,11 @@ def test_undelivered_alerts_exit_2_and_are_sent_by_the_next_run(tmp_path: Path, 
     logs = _logs(tmp_path, 2)
     ws = str(tmp_path / "ws.duckdb")
     hook.script = [500] * 3
-    r = rb("watch", str(logs), "--workspace", ws, "--once", "--webhook", hook.url, "--retries", "3", *FAST)
+    r = _once(logs, ws, "--webhook", hook.url, "--retries", "3")
     assert r.returncode == 2
     assert "2 alert(s) not delivered after 3 attempt(s)" in r.stderr
     assert "Traceback" not in r.stderr
-    ok = rb(
-        "watch", str(logs), "--workspace", ws, "--once", "--webhook", hook.url, "--fail-on", "medium", *FAST
-    )
+    ok = _once(logs, ws, "--webhook", hook.url, "--fail-on", "medium")
     assert ok.returncode == 1, ok.stderr  # delivered; a medium alert exists
     assert len(set(hook.keys())) == 2
 
@@ -82,17 +86,7 @@ def test_exec_gets_the_alert_on_stdin_and_a_failure_is_retried(tmp_path: Path) -
         "    f.write(os.environ['RINGBREAKER_IDEMPOTENCY_KEY'] + ' ' + doc + '\\n')\n"
     )
     cmd = f"{sys.executable} {script}"
-    r = rb(
-        "watch",
-        str(logs),
-        "--workspace",
-        str(tmp_path / "ws.duckdb"),
-        "--once",
-        "--exec",
-        cmd,
-        "--stdout",
-        *FAST,
-    )
+    r = _once(logs, tmp_path / "ws.duckdb", "--exec", cmd, "--stdout")
     assert r.returncode == 0, r.stderr
     assert "exec python" in r.stderr
     assert "exited 3" in r.stderr
@@ -106,18 +100,7 @@ def test_exec_gets_the_alert_on_stdin_and_a_failure_is_retried(tmp_path: Path) -
 
 def test_slack_and_teams_bodies(tmp_path: Path, hook: Hook) -> None:
     logs = _logs(tmp_path, 1)
-    r = rb(
-        "watch",
-        str(logs),
-        "--workspace",
-        str(tmp_path / "ws.duckdb"),
-        "--once",
-        "--webhook",
-        hook.url,
-        "--webhook-format",
-        "slack",
-        *FAST,
-    )
+    r = _once(logs, tmp_path / "ws.duckdb", "--webhook", hook.url, "--webhook-format", "slack")
     assert r.returncode == 0, r.stderr
     body = hook.accepted()[0]["body"]
     assert body["text"].startswith("[MEDIUM] One-token probe")
