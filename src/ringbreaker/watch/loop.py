@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ringbreaker.errors import InputError, WorkspaceError
 from ringbreaker.ingest import IngestConfig, ingest, ingest_appended
-from ringbreaker.watch.follow import Follower, Known
+from ringbreaker.watch.follow import Follower, Known, Poll
 from ringbreaker.watch.redact import redact_doc
 from ringbreaker.watch.sinks import DeliveryFailed, Sink
 from ringbreaker.watch.state import Entry, SinkState, State
@@ -117,8 +117,10 @@ class Watch:
                     break
                 self.deliver(state)
                 self.stop.wait(self.cfg.poll)
-            self.totals.undelivered = sum(
-                e.pending for s in self.sinks for e in state.sinks[s.key].alerts.values()
+            self.totals.undelivered = sum(  # queued alerts that the rules in use still raise
+                e.pending and a in self.latest
+                for s in self.sinks
+                for a, e in state.sinks[s.key].alerts.items()
             )
             return self.totals
         finally:
@@ -127,7 +129,11 @@ class Watch:
                 s.close()
 
     def step(self, state: State) -> None:
-        """One look at the paths: ingest what is new, then classify and detect when due."""
+        """One look at the paths: ingest what is new, then classify and detect when due. The
+        workspace is opened only when there is something to do (the first look needs it too)."""
+        poll = self._look() if self._loaded else None
+        if poll is not None and not (poll.pieces or poll.whole or self._detect_due()):
+            return
         try:
             con = open_workspace(self.workspace)
         except WorkspaceError as e:
@@ -139,26 +145,31 @@ class Watch:
             return
         self._busy_noted = False
         try:
-            self._ingest(con)
+            if poll is None:
+                self.follower.load(_known(con))
+                self._loaded = True
+                poll = self._look()
+            self._ingest(con, poll)
             if self.stop.is_set() and not self.cfg.once:
                 return
-            due = self._dirty and time.monotonic() - self._last_detect >= self.cfg.interval
-            if due or (self.cfg.once and self.totals.detects == 0):
+            if self._detect_due():
                 self._detect(con, state)
         finally:
             con.close()
 
-    def _ingest(self, con: duckdb.DuckDBPyConnection) -> None:
-        if not self._loaded:
-            self.follower.load(_known(con))
-            self._loaded = True
-        if self.cfg.once:  # a file still being written gets its settle time, once
+    def _detect_due(self) -> bool:
+        if self.cfg.once:
+            return self.totals.detects == 0
+        return self._dirty and time.monotonic() - self._last_detect >= self.cfg.interval
+
+    def _look(self) -> Poll:
+        poll = self.follower.poll()
+        if self.cfg.once and poll.waiting and not self.stop.is_set():  # still being written: settle, once
+            self.stop.wait(min(self.cfg.settle, 5.0))
             poll = self.follower.poll()
-            if poll.waiting and not self.stop.is_set():
-                self.stop.wait(min(self.cfg.settle, 5.0))
-                poll = self.follower.poll()
-        else:
-            poll = self.follower.poll()
+        return poll
+
+    def _ingest(self, con: duckdb.DuckDBPyConnection, poll: Poll) -> None:
         stored = quarantined = files = 0
         if poll.pieces:
             rep = ingest_appended(con, poll.pieces, self.cfg.ingest)
