@@ -27,6 +27,7 @@ COMMANDS = {
     "rules": "ringbreaker.cli.rules:rules",
     "demo": "ringbreaker.cli.demo:demo",
     "serve": "ringbreaker.cli.serve:serve",
+    "watch": "ringbreaker.cli.watch:watch",
 }
 
 
@@ -66,6 +67,7 @@ def cli() -> None:
       rules     list and check the rules (secret patterns, detections)
       demo      the whole job on a generated sample, out of the box
       serve     the analyst's workbench: browse alerts, keys, crews, events (read-only, token)
+      watch     follow log folders as shippers fill them; send new or grown alerts to webhooks
 
     \b
     Examples:

@@ -10,7 +10,9 @@ Library use::
 
 Log formats: ``FORMATS`` (name -> ``Format``, in sniffing order), ``get_format(name)`` and
 ``sniff(raws)`` (which format a file's records are); each ``Format`` carries its provider, ``sniff``
-and ``parse`` and its field map to ``events`` columns. Adding a format is one module in ``formats/``.
+and ``parse`` and its field map to ``events`` columns. ``ingest_appended`` stores the lines appended
+to a JSONL file since its last read (``watch`` follows files with it); ``expand`` lists the files of
+paths as ``ingest`` reads them. Adding a format is one module in ``formats/``.
 
 Modules: ``readers`` (decompression, container shapes), ``detect`` (the format registry, format from
 content), ``formats/`` (one module per log format), ``geoip``, ``pipeline`` (one file to Arrow
@@ -19,19 +21,23 @@ batches, in worker processes), ``store`` (the single writer), ``runner`` (orches
 
 from __future__ import annotations
 
+from ringbreaker.ingest.append import Appended, ingest_appended
 from ringbreaker.ingest.detect import FORMATS, get_format, sniff
 from ringbreaker.ingest.formats import Format
 from ringbreaker.ingest.pipeline import BATCH
-from ringbreaker.ingest.runner import FileReport, IngestConfig, Report, ingest
+from ringbreaker.ingest.runner import FileReport, IngestConfig, Report, expand, ingest
 
 __all__ = [
     "BATCH",
     "FORMATS",
+    "Appended",
     "FileReport",
     "Format",
     "IngestConfig",
     "Report",
+    "expand",
     "get_format",
     "ingest",
+    "ingest_appended",
     "sniff",
 ]

@@ -197,8 +197,12 @@ def ingest(
     *,
     stdin: bytes | None = None,
     on_file: Callable[[FileReport], None] | None = None,
+    walked: bool = False,
 ) -> Report:
     """Ingest every input into the workspace behind ``con``; report per file, in input order.
+
+    ``walked``: the files count as found in a directory (``watch`` names each file it found), so one
+    in no known format is ignored, not quarantined.
 
     Afterwards the events that name one of the owner's keys by an id (``scan --inventory`` stored
     the ids) get that key's fingerprint, so a leak joins its abuse whether scan or ingest ran first.
@@ -208,7 +212,7 @@ def ingest(
         before = last_event(con)
         store = Store(con, rows=GROUP_BATCHES * cfg.batch)
         try:
-            report = _ingest(con, store, paths, cfg, stdin, on_file)
+            report = _ingest(con, store, paths, cfg, stdin, on_file, walked)
             store.close()
         except MemoryError as e:
             store.abandon()
@@ -231,10 +235,11 @@ def _ingest(
     cfg: IngestConfig,
     stdin: bytes | None,
     on_file: Callable[[FileReport], None] | None,
+    walked: bool = False,
 ) -> Report:
     started = time.monotonic()
     own = _workspace_files(con)
-    files = [(p, named) for p, named in expand(paths) if p not in own]
+    files = [(p, named and not walked) for p, named in expand(paths) if p not in own]
     reports: list[FileReport] = []
     tasks: list[Task] = []
     explicit: dict[int, bool] = {}
