@@ -69,7 +69,15 @@ class Blocks:
         self._file = pq.ParquetFile(pa.BufferReader(data) if data is not None else self.source)
         names = self._file.schema_arrow.names
         self.rows = self._file.metadata.num_rows
-        kept = [n for n in names if n.split(".")[0] in ATTRIBUTES]  # nested, or export's flat a.b.c
+        # OCSF's attributes, nested or (export) flat a.b.c; an object's name holding something else
+        # (the export's own `actor` text column) is ringbreaker's, not OCSF's
+        kinds = {f.name: f.type for f in self._file.schema_arrow}
+        kept = [
+            n
+            for n in names
+            if ("." in n.strip(".") and n.split(".")[0] in ATTRIBUTES)
+            or (n in ATTRIBUTES and (n not in _OBJECTS or pa.types.is_struct(kinds[n])))
+        ]
         if "class_uid" not in names or not _OBJECTS & {n.split(".")[0] for n in names}:
             self.why = (
                 f"Parquet without OCSF API Activity columns (class_uid, api, ...): {', '.join(names[:8])}"

@@ -30,12 +30,13 @@ The columns:
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from ringbreaker.ingest.columns import Parsed
-from ringbreaker.ingest.formats import Format, Raw, as_int, as_str, get, map_dicts, required
+from ringbreaker.ingest.formats import Format, Raw, as_int, as_str, map_dicts, required
 
 NAME = "gcp-audit"
 AUDIT_TYPE = "type.googleapis.com/google.cloud.audit.AuditLog"
@@ -66,6 +67,60 @@ _CATEGORY = {
 }
 
 
+class _Auth(msgspec.Struct, gc=False):
+    principalEmail: Any = None
+    principalSubject: Any = None
+    serviceAccountKeyName: Any = None
+
+
+class _Meta(msgspec.Struct, gc=False):
+    callerIp: Any = None
+    callerSuppliedUserAgent: Any = None
+
+
+class _Status(msgspec.Struct, gc=False):
+    code: Any = None
+
+
+class _Request(msgspec.Struct, gc=False):
+    model: Any = None
+    endpoint: Any = None
+    setup: Any = None
+
+
+class _Payload(msgspec.Struct, gc=False):
+    methodName: Any = None
+    serviceName: Any = None
+    resourceName: Any = None
+    status: _Status | None = None
+    authenticationInfo: _Auth | None = None
+    requestMetadata: _Meta | None = None
+    request: _Request | None = None
+
+
+class _Labels(msgspec.Struct, gc=False):
+    project_id: Any = None
+    location: Any = None
+
+
+class _Resource(msgspec.Struct, gc=False):
+    labels: _Labels | None = None
+
+
+class _Entry(msgspec.Struct, gc=False):
+    """The fields of a LogEntry the mapping reads; decoding skips the rest unallocated."""
+
+    protoPayload: _Payload
+    timestamp: Any = None
+    insertId: Any = None
+    logName: Any = None
+    resource: _Resource | None = None
+
+
+_DECODERS = (msgspec.json.Decoder(list[_Entry]), msgspec.json.Decoder(_Entry))
+_NO_AUTH, _NO_META, _NO_REQUEST, _NO_LABELS = _Auth(), _Meta(), _Request(), _Labels()
+
+
 def _segment_after(path: str | None, key: str) -> str | None:
     """The path segment after ``key/`` (``locations``, ``models``, ``keys``) in a resource name."""
     if not path:
@@ -77,14 +132,14 @@ def _segment_after(path: str | None, key: str) -> str | None:
     return None
 
 
-def _model(payload: dict[str, Any]) -> str | None:
-    request = payload.get("request")
-    request = request if isinstance(request, dict) else {}
+def _model(payload: _Payload) -> str | None:
+    request = payload.request or _NO_REQUEST
+    setup = request.setup
     for path in (
-        as_str(payload.get("resourceName")),
-        as_str(request.get("model")),
-        as_str(request.get("endpoint")),
-        as_str(get(request, "setup", "model")),
+        as_str(payload.resourceName),
+        as_str(request.model),
+        as_str(request.endpoint),
+        as_str(setup.get("model")) if isinstance(setup, dict) else None,
     ):
         model = _segment_after(path, "models")
         if model:
@@ -93,18 +148,17 @@ def _model(payload: dict[str, Any]) -> str | None:
 
 
 def _address(v: Any) -> str | None:
+    """callerIp when it is an address: Google writes ``private`` or ``gce-internal-ip`` (words) for
+    internal callers, so an IPv4 (a digit first) or IPv6 (a colon) shape is enough to tell."""
     s = as_str(v)
-    if not s or not (":" in s or s[:1].isdigit()):
+    if not s or not (s[0].isdigit() or ":" in s) or " " in s:
         return None
-    try:
-        return str(ipaddress.ip_address(s))
-    except ValueError:
-        return None
+    return s
 
 
-def _actor(auth: dict[str, Any]) -> tuple[str | None, str | None]:
-    email = as_str(auth.get("principalEmail"))
-    subject = as_str(auth.get("principalSubject"))
+def _actor(auth: _Auth) -> tuple[str | None, str | None]:
+    email = as_str(auth.principalEmail)
+    subject = as_str(auth.principalSubject)
     actor = email or subject
     if email and email.endswith(".gserviceaccount.com"):
         return actor, "service_account"
@@ -116,8 +170,8 @@ def _actor(auth: dict[str, Any]) -> tuple[str | None, str | None]:
     return actor, None
 
 
-def _status(payload: dict[str, Any]) -> tuple[str, str | None]:
-    code = as_int(get(payload, "status", "code"))
+def _status(payload: _Payload) -> tuple[str, str | None]:
+    code = as_int(payload.status.code) if payload.status is not None else None
     if not code:
         return "success", None
     return "failure", GRPC_CODES.get(code, str(code))
@@ -134,21 +188,16 @@ def _log_kind(log_name: str | None) -> str | None:
     return None
 
 
-def _map(r: dict[str, Any]) -> dict[str, Any]:
-    payload = r["protoPayload"]
-    if not isinstance(payload, dict):
-        raise TypeError("protoPayload is not an object")
-    auth = payload.get("authenticationInfo")
-    auth = auth if isinstance(auth, dict) else {}
-    meta = payload.get("requestMetadata")
-    meta = meta if isinstance(meta, dict) else {}
-    labels = get(r, "resource", "labels")
-    labels = labels if isinstance(labels, dict) else {}
-    log_name = as_str(r.get("logName"))
-    insert_id = as_str(r.get("insertId"))
+def _map(r: _Entry) -> dict[str, Any]:
+    payload = r.protoPayload
+    auth = payload.authenticationInfo or _NO_AUTH
+    meta = payload.requestMetadata or _NO_META
+    labels = (r.resource.labels if r.resource is not None else None) or _NO_LABELS
+    log_name = as_str(r.logName)
+    insert_id = as_str(r.insertId)
     method = as_str(required(payload, "methodName"))
-    resource_name = as_str(payload.get("resourceName"))
-    key_id = _segment_after(as_str(auth.get("serviceAccountKeyName")), "keys")
+    resource_name = as_str(payload.resourceName)
+    key_id = _segment_after(as_str(auth.serviceAccountKeyName), "keys")
     actor, actor_type = _actor(auth)
     status, error = _status(payload)
     version = next((p for p in (method or "").split(".") if p[:1] == "v" and p[1:2].isdigit()), None)
@@ -156,27 +205,27 @@ def _map(r: dict[str, Any]) -> dict[str, Any]:
         "rid": f"{log_name}|{insert_id}" if insert_id else None,
         "time": as_str(required(r, "timestamp")),
         "provider": "gcp",
-        "service": as_str(payload.get("serviceName")),
+        "service": as_str(payload.serviceName),
         "operation": method,
         "category": _CATEGORY.get(_log_kind(log_name) or ""),
         "status": status,
         "error_code": error,
         "actor": actor,
         "actor_type": actor_type,
-        "account": as_str(labels.get("project_id")) or _segment_after(log_name, "projects"),
+        "account": as_str(labels.project_id) or _segment_after(log_name, "projects"),
         "resource": resource_name,
         "key_id": key_id,
         "key_src": key_id,
-        "src_ip": _address(meta.get("callerIp")),
-        "user_agent": as_str(meta.get("callerSuppliedUserAgent")),
+        "src_ip": _address(meta.callerIp),
+        "user_agent": as_str(meta.callerSuppliedUserAgent),
         "model": _model(payload),
-        "region": as_str(labels.get("location")) or _segment_after(resource_name, "locations"),
+        "region": as_str(labels.location) or _segment_after(resource_name, "locations"),
         "api_version": version,
     }
 
 
 def parse(raws: Sequence[Raw], offsets: Sequence[int]) -> Parsed:
-    return map_dicts(raws, offsets, _map)
+    return map_dicts(raws, offsets, _map, _DECODERS)
 
 
 def sniff(rec: dict[str, Any]) -> bool:
