@@ -48,17 +48,22 @@ DUCKDB_JSON = """
 import duckdb, sys
 files = open(sys.argv[1]).read().splitlines()
 q = "SELECT count(*) FROM read_json(?, format='newline_delimited')"
-print(duckdb.connect().execute(q, [files]).fetchone()[0])
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+print(con.execute(q, [files]).fetchone()[0])
 """
 DUCKDB_PARQUET = """
 import duckdb, sys
 files = open(sys.argv[1]).read().splitlines()
 q = "SELECT count(*), sum(length(to_json(t)::VARCHAR)) FROM read_parquet(?) t"
-print(duckdb.connect().execute(q, [files]).fetchone()[0])
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+print(con.execute(q, [files]).fetchone()[0])
 """
 DUCKDB_COPY = """
 import duckdb, sys
 con = duckdb.connect(sys.argv[1], read_only=True)
+con.execute("SET enable_progress_bar = false")
 opts = "FORMAT parquet, COMPRESSION zstd, PARTITION_BY (source_format)"
 con.execute(f"COPY (SELECT * FROM events) TO '{sys.argv[2]}' ({opts})")
 print(con.execute("SELECT count(*) FROM events").fetchone()[0])
@@ -169,7 +174,7 @@ def ingest_case(work: Path, name: str, files: list[Path], anchor: str) -> dict[s
     listing.write_text("\n".join(map(str, files)))
     base = timed([PY, "-c", anchor, str(listing)], work, f"{name}-duckdb")
     stored = _count(ws)
-    rows = int(base["stdout"].split()[0])
+    rows = int(base["stdout"].split()[-1])
     return {
         "stored": stored,
         "mb": sum(f.stat().st_size for f in files) / MB,
