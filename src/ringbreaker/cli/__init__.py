@@ -28,6 +28,7 @@ COMMANDS = {
     "demo": "ringbreaker.cli.demo:demo",
     "serve": "ringbreaker.cli.serve:serve",
     "watch": "ringbreaker.cli.watch:watch",
+    "export": "ringbreaker.cli.export:export",
 }
 
 
@@ -58,7 +59,7 @@ def cli() -> None:
     Pipeline, one workspace (a DuckDB file, --workspace or RINGBREAKER_WORKSPACE):
       scan      find leaked AI credentials in code, git history, archives, stdin
       simulate  write a synthetic world with a planted ring, in the providers' log formats
-      ingest    read CloudTrail, Bedrock, Azure, LiteLLM and OpenAI audit logs into events
+      ingest    read CloudTrail, Bedrock, Azure, GCP, LiteLLM, OpenAI and OCSF logs into events
       classify  score prompts: jailbreak/bypass, sexual, real person, minor; severity
       context   keep the owner's context: office/CI networks, IaC principals, accounts
       detect    run the detection rules over the workspace into alerts
@@ -68,6 +69,7 @@ def cli() -> None:
       demo      the whole job on a generated sample, out of the box
       serve     the analyst's workbench: browse alerts, keys, crews, events (read-only, token)
       watch     follow log folders as shippers fill them; send new or grown alerts to webhooks
+      export    every workspace table as Parquet (events OCSF-aligned, by source and day)
 
     \b
     Examples:

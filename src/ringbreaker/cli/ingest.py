@@ -82,9 +82,11 @@ def ingest(
 
     Formats, detected per file from the content: cloudtrail (S3 Records files, JSON arrays,
     NDJSON), bedrock-invocation, azure-diagnostics, azure-activity, litellm-spendlogs (JSONL, CSV),
-    openai-audit. gzip, zstd and plain. Every record becomes one row of `events` with a stable id,
-    so ingesting the same file twice adds nothing; unchanged files are skipped. Records that cannot
-    be mapped go to `quarantine` with file, line and reason.
+    openai-audit, guardduty, gcp-audit (Cloud Audit Logs: Vertex AI), ocsf (OCSF API Activity:
+    Security Lake Parquet, OCSF JSON, `ringbreaker export`'s events). gzip, zstd and plain. Every
+    record becomes one row of `events` with a stable id, so ingesting the same file twice adds
+    nothing; unchanged files are skipped. Records that cannot be mapped go to `quarantine` with
+    file, line and reason.
 
     \b
     Exit codes: 0 ok, 1 something was quarantined, 2 usage or input error.
@@ -94,6 +96,7 @@ def ingest(
       ringbreaker ingest AWSLogs/ --workspace case.duckdb
       ringbreaker ingest 'logs/**/*.json.gz' --geoip GeoLite2-ASN.mmdb --geoip GeoLite2-Country.mmdb
       zcat spendlogs.jsonl.gz | ringbreaker ingest - --format-hint litellm-spendlogs
+      ringbreaker ingest gs-sink/cloudaudit.googleapis.com/ aws-security-lake/ext/
     """
     if not paths:
         raise UsageError("give at least one PATH ('-' for stdin)")

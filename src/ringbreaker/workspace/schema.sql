@@ -45,7 +45,7 @@ CREATE INDEX findings_fingerprint ON findings (fingerprint);
 CREATE TABLE events (
     id              VARCHAR NOT NULL,     -- stable: hash of format and the record's own id (eventID, requestId, ...), else of its raw bytes; unique (see below)
     time            TIMESTAMPTZ NOT NULL, -- when the call happened (UTC)
-    provider        VARCHAR NOT NULL,     -- aws | azure | openai | gateway
+    provider        VARCHAR NOT NULL,     -- aws | azure | gcp | openai | gateway
     service         VARCHAR,              -- e.g. bedrock.amazonaws.com, sts.amazonaws.com, Microsoft.CognitiveServices, litellm
     operation       VARCHAR NOT NULL,     -- e.g. InvokeModel, ChatCompletions_Create, api_key.created, acompletion
     category        VARCHAR,              -- management | data | audit | activity
@@ -70,7 +70,7 @@ CREATE TABLE events (
     end_user        VARCHAR,              -- gateway end user / proxy token
     forwarded       BOOLEAN,              -- forwarding headers (x-forwarded-for, ...) present; NULL if the source cannot tell
     prompt          VARCHAR,              -- prompt text where the source has it (Bedrock invocation logs, gateway logs)
-    source_format   VARCHAR NOT NULL,     -- cloudtrail | bedrock-invocation | azure-diagnostics | azure-activity | litellm-spendlogs | openai-audit
+    source_format   VARCHAR NOT NULL,     -- cloudtrail | bedrock-invocation | azure-diagnostics | azure-activity | litellm-spendlogs | openai-audit | guardduty | gcp-audit | ocsf (the format registry)
     source_file     VARCHAR NOT NULL,
     source_offset   BIGINT,               -- line number (JSONL, CSV) or record index within the file
     raw             VARCHAR USING COMPRESSION zstd -- the original record as JSON text (valid JSON; query it with ->>, json_extract)
