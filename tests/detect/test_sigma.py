@@ -109,7 +109,7 @@ def test_converted_rule_fires_on_real_cloudtrail(tmp_path: Path) -> None:
 
 
 def test_sigma_field_names_come_from_the_format_registry() -> None:
-    assert set(LOGSOURCES.values()) == {"cloudtrail", "azure-activity"}
+    assert set(LOGSOURCES.values()) == {"cloudtrail", "azure-activity", "gcp-audit"}
     for logsource, name in LOGSOURCES.items():
         fmt = FORMATS[name]
         assert fmt.sigma == logsource

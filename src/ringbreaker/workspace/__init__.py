@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -135,9 +134,9 @@ _DATA_AT = 12288  # where the first block begins
 
 def check_file(target: Path) -> None:
     """Refuse a workspace file DuckDB would open and then read garbage or nothing from: one that is
-    not a DuckDB file, or shorter than its current header says (a copy cut short, a disk that
-    filled). DuckDB itself reads blocks only when a query needs them, so a truncated file opens and
-    answers "no rows" for the tables whose blocks are gone; this costs one read of 12 KiB."""
+    not a DuckDB file, or cut short inside its headers. Not compared: the file's size with the
+    header's block count, which a healthy workspace can exceed after DuckDB truncates free blocks
+    at its end (a false "truncated" on a valid workspace in the calibrate tests)."""
     try:
         size = target.stat().st_size
         if size == 0:
@@ -151,16 +150,6 @@ def check_file(target: Path) -> None:
     if len(head) < _DATA_AT or head[_MAGIC_AT : _MAGIC_AT + 4] != b"DUCK":
         what = "cut short" if head[_MAGIC_AT : _MAGIC_AT + 4] == b"DUCK" else "not a DuckDB database"
         raise WorkspaceError(f"cannot open workspace: {what} ({size:,} bytes){DAMAGED}", source=str(target))
-    best = max((struct.unpack_from("<QqqQQ", head, at + 8) for at in _HEADERS), key=lambda h: h[0])
-    blocks, alloc = best[3], best[4]
-    if not (1 << 12 <= alloc <= 1 << 24 and alloc & (alloc - 1) == 0):
-        alloc = 1 << 18  # a header without the block size (older storage): DuckDB's default
-    expected = _DATA_AT + blocks * alloc
-    if size < expected:
-        raise WorkspaceError(
-            f"cannot open workspace: truncated ({size:,} bytes, its header says {expected:,}){DAMAGED}",
-            source=str(target),
-        )
 
 
 def _first_line(e: BaseException) -> str:
