@@ -34,13 +34,38 @@ SELECT m.crew_id, a.key_fp, a.victim, a.provider, f.preview, f.leak_time, f.loc,
 FROM a JOIN crew_map m ON m.crew = a.crew LEFT JOIN f ON f.fingerprint = a.key_fp
 """
 
-_WORDS = """CASE stage WHEN 'key-check' THEN 'checked the key' WHEN 'model-enablement' THEN 'enabled models'
+_WORDS = """CASE t.stage WHEN 'key-check' THEN 'checked the key' WHEN 'model-enablement' THEN 'enabled models'
     WHEN 'abuse' THEN 'used the key for model calls'
     WHEN 'guardrail-tampering' THEN 'weakened safety controls'
-    ELSE stage END"""
+    ELSE t.stage END"""
 
 # The timeline: each key's leak (from the crews' stolen keys), then per key and stage the first
-# event, with counts and evidence.
+# event, with counts and evidence, then the prompts rated bad. The per-step figures come from
+# small TEMP tables (see _stage), grouped from one narrow copy of the abuse events.
+#
+# Evidence: the first EVIDENCE_STEP events by (time, id). arg_min(id, time, n) and min(time, n) are
+# fixed-size states, the cheap way to a top n (a window over every abuse event, or arg_min keyed on
+# a (time, id) struct, cost 2-50x as much); one more than needed is kept, so that a tie at the cut
+# is seen and only those steps are ranked exactly (_TL_TIED), and equal times are put in id order.
+_TL_STEPS = f"""
+SELECT crew, key_fp, stage, min(time) AS first, count(*) AS n,
+       arg_min(id, epoch_us(time), {EVIDENCE_STEP + 1}) AS ids, min(epoch_us(time), {EVIDENCE_STEP + 1}) AS ks
+FROM tl_ab GROUP BY crew, key_fp, stage
+"""
+_TL_OPS = """
+SELECT crew, key_fp, stage, list(operation ORDER BY operation)[:5] AS ops
+FROM (SELECT DISTINCT crew, key_fp, stage, operation FROM tl_ab) GROUP BY crew, key_fp, stage
+"""
+_TL_TIED = f"""
+SELECT crew, key_fp, stage, list(id ORDER BY time, id) AS ids
+FROM (SELECT a.crew, a.key_fp, a.stage, a.id, a.time FROM tl_ab a
+      SEMI JOIN tl_steps t
+        ON t.crew = a.crew AND t.stage = a.stage AND t.key_fp IS NOT DISTINCT FROM a.key_fp
+       AND len(t.ks) > {EVIDENCE_STEP} AND t.ks[{EVIDENCE_STEP}] = t.ks[{EVIDENCE_STEP + 1}]
+      QUALIFY row_number() OVER (PARTITION BY a.crew, a.key_fp, a.stage ORDER BY a.time, a.id)
+              <= {EVIDENCE_STEP})
+GROUP BY crew, key_fp, stage
+"""
 _TIMELINE = f"""
 SELECT k.crew_id, k.leak_time, 'leak', k.key_fp,
        'key ' || coalesce(k.preview, left(k.key_fp, 12)) || ' published in ' || coalesce(k.loc, '?'),
@@ -50,23 +75,11 @@ WHERE k.leak_time IS NOT NULL
 UNION ALL
 SELECT m.crew_id, t.first, t.stage, t.key_fp,
        {_WORDS} || ' with ' || coalesce('key ' || left(t.key_fp, 12), 'the victim''s resource') || ': '
-       || format('{{:,}}', t.n) || ' event(s) (' || array_to_string(t.ops, ', ') || ')',
-       t.ids
-FROM (SELECT t.*, o.ops, e.ids
-      FROM (SELECT crew, key_fp, stage, min(time) AS first, count(*) AS n
-            FROM abuse_c GROUP BY crew, key_fp, stage) t
-      -- Operations and evidence apart, each from fixed-size states or a sort: one aggregate holding
-      -- arg_min(id, time, n) and a DISTINCT list spilled pathologically at the memory limit (10M
-      -- events: 80-180 s, against 12 s this way).
-      JOIN (SELECT crew, key_fp, stage, list(operation ORDER BY operation)[:5] AS ops
-            FROM (SELECT DISTINCT crew, key_fp, stage, operation FROM abuse_c) GROUP BY crew, key_fp, stage) o
-        ON o.crew = t.crew AND o.stage = t.stage AND o.key_fp IS NOT DISTINCT FROM t.key_fp
-      JOIN (SELECT crew, key_fp, stage, list(id ORDER BY time, id) AS ids
-            FROM (SELECT crew, key_fp, stage, id, time FROM abuse_c
-                  QUALIFY row_number() OVER (PARTITION BY crew, key_fp, stage ORDER BY time, id)
-                          <= {EVIDENCE_STEP})
-            GROUP BY crew, key_fp, stage) e
-        ON e.crew = t.crew AND e.stage = t.stage AND e.key_fp IS NOT DISTINCT FROM t.key_fp) t
+       || format('{{:,}}', t.n) || ' event(s) (' || array_to_string(o.ops, ', ') || ')',
+       coalesce(x.ids, [p[2] FOR p IN list_sort(list_zip(t.ks, t.ids))[:{EVIDENCE_STEP}]])
+FROM tl_steps t
+JOIN tl_ops o ON o.crew = t.crew AND o.stage = t.stage AND o.key_fp IS NOT DISTINCT FROM t.key_fp
+LEFT JOIN tl_tied x ON x.crew = t.crew AND x.stage = t.stage AND x.key_fp IS NOT DISTINCT FROM t.key_fp
 JOIN crew_map m ON m.crew = t.crew
 UNION ALL
 SELECT m.crew_id, t.first, 'prohibited-content', t.key_fp,
@@ -101,7 +114,7 @@ FROM g_nkc a JOIN g_alias g USING (node) JOIN crew_map m ON m.crew = a.crew
 LEFT JOIN key_crew kc ON kc.key_fp = a.key_fp AND kc.crew = a.crew
 """
 
-_IDS = f"list(first_id ORDER BY lo)[1:{EDGE_EVIDENCE}]"
+_IDS = f"arg_min(first_id, lo, {EDGE_EVIDENCE})"  # a fixed-size state: list(... ORDER BY lo) sorts every row
 _EDGES = f"""
 SELECT crew_id, src, 'key:' || key_fp, 'used-key', sum(n), min(lo), max(hi),
        'requests with the stolen key', {_IDS}
@@ -146,7 +159,22 @@ def _stage(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP VIEW edge_rows")
     con.execute("DROP TABLE edge_shared")
     con.execute("DROP TABLE g_nkc")
+    # The abuse events' columns the timeline reads, copied once: grouped on the view (a join over the
+    # workspace's events) the top-n states spilled pathologically (10M events: 110 s against 2 s).
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE tl_ab AS SELECT crew, key_fp, stage, operation, id, time FROM abuse_c"
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE tl_steps AS {_TL_STEPS}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE tl_ops AS {_TL_OPS}")
+    tied = con.execute(
+        f"SELECT count(*) FROM tl_steps "
+        f"WHERE len(ks) > {EVIDENCE_STEP} AND ks[{EVIDENCE_STEP}] = ks[{EVIDENCE_STEP + 1}]"
+    ).fetchall()[0][0]
+    # Another scan of the abuse events only when a step has a tie at the cut.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE tl_tied AS {_TL_TIED}{'' if tied else ' LIMIT 0'}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE out_timeline AS {_TIMELINE}")
+    for table in ("tl_steps", "tl_ops", "tl_tied", "tl_ab"):
+        con.execute(f"DROP TABLE {table}")
 
 
 def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
