@@ -105,7 +105,9 @@ def history_units(
 
 
 def _repo_units(repo: Path, a: Attribution, cfg: ScanConfig, stats: Stats) -> Iterator[Unit]:
-    store = git.list_objects(repo)  # sizes first (0.4 s for 57k blobs): large blobs are never read
+    store = git.list_objects(
+        repo, cfg.all_objects
+    )  # sizes first (0.4 s for 57k blobs): large blobs are never read
     walk = a.walk = git.HistoryWalk(repo, store.commits if cfg.all_objects else None, stats.error)
     bare = Origin(repo=a.repo)
     limit = cfg.max_file_size
