@@ -345,6 +345,7 @@ class BlobReader:
 
     _AHEAD = 32 << 10  # bytes of names written but not answered: well under a pipe's 64 KiB
     _PIPE = 1 << 20  # room for git to run ahead on its output, where Linux allows it
+    _BUFFER = 256 << 10  # our read buffer: many small blobs per read(2), not one 8 KiB piece each
 
     def __init__(self, repo: Path) -> None:
         self.repo = repo
@@ -354,6 +355,7 @@ class BlobReader:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
+                bufsize=self._BUFFER,
             )
         except OSError as e:
             raise InputError(f"cannot run git: {e.strerror or e}", source=str(repo)) from None

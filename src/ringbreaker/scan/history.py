@@ -12,6 +12,8 @@ is scanned again under the right one, and the hits of its first scan are dropped
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -105,13 +107,16 @@ def history_units(
 
 
 def _repo_units(repo: Path, a: Attribution, cfg: ScanConfig, stats: Stats) -> Iterator[Unit]:
-    store = git.list_objects(
-        repo, cfg.all_objects
-    )  # sizes first (0.4 s for 57k blobs): large blobs are never read
-    walk = a.walk = git.HistoryWalk(repo, store.commits if cfg.all_objects else None, stats.error)
+    with cf.ThreadPoolExecutor(1) as pool:  # the listing gives the sizes: large blobs are never read
+        listing = pool.submit(git.list_objects, repo, cfg.all_objects)
+        tips = listing.result().commits if cfg.all_objects else None  # --all-objects: walk them all
+        walk = a.walk = git.HistoryWalk(repo, tips, stats.error)
+        batches = walk.blobs()
+        first = next(batches, [])  # the log's first piece, read and parsed while git lists objects
+        store = listing.result()
     bare = Origin(repo=a.repo)
     limit = cfg.max_file_size
-    for batch in walk.blobs():
+    for batch in itertools.chain([first], batches):
         for blob, path in batch:
             size = store.blobs.get(blob)
             if size is None:  # named by a tree, absent from the store: reported below
