@@ -40,9 +40,17 @@ def run(
         raise InputError(f"cannot run git: {e}", source=str(repo)) from e
     except subprocess.CalledProcessError as e:
         msg = e.stderr.decode(errors="replace").strip().splitlines()
-        raise InputError(f"git {args[0]} failed: {msg[-1] if msg else e}", source=str(repo)) from e
+        raise InputError(f"git {_verb(args)} failed: {msg[-1] if msg else e}", source=str(repo)) from e
     except subprocess.TimeoutExpired as e:
-        raise InputError(f"git {args[0]} timed out after {timeout:g} s", source=str(repo)) from e
+        raise InputError(f"git {_verb(args)} timed out after {timeout:g} s", source=str(repo)) from e
+
+
+def _verb(args: tuple[str, ...]) -> str:
+    """The git command among ``args``, past any leading ``-c name=value`` settings."""
+    i = 0
+    while i < len(args) - 1 and args[i] == "-c":
+        i += 2
+    return args[i] if i < len(args) else "?"
 
 
 def write(repo: Path, *args: str, author: str | None = None, date: str | None = None) -> None:

@@ -11,7 +11,8 @@ import pytest
 
 from ringbreaker.ingest import IngestConfig, ingest
 from ringbreaker.rules.loader import load_secret_rules
-from ringbreaker.scan.scanner import history_units, run_units, to_findings
+from ringbreaker.scan.history import Attribution, history_units
+from ringbreaker.scan.scanner import run_units, to_findings
 from ringbreaker.scan.sources import ScanConfig, Stats
 from ringbreaker.simulate import SimConfig, simulate
 from ringbreaker.workspace import open_workspace
@@ -28,7 +29,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[st
     con = open_workspace(ws)
     try:
         rules, cfg, stats = load_secret_rules(), ScanConfig(), Stats()
-        hits, _ = run_units(rules, cfg, list(history_units([out / "public-code"], cfg, stats)))
+        attributions: list[Attribution] = []
+        hits, _ = run_units(rules, cfg, history_units([out / "public-code"], cfg, stats, attributions))
+        hits = Attribution.apply(hits, attributions)
         upsert_findings(con, to_findings(rules, hits, stats))
         ingest(con, [out], IngestConfig())
     finally:

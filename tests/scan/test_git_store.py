@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 import zipfile
@@ -13,7 +14,7 @@ import pytest
 
 from ringbreaker.rules.loader import SecretRule
 from ringbreaker.scan import ScanConfig, Stats, scan
-from ringbreaker.scan.scanner import history_units
+from ringbreaker.scan.history import history_units
 from tests.conftest import ANTHROPIC, HF, OPENAI
 from tests.scan.test_git import repo, run_git
 
@@ -120,7 +121,7 @@ def test_workers_read_blobs_themselves(repo: Path, rules: list[SecretRule], keyg
         (repo / f"m{i}.py").write_text(f"X = {i}\n" + (f"KEY = '{keys[i % 3]}'\n" if i % 30 == 0 else ""))
     run_git(repo, "add", "-A")
     run_git(repo, "commit", "-qm", "many")
-    units = list(history_units([repo], ScanConfig(), Stats()))
+    units = list(history_units([repo], ScanConfig(), Stats(), []))
     assert len(units) == 90
     assert all(u.data is None and u.blob and u.size > 0 for u in units)
 
@@ -163,3 +164,27 @@ def test_a_renamed_blob_is_attributed_to_its_first_commit_and_path(repo: Path, k
     ]
     assert all(f.time == "2025-03-01T10:00:00+00:00" for f in found)
     assert stats.commits == 2
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_blob_introduced_as_a_notebook_is_scanned_as_one(repo: Path, keygen: Callable, jobs: int) -> None:
+    """The log is read newest first and each blob is scanned as soon as it is named, under its
+    newest path. Here the same bytes were first a notebook and later a plain .json file: the
+    finding is the notebook's (its cell), at the commit that introduced it, counted once."""
+    key = keygen(ANTHROPIC)
+    cell = {"cell_type": "code", "source": [f'KEY = "{key}"\n'], "metadata": {}, "outputs": []}
+    nb = '{\n "cells": [\n  {"cell_type": "markdown", "source": ["x"], "metadata": {}},\n  ' + (
+        json.dumps(cell) + '\n ],\n "metadata": {},\n "nbformat": 4,\n "nbformat_minor": 5\n}\n'
+    )
+    first = commit_file(repo, "demo.ipynb", nb, "notebook", date="2025-03-01T10:00:00+00:00")
+    run_git(repo, "rm", "-q", "demo.ipynb")
+    run_git(repo, "commit", "-qm", "drop", date="2025-03-02T10:00:00+00:00")
+    for i in range(70):  # enough units for a pool of workers (INLINE_UNITS)
+        (repo / f"f{i}.txt").write_text(f"{i}\n")
+    commit_file(repo, "export.json", nb, "same bytes, another kind", date="2025-04-01T10:00:00+00:00")
+
+    found, stats = history(repo, jobs=jobs)
+    assert [(f.path, f.cell, f.line, f.commit) for f in found] == [(f"{repo}/demo.ipynb", 1, 1, first)]
+    assert found[0].time == "2025-03-01T10:00:00+00:00"
+    assert stats.blobs == 71
+    assert stats.errors == []

@@ -3,6 +3,7 @@ history or the index; confidence floor, baseline and workspace applied in one pl
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -13,12 +14,12 @@ from typing import BinaryIO, Literal, Protocol
 from ringbreaker.errors import UsageError
 from ringbreaker.model import Confidence, Finding
 from ringbreaker.rules.loader import SecretRule, load_secret_rules
+from ringbreaker.scan.history import Attribution, history_units
 from ringbreaker.scan.owner import Inventory, read_baseline, write_baseline
 from ringbreaker.scan.scanner import (
     Hit,
     Unit,
     file_units,
-    history_units,
     run_units,
     staged_units,
     stdin_units,
@@ -128,16 +129,17 @@ def scan(
                     on_found(new)
         stdin = None
     units: list[Unit] = stdin_units(stdin) if stdin is not None else []
-    if mode == "staged":
-        units.extend(staged_units(files, cfg, stats))
-    elif mode == "history":
+    attributions: list[Attribution] = []
+    if mode == "history":  # scanned while the log is read: no count of units beforehand
         with progress.reading() if progress else nullcontext():
-            units.extend(history_units(files, cfg, stats))
+            hits, s = run_units(
+                rules, cfg, itertools.chain(units, history_units(files, cfg, stats, attributions))
+            )
+        hits = Attribution.apply(hits, attributions)
     else:
-        units.extend(file_units(files, cfg, stats))
-
-    with progress.scanning(len(units)) if progress and units else nullcontext() as advance:
-        hits, s = run_units(rules, cfg, units, advance) if units else ([], Stats())
+        units.extend(staged_units(files, cfg, stats) if mode == "staged" else file_units(files, cfg, stats))
+        with progress.scanning(len(units)) if progress and units else nullcontext() as advance:
+            hits, s = run_units(rules, cfg, units, advance) if units else ([], Stats())
     stats.merge(s)
     hits = streamed + hits
     floor = CONFIDENCE.index(min_confidence)

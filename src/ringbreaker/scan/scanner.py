@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import itertools
 import multiprocessing
 import multiprocessing.util
 import os
@@ -52,6 +53,11 @@ class Origin:
     author_date: str | None = None
     repo: str | None = None
 
+    def __reduce__(self) -> tuple[type[Origin], tuple[str | None, ...]]:
+        # A plain tuple pickles in C; a slotted dataclass's own state is built in Python, field by
+        # field: ~25% of the main process's time in a history scan went to sending units.
+        return Origin, (self.time, self.commit, self.author, self.email, self.author_date, self.repo)
+
 
 @dataclass(frozen=True, slots=True)
 class Hit:
@@ -68,6 +74,8 @@ class Hit:
     origin: Origin
     resource: str | None = None
     companion: str | None = None  # the paired part (AWS secret), for --verify only
+    blob: str | None = None  # the git object it was found in, and the unit path it was read under:
+    unit: str | None = None  # a history blob's hits are attributed once the log walk has ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,9 @@ class Unit:
     origin: Origin = Origin()
     blob: str | None = None
     size: int = 0
+
+    def __reduce__(self) -> tuple[type[Unit], tuple[object, ...]]:
+        return Unit, (self.path, self.data, self.origin, self.blob, self.size)  # see Origin.__reduce__
 
 
 _worker: tuple[Sequence[SecretRule], Engine, ScanConfig] | None = None
@@ -123,7 +134,7 @@ def _read_blob(unit: Unit, cfg: ScanConfig, stats: Stats) -> bytes | None:
     return data
 
 
-def _match_pieces(pieces: Iterable[Piece], origin: Origin, out: list[Hit]) -> None:
+def _match_pieces(pieces: Iterable[Piece], origin: Origin, out: list[Hit], unit: Unit | None = None) -> None:
     assert _worker is not None
     rules, engine, _ = _worker
     for piece in pieces:
@@ -141,6 +152,8 @@ def _match_pieces(pieces: Iterable[Piece], origin: Origin, out: list[Hit]) -> No
                     origin,
                     m.resource,
                     None if m.companion is None else m.companion.decode("utf-8", "replace"),
+                    None if unit is None else unit.blob,
+                    None if unit is None else unit.path,
                 )
             )
 
@@ -176,7 +189,7 @@ def _scan_units(units: list[Unit]) -> tuple[list[Hit], Stats]:
                 continue
             stats.blobs += 1
             stats.bytes += len(data)
-            _match_pieces(expand(unit.path, data, cfg, stats, 0), unit.origin, hits)
+            _match_pieces(expand(unit.path, data, cfg, stats, 0), unit.origin, hits, unit)
     return hits, stats
 
 
@@ -196,14 +209,20 @@ def _batches(units: Iterable[Unit]) -> Iterator[list[Unit]]:
 def run_units(
     rules: Sequence[SecretRule],
     cfg: ScanConfig,
-    units: Sequence[Unit],
+    units: Iterable[Unit],
     on_progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Hit], Stats]:
-    """Scan work units on ``cfg.jobs`` processes (inline when small); bounded memory in flight."""
+    """Scan work units on ``cfg.jobs`` processes (inline when small); bounded memory in flight.
+
+    ``units`` may be a stream (git history as the log is read): it is consumed as batches are
+    sent, and whether a pool is worth starting is decided on its first ``INLINE_UNITS`` units."""
     jobs = cfg.jobs or os.cpu_count() or 1
     stats = Stats()
     hits: list[Hit] = []
-    if jobs == 1 or len(units) < INLINE_UNITS:
+    stream = iter(units)
+    head = list(itertools.islice(stream, INLINE_UNITS))
+    units = itertools.chain(head, stream)
+    if jobs == 1 or len(head) < INLINE_UNITS:
         _init(rules, cfg)
         try:
             for batch in _batches(units):
@@ -262,54 +281,6 @@ def file_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> list[Uni
             )
         units.extend(Unit(p) for p in walk(root, cfg, stats))
     return units
-
-
-def history_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> Iterator[Unit]:
-    """Every blob of every commit of every ref of every repository at or under ``paths``; with
-    ``cfg.all_objects`` every blob in the object store, attributed to the commit that introduced
-    it wherever one exists (also commits on no ref, such as those a force-push left behind)."""
-    for root in paths:
-        if not root.exists():
-            raise InputError("no such file or directory", source=str(root))
-        repos = git.discover_repos(root)
-        if not repos:
-            raise InputError("not a git repository, and none found beneath it", source=str(root))
-        for repo in repos:
-            stats.repos += 1
-            if git.is_shallow(repo):
-                stats.error(
-                    str(repo),
-                    "shallow clone: commits before its cut are not in the object store and were not "
-                    "scanned (git fetch --unshallow, then scan again)",
-                )
-            if cfg.all_objects:  # the walk starts from every commit the listing finds
-                store = git.list_objects(repo)
-                intro, stats_commits = git.introductions(repo, store.commits, stats.error)
-            else:  # two git processes at once: the object listing and the walk of the refs
-                with cf.ThreadPoolExecutor(1) as pool:
-                    listing = pool.submit(git.list_objects, repo)
-                    intro, stats_commits = git.introductions(repo, None, stats.error)
-                    store = listing.result()
-            stats.commits += stats_commits
-            where = str(repo)
-            top = where.rstrip("/") + "/"  # string join: a Path per blob costs 0.4 s per 57k blobs
-            for blob, size in store.blobs.items():  # pack order: git reads the packs front to back
-                i = intro.get(blob)
-                if i is None and not cfg.all_objects:
-                    continue
-                if size > cfg.max_file_size:
-                    stats.skipped_large += 1
-                elif i is None:
-                    yield Unit(f"{repo}@blob:{blob}", origin=Origin(repo=where), blob=blob, size=size)
-                else:
-                    yield Unit(top + i.path, origin=_introduced(i, where), blob=blob, size=size)
-            for blob, i in intro.items():  # named by a tree, absent from the store: reported missing
-                if blob not in store.blobs:
-                    yield Unit(top + i.path, origin=_introduced(i, where), blob=blob)
-
-
-def _introduced(i: git.Introduction, repo: str) -> Origin:
-    return Origin(i.commit_date, i.commit, i.author, i.email, i.author_date, repo)
 
 
 def staged_units(paths: Sequence[Path], cfg: ScanConfig, stats: Stats) -> Iterator[Unit]:
