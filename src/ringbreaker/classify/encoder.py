@@ -56,6 +56,19 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+@dataclass
+class Work:
+    """What the last ``Encoder.embed`` call of this process ran (for ``model.ROUTING`` and the speed
+    benchmark): distinct token sequences and their tokens. The encoder's cost is about linear in
+    the tokens, so this says where the cascade's time goes."""
+
+    sequences: int = 0
+    tokens: int = 0
+
+
+LAST = Work()
+
+
 @dataclass(frozen=True)
 class Encoder:
     """A loaded encoder. ``embed`` returns one unit vector (DIM float32) per text."""
@@ -70,12 +83,14 @@ class Encoder:
         its first window usually share their first `max_tokens` tokens, and the graph's output
         depends on the ids alone (about a tenth of the encoder's work on benchmark traffic)."""
         out = np.zeros((len(texts), DIM), dtype=np.float32)
+        LAST.sequences = LAST.tokens = 0
         if not texts:
             return out
         enc = self.tokenizer.encode_batch(texts)
         seqs: dict[tuple[int, ...], int] = {}
         slot = [seqs.setdefault(tuple(e.ids), len(seqs)) for e in enc]
         uniq = list(seqs)
+        LAST.sequences, LAST.tokens = len(uniq), sum(len(u) for u in uniq)
         vecs = np.zeros((len(uniq), DIM), dtype=np.float32)
         order = sorted(range(len(uniq)), key=lambda i: len(uniq[i]))
         for start in range(0, len(order), batch):

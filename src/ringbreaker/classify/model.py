@@ -87,10 +87,13 @@ class Stage2:
 @dataclass
 class Routing:
     """What the cascade did in the last `Model.classify` call of this process (for progress output
-    and benchmarks): prompts scored and prompts the second stage re-scored."""
+    and benchmarks): prompts scored, prompts the second stage re-scored, and the encoder's work for
+    them (distinct token sequences run and their tokens, ``encoder.Work``)."""
 
     prompts: int = 0
     routed: int = 0
+    sequences: int = 0
+    tokens: int = 0
 
 
 ROUTING = Routing()
@@ -155,7 +158,7 @@ class Model:
         s2 = self.stage2
         if s2 is None:
             return 0
-        from ringbreaker.classify.encoder import default_encoder
+        from ringbreaker.classify.encoder import LAST, default_encoder
 
         cols = [HEADS.index(h) for h in s2.heads]
         need = probs[:, cols] >= np.array([s2.route[h] for h in s2.heads], dtype=np.float32)
@@ -167,6 +170,7 @@ class Model:
         views = sorted({int(first[r] + best[r, c]) for r in rows for c in cols})
         at = {v: i for i, v in enumerate(views)}
         emb = default_encoder().embed([flat[v] for v in views])
+        ROUTING.sequences, ROUTING.tokens = LAST.sequences, LAST.tokens
         z2 = emb @ s2.weights + s2.bias  # (views, len(heads))
         for k, c in enumerate(cols):
             for r in np.nonzero(need[:, k])[0]:
@@ -220,6 +224,7 @@ class Model:
             if b - a > 1:
                 best[i] = np.argmax(p1[a:b], axis=0)
         minor_hit = np.maximum(probs[:, HEADS.index("minor")], rules[:, 1]) >= self.thresholds["minor"]
+        ROUTING.sequences = ROUTING.tokens = 0
         routed = self._second_stage(flat, z1, probs, first, best, minor_hit)
         ROUTING.prompts, ROUTING.routed = len(prompts), routed
         th = self.thresholds
