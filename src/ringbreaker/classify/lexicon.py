@@ -84,6 +84,7 @@ class People:
     first: frozenset[str]
     last: frozenset[str]
     common: frozenset[str]
+    starts: frozenset[str] = frozenset()  # every word a name can start with (the scan's fast test)
 
 
 @lru_cache(maxsize=1)
@@ -99,15 +100,19 @@ def people() -> People:
         first=frozenset(doc["first_names"]),
         last=frozenset(doc["last_names"]),
         common=frozenset(doc["common_words"]),
+        starts=frozenset(doc["first_names"]) | frozenset(f[0] for f in figures) | _HONORIFIC,
     )
 
 
 def _person_spans(text: str, p: People) -> Iterator[tuple[int, int, float, bool]]:
     """Every name found: (start, end) character offsets, its rule score and whether it stands in a
     style credit ("art by X", "in the style of X")."""
-    found = list(_TOKEN.finditer(text))
-    toks = [m.group(0) for m in found]
+    toks = _TOKEN.findall(text)
     low = [t.lower() for t in toks]
+    starts = p.starts or (p.first | p.figure_first | _HONORIFIC)
+    if starts.isdisjoint(low):  # most prompts: no word can start a name
+        return
+    found: list[re.Match[str]] = []  # match offsets, only needed once a name is found
     style = False
     i = 0
     n = len(toks)
@@ -119,7 +124,7 @@ def _person_spans(text: str, p: People) -> Iterator[tuple[int, int, float, bool]
             continue
         matched = 0
         score = 0.0
-        if w not in p.first and w not in p.figure_first and w not in _HONORIFIC:
+        if w not in starts:
             if style and w not in _CHAIN and w not in _STYLE_GLUE:
                 style = False
             i += 1
@@ -148,6 +153,7 @@ def _person_spans(text: str, p: People) -> Iterator[tuple[int, int, float, bool]
             ):
                 matched, score = 2, PATTERN_SCORE
         if matched:
+            found = found or list(_TOKEN.finditer(text))
             yield found[i].start(), found[i + matched - 1].end(), score, style
             i += matched
             continue
@@ -156,21 +162,34 @@ def _person_spans(text: str, p: People) -> Iterator[tuple[int, int, float, bool]
         i += 1
 
 
-def real_person_score(text: str, p: People | None = None) -> float:
+Span = tuple[int, int, float, bool]
+
+
+def person_spans(text: str, p: People | None = None) -> list[Span]:
+    """Every name found in `text` (see ``_person_spans``), for ``real_person_score`` and
+    ``mask_people`` to share: inference finds the names of a prompt once."""
+    return list(_person_spans(text, p or people()))
+
+
+def real_person_score(text: str, p: People | None = None, spans: list[Span] | None = None) -> float:
     """Rule score for `real_person` on the NFKC text with its case kept (capitals are evidence);
-    names in a style credit do not count (an image in an artist's manner does not depict them)."""
-    return max((sc for _, _, sc, style in _person_spans(text, p or people()) if not style), default=0.0)
+    names in a style credit do not count (an image in an artist's manner does not depict them).
+    `spans`: ``person_spans(text)``, when the caller has them already."""
+    found = spans if spans is not None else _person_spans(text, p or people())
+    return max((sc for _, _, sc, style in found if not style), default=0.0)
 
 
 PERSON_MASK = ""  # a name is dropped: a stand-in word would itself become a feature
 
 
-def mask_people(text: str, p: People | None = None) -> str:
+def mask_people(text: str, p: People | None = None, spans: list[Span] | None = None) -> str:
     """The text with every name found (style credits too) dropped. The learned heads
     read masked text: trained on image prompts that often name celebrities, an n-gram head learns
     the names themselves as sexual, and then rates a plain portrait of the same person high (sexual
-    + real person). Who is named is the real_person rule's business, not the heads'."""
-    spans = list(_person_spans(text, p or people()))
+    + real person). Who is named is the real_person rule's business, not the heads'. `spans`:
+    ``person_spans(text)``, when the caller has them already."""
+    if spans is None:
+        spans = person_spans(text, p)
     if not spans:
         return text
     out, last = [], 0
