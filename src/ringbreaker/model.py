@@ -61,6 +61,7 @@ __all__ = [
     "CrewKey",
     "CrewMember",
     "Event",
+    "EvidenceFile",
     "Finding",
     "IngestedFile",
     "KeyAlias",
@@ -287,6 +288,9 @@ class Event(Row):
     src_anonymizer: str | None
     # migration 11: which owner-inventory alias filled key_fingerprint (NULL: the record names the key)
     key_via: str | None
+    # migration 13: the SHA-256 of the source file the record is in (evidence by reference; see
+    # workspace/evidence.py); with source_offset, the record's citation. NULL before migration 13
+    source_sha256: str | None
 
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Event))
@@ -574,6 +578,22 @@ class KeyAlias(Row):
     added: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class EvidenceFile(Row):
+    """A source file kept in an evidence store (table ``evidence``): events cite it by ``sha256``.
+    ``line_base`` turns a line number inside the blob into ``source_offset`` (non-zero only for the
+    lines ``watch`` read from a growing file, each chunk kept as its own blob)."""
+
+    TABLE: ClassVar[str] = "evidence"
+
+    sha256: str
+    source_file: str
+    line_base: int
+    size: int
+    store: str
+    added: datetime
+
+
 ROW_TYPES: tuple[type[Row], ...] = (
     Finding,
     Event,
@@ -589,4 +609,5 @@ ROW_TYPES: tuple[type[Row], ...] = (
     Verification,
     ClassifyThreshold,
     KeyAlias,
+    EvidenceFile,
 )

@@ -1,0 +1,198 @@
+"""The evidence store: every ingested source file kept as it came, named by the SHA-256 of its bytes.
+
+Events cite their record by reference (``events.source_sha256`` + ``source_offset``) instead of
+holding the record's JSON, so the workspace stays small and the record shown to an analyst is read
+from the very bytes the provider wrote, checked against the hash the event cites (chain of
+custody). The store is a directory, ``<workspace>.evidence/`` by default; the directory each blob
+was put in is recorded in the workspace (table ``evidence``), so a store moved with ``--evidence``
+is found again.
+
+Layout: ``objects/ab/abcdef...`` (the first two hex digits fan the files out). A blob is written as
+``tmp/<random>`` first and renamed into place, so a crash leaves a stray temporary file, never a
+half-written blob under a hash name; putting the same bytes again finds the blob and changes
+nothing. Same filesystem: a hard link (no copy, no extra space). The catch, which ``verify`` exists
+for: a hard link shares the file, so a source modified *in place* afterwards changes the blob too;
+reading it back then fails its hash check and says so. Log shippers write new objects rather than
+editing old ones, and appended lines (``watch``) are stored as their own blob, never linked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ringbreaker.errors import EvidenceError
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["EvidenceError", "EvidenceStore", "Put", "default_dir", "sha256_file", "store_dir"]
+
+SUFFIX = ".evidence"
+_BLOCK = 1 << 20
+
+
+def default_dir(workspace: str | os.PathLike[str]) -> Path:
+    """``<workspace>.evidence`` beside the workspace file, resolved (the path the workspace records)."""
+    w = Path(workspace).resolve()
+    return w.with_name(w.name + SUFFIX)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_BLOCK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """A blob in the store: its hash, where it lies, and (when asked for) the bytes put."""
+
+    sha256: str
+    path: Path
+    data: bytes | None = None
+
+
+class EvidenceStore:
+    """One evidence directory. Safe for several processes putting at once (ingest's parser workers):
+    every write goes through a uniquely named temporary file and an atomic rename."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def blob(self, sha256: str) -> Path:
+        """Where the blob of this hash lies (whether or not it is there)."""
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise EvidenceError(f"not a SHA-256 hex digest: {sha256!r}", source=str(self.root))
+        return self.root / "objects" / sha256[:2] / sha256
+
+    def _tmp(self) -> Path:
+        d = self.root / "tmp"
+        d.mkdir(parents=True, exist_ok=True)
+        return d / f"{os.getpid()}-{secrets.token_hex(8)}"
+
+    def put_file(self, path: str | os.PathLike[str], *, read: bool = False) -> Put:
+        """Keep ``path`` in the store (hard link, else a copy) and return its hash, computed from the
+        stored bytes themselves. ``read``: also return those bytes (ingest parses exactly what was
+        hashed and kept, with one read of the file)."""
+        tmp = self._tmp()
+        try:
+            try:
+                os.link(path, tmp)
+                linked = True
+            except OSError as e:
+                if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):
+                    raise
+                linked = False
+            if linked:
+                if read:
+                    data = tmp.read_bytes()
+                    sha = hashlib.sha256(data).hexdigest()
+                    return Put(sha, self._place(tmp, sha, linked=True), data)
+                return Put(sha := sha256_file(tmp), self._place(tmp, sha, linked=True))
+            return self._copy(path, tmp, read)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def _copy(self, path: str | os.PathLike[str], tmp: Path, read: bool) -> Put:
+        h = hashlib.sha256()
+        kept: list[bytes] = []
+        with open(path, "rb") as src, open(tmp, "wb") as out:
+            while chunk := src.read(_BLOCK):
+                h.update(chunk)
+                out.write(chunk)
+                if read:
+                    kept.append(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        sha = h.hexdigest()
+        return Put(sha, self._place(tmp, sha), b"".join(kept) if read else None)
+
+    def put_bytes(self, data: bytes) -> Put:
+        """Keep bytes that exist nowhere else as a file (stdin, lines appended to a followed file)."""
+        sha = hashlib.sha256(data).hexdigest()
+        target = self.blob(sha)
+        if target.is_file():
+            return Put(sha, target)
+        tmp = self._tmp()
+        try:
+            with open(tmp, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            return Put(sha, self._place(tmp, sha))
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def _place(self, tmp: Path, sha: str, *, linked: bool = False) -> Path:
+        """Rename the temporary file to its hash name, unless that blob is already there (then the
+        bytes are the same: putting is idempotent). A copy is made read-only, like the evidence it
+        is; a hard link is left alone (its mode is the source file's own)."""
+        target = self.blob(sha)
+        if target.is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not linked:
+            with contextlib.suppress(OSError):
+                os.chmod(tmp, 0o444)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+        return target
+
+    def read(self, sha256: str) -> bytes:
+        """The blob's bytes, checked against its hash; EvidenceError naming the file otherwise."""
+        target = self.blob(sha256)
+        try:
+            data = target.read_bytes()
+        except FileNotFoundError:
+            raise EvidenceError(
+                "evidence file missing: the source file this event cites is not in the evidence store "
+                "(restore the directory from a backup, or ingest the original file again)",
+                source=str(target),
+            ) from None
+        except OSError as e:
+            raise EvidenceError(f"cannot read evidence file: {e.strerror or e}", source=str(target)) from e
+        got = hashlib.sha256(data).hexdigest()
+        if got != sha256:
+            raise EvidenceError(
+                f"evidence file does not match its hash (sha256 {got}): it was changed after it was "
+                "ingested, so the records it holds cannot be vouched for",
+                source=str(target),
+            )
+        return data
+
+
+def _fsync_dir(d: Path) -> None:
+    """Make a rename durable (POSIX: the directory entry is data too)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def store_dir(con: duckdb.DuckDBPyConnection, explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The evidence directory an ingest into ``con`` puts files in: ``explicit`` (``--evidence``),
+    else the one the workspace recorded last, else ``<workspace>.evidence``; None for a workspace
+    in memory (nowhere beside it to keep files: its records keep their JSON)."""
+    if explicit is not None:
+        return Path(explicit).resolve()
+    row = con.execute("SELECT store FROM evidence ORDER BY added DESC LIMIT 1").fetchone()
+    if row is not None:
+        return Path(str(row[0]))
+    rows = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+    got = rows.fetchone()
+    if not got or not got[0]:
+        return None
+    return default_dir(str(got[0]))
