@@ -273,3 +273,16 @@ def test_concurrent_readers_all_get_answers(server: Server, demo: Demo) -> None:
     with ThreadPoolExecutor(max_workers=12) as pool:
         statuses = list(pool.map(lambda p: server.get(p).status, paths))
     assert statuses == [200] * len(paths)
+
+
+def test_an_event_kept_by_reference_shows_its_record_verified(server: Server, demo: Demo) -> None:
+    """The demo ingests by reference: a model call's record is not in the workspace (raw NULL); its
+    page reads it from the evidence store and checks the file's hash."""
+    ev, sha, _ = one(
+        demo,
+        "SELECT id, source_sha256, 0 FROM events "
+        "WHERE source_format = 'bedrock-invocation' AND raw IS NULL LIMIT 1",
+    )
+    page = unescape(server.get(f"/events/{ev}").text)
+    assert f"sha256 {sha} (record verified against the file)" in page
+    assert '"modelId"' in page  # the Bedrock invocation log record itself

@@ -26,13 +26,14 @@ from ringbreaker.ingest.append import Appended, ingest_appended
 from ringbreaker.ingest.detect import FORMATS, get_format, sniff
 from ringbreaker.ingest.formats import Format
 from ringbreaker.ingest.pipeline import BATCH
-from ringbreaker.ingest.records import Record, read_record
+from ringbreaker.ingest.records import Blobs, Record, read_record
 from ringbreaker.ingest.runner import FileReport, IngestConfig, Report, expand, ingest
 
 __all__ = [
     "BATCH",
     "FORMATS",
     "Appended",
+    "Blobs",
     "FileReport",
     "Format",
     "IngestConfig",

@@ -67,10 +67,14 @@ class Record:
         }
 
 
-def read_record(con: duckdb.DuckDBPyConnection, event_id: str) -> Record:
+Blobs = dict[str, dict[int, list[tuple[Any, int]]]]  # sha256 -> position -> the records there
+
+
+def read_record(con: duckdb.DuckDBPyConnection, event_id: str, cache: Blobs | None = None) -> Record:
     """The original record of event ``event_id``. InputError when the workspace has no such event;
     EvidenceError (naming the file) when its evidence file is missing, changed, or no longer holds
-    the record at its position."""
+    the record at its position. ``cache``: blobs already read and split, by hash, for a caller
+    reading many events of few files (an alert's evidence): each file is hashed and split once."""
     cols = {
         str(r[0])
         for r in con.execute(
@@ -102,10 +106,14 @@ def read_record(con: duckdb.DuckDBPyConnection, event_id: str) -> Record:
         return Record(event_id, name, fmt, offset, sha, "workspace", False, None, str(raw))
     store = EvidenceStore(str(kept[1]))
     blob = store.blob(str(sha))
-    data = store.read(str(sha))  # EvidenceError: missing, or not what was ingested
     if offset is None:
         raise EvidenceError(f"event {event_id} has no position in its evidence file", source=str(blob))
-    text = _find(data, fmt, offset - int(kept[0]), event_id)
+    at = cache.get(str(sha)) if cache is not None else None
+    if at is None:
+        at = _positions(store.read(str(sha)))  # EvidenceError: missing, or not what was ingested
+        if cache is not None:
+            cache[str(sha)] = at
+    text = _find(at.get(offset - int(kept[0]), []), fmt, event_id)
     if text is None:
         raise EvidenceError(
             f"no record at position {offset} of this evidence file maps to event {event_id}", source=str(blob)
@@ -113,12 +121,12 @@ def read_record(con: duckdb.DuckDBPyConnection, event_id: str) -> Record:
     return Record(event_id, name, fmt, offset, str(sha), "evidence", True, str(blob), text)
 
 
-def _find(data: bytes, fmt: str, position: int, event_id: str) -> str | None:
-    """The text of the record at ``position`` whose id (as ingest computes it) is ``event_id``."""
+def _find(candidates: list[tuple[Any, int]], fmt: str, event_id: str) -> str | None:
+    """The text of the candidate record whose id (as ingest computes it) is ``event_id``."""
     if fmt not in FORMATS:
         return None
     parse = FORMATS[fmt].parse
-    for raw, off in _candidates(data, position):
+    for raw, off in candidates:
         parsed = parse([raw], [off])
         if not parsed.count:
             continue
@@ -131,17 +139,20 @@ def _find(data: bytes, fmt: str, position: int, event_id: str) -> str | None:
     return None
 
 
-def _candidates(data: bytes, position: int) -> list[tuple[Any, int]]:
-    """The records the readers put at ``position`` (usually one)."""
+def _positions(data: bytes) -> dict[int, list[tuple[Any, int]]]:
+    """Every record of a blob by the position the readers give it (usually one a position), as
+    ingest read them: the same decompression, container split and Parquet blocks."""
+    out: dict[int, list[tuple[Any, int]]] = {}
     if is_parquet(data):
         row = 0
         for block in Blocks(data).blocks():
             c = split_lines(block, False, row)
-            hits = [(r, o) for r, o in zip(c.raws, c.offsets, strict=True) if o == position]
-            if hits:
-                return hits
+            for r, o in zip(c.raws, c.offsets, strict=True):
+                out.setdefault(o, []).append((bytes(r), o))
             row += len(c.raws) + len(c.broken)
-        return []
+        return out
     dec = decompress(data)
     c = split(dec.data, truncated=dec.truncated_at is not None)
-    return [(r, o) for r, o in zip(c.raws, c.offsets, strict=True) if o == position]
+    for r, o in zip(c.raws, c.offsets, strict=True):
+        out.setdefault(o, []).append((r, o))
+    return out
