@@ -47,6 +47,7 @@ from ringbreaker.documents import Case  # a document, not a row: see documents.p
 
 __all__ = [
     "ALERT_SEVERITIES",
+    "CITED",
     "ENTITY_FIELDS",
     "EVENT_COLUMNS",
     "ROW_TYPES",
@@ -54,6 +55,7 @@ __all__ = [
     "VERDICT_SEVERITIES",
     "Alert",
     "Case",
+    "Citation",
     "ClassifyThreshold",
     "Confidence",
     "Crew",
@@ -368,6 +370,30 @@ ENTITY_FIELDS = (
 
 
 @dataclass(frozen=True, slots=True)
+class Citation:
+    """Where an evidence event's record is (chain of custody): the SHA-256 of the source file it
+    was read from (NULL for events stored before evidence was kept), the file as ingest named it,
+    and the record's position in it (``events.source_offset``). ``ringbreaker show EVENT_ID`` reads
+    the record back from the evidence store and checks the hash."""
+
+    event_id: str
+    source_file: str
+    source_offset: int | None
+    source_sha256: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "source_file": self.source_file,
+            "source_offset": self.source_offset,
+            "source_sha256": self.source_sha256,
+        }
+
+
+CITED = 100  # evidence events an alert cites by file hash + position (the first of ``evidence``)
+
+
+@dataclass(frozen=True, slots=True)
 class Alert(Row):
     """One alert: a detection rule's hits on one entity group (table ``alerts``; the detect jsonl).
 
@@ -379,7 +405,7 @@ class Alert(Row):
     """
 
     TABLE: ClassVar[str] = "alerts"
-    NOT_STORED: ClassVar[frozenset[str]] = frozenset({"new"})
+    NOT_STORED: ClassVar[frozenset[str]] = frozenset({"new", "citations"})
     ALWAYS_SET: ClassVar[frozenset[str]] = frozenset({"details"})
     EXTRA_COLUMNS: ClassVar[tuple[str, ...]] = ("first_detected", "last_detected")
     STORED_AS: ClassVar[Mapping[str, str]] = {
@@ -391,6 +417,7 @@ class Alert(Row):
         "first_time": "first_seen",
         "last_time": "last_seen",
         "event_ids": "evidence",
+        "citations": "evidence_refs",
         **{f: f"entities.{f}" for f in ENTITY_FIELDS},
     }
 
@@ -412,6 +439,8 @@ class Alert(Row):
     event_ids: tuple[str, ...]
     details: Mapping[str, Any]
     new: bool = True
+    # the first CITED evidence events with their file hash + position (workspace.evidence.cite)
+    citations: tuple[Citation, ...] = ()
 
     @property
     def entities(self) -> dict[str, list[str]]:
@@ -433,6 +462,7 @@ class Alert(Row):
             "evidence": list(self.event_ids),
             "details": dict(self.details),
             "new": self.new,
+            "evidence_refs": [c.to_json() for c in self.citations],
         }
 
 

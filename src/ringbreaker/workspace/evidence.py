@@ -23,16 +23,18 @@ import errno
 import hashlib
 import os
 import secrets
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ringbreaker.errors import EvidenceError
+from ringbreaker.model import CITED, Alert, Citation
 
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["EvidenceError", "EvidenceStore", "Put", "default_dir", "sha256_file", "store_dir"]
+__all__ = ["EvidenceError", "EvidenceStore", "Put", "cite", "default_dir", "sha256_file", "store_dir"]
 
 SUFFIX = ".evidence"
 _BLOCK = 1 << 20
@@ -196,3 +198,27 @@ def store_dir(con: duckdb.DuckDBPyConnection, explicit: str | os.PathLike[str] |
     if not got or not got[0]:
         return None
     return default_dir(str(got[0]))
+
+
+def cite(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert]) -> list[Alert]:
+    """The alerts with their first CITED evidence events' citations (file hash + position), from
+    one lookup of those ids in ``events``; an id no longer in events is left out."""
+    wanted = sorted({e for a in alerts for e in a.event_ids[:CITED]})
+    if not wanted:
+        return list(alerts)
+    rows = con.execute(
+        "SELECT e.id, e.source_file, e.source_offset, "
+        + ("e.source_sha256" if _has_sha(con) else "NULL")
+        + " FROM events e SEMI JOIN (SELECT unnest(?::VARCHAR[]) AS id) w ON w.id = e.id",
+        [wanted],
+    ).fetchall()
+    found = {str(r[0]): Citation(str(r[0]), str(r[1]), r[2], r[3]) for r in rows}
+    return [replace(a, citations=tuple(found[e] for e in a.event_ids[:CITED] if e in found)) for a in alerts]
+
+
+def _has_sha(con: duckdb.DuckDBPyConnection) -> bool:
+    """A workspace opened read-only before migration 13 has no events.source_sha256."""
+    got = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'events' AND column_name = 'source_sha256'"
+    ).fetchone()
+    return bool(got and got[0])
