@@ -20,7 +20,7 @@ from ringbreaker.ingest.columns import canonical_id
 from ringbreaker.ingest.detect import FORMATS
 from ringbreaker.ingest.formats._parquet import Blocks, is_parquet
 from ringbreaker.ingest.readers import decompress, split, split_lines
-from ringbreaker.workspace.evidence import EvidenceStore
+from ringbreaker.workspace.evidence import EvidenceStore, has_citations
 
 if TYPE_CHECKING:
     import duckdb
@@ -75,13 +75,7 @@ def read_record(con: duckdb.DuckDBPyConnection, event_id: str, cache: Blobs | No
     EvidenceError (naming the file) when its evidence file is missing, changed, or no longer holds
     the record at its position. ``cache``: blobs already read and split, by hash, for a caller
     reading many events of few files (an alert's evidence): each file is hashed and split once."""
-    cols = {
-        str(r[0])
-        for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'events'"
-        ).fetchall()
-    }
-    cited = "source_sha256" in cols  # a workspace opened read-only before migration 13 has none
+    cited = has_citations(con)  # a workspace opened read-only before migration 13 has none
     row = con.execute(
         "SELECT source_format, source_file, source_offset, "
         + ("source_sha256" if cited else "NULL")

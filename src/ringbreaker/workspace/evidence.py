@@ -34,7 +34,16 @@ from ringbreaker.model import CITED, Alert, Citation
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["EvidenceError", "EvidenceStore", "Put", "cite", "default_dir", "sha256_file", "store_dir"]
+__all__ = [
+    "EvidenceError",
+    "EvidenceStore",
+    "Put",
+    "cite",
+    "default_dir",
+    "has_citations",
+    "sha256_file",
+    "store_dir",
+]
 
 SUFFIX = ".evidence"
 _BLOCK = 1 << 20
@@ -208,7 +217,7 @@ def cite(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert]) -> list[Alert]
         return list(alerts)
     rows = con.execute(
         "SELECT e.id, e.source_file, e.source_offset, "
-        + ("e.source_sha256" if _has_sha(con) else "NULL")
+        + ("e.source_sha256" if has_citations(con) else "NULL")
         + " FROM events e SEMI JOIN (SELECT unnest(?::VARCHAR[]) AS id) w ON w.id = e.id",
         [wanted],
     ).fetchall()
@@ -216,7 +225,7 @@ def cite(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert]) -> list[Alert]
     return [replace(a, citations=tuple(found[e] for e in a.event_ids[:CITED] if e in found)) for a in alerts]
 
 
-def _has_sha(con: duckdb.DuckDBPyConnection) -> bool:
+def has_citations(con: duckdb.DuckDBPyConnection) -> bool:
     """A workspace opened read-only before migration 13 has no events.source_sha256."""
     got = con.execute(
         "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'events' AND column_name = 'source_sha256'"
