@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -49,7 +50,8 @@ def show(event_ids: tuple[str, ...], workspace: str | None, fmt: str, quiet: boo
     con = open_workspace(workspace, read_only=True, create=False)
     try:
         with guarded(con, "show"):
-            records = [read_record(con, i) for i in event_ids]
+            cache: dict[str, Any] = {}  # each evidence file hashed and split once for many ids
+            records = [read_record(con, i, cache) for i in event_ids]
     finally:
         con.close()
     if fmt == "json":
