@@ -4,7 +4,7 @@
 -- in order, inside one transaction together with its row in schema_migrations. Never edit a
 -- released block; append a new one. Later stages (ingest, detect, classify, attribute) add theirs.
 --
--- Each table has a row type in ringbreaker/model.py with the same field names, or a mapping it
+-- Each table has a row type in ringbreaker/model/ with the same field names, or a mapping it
 -- declares (findings: time -> leak_time, commit -> commit_id, column -> col); tests/test_contract.py
 -- checks every table here against its type after migrating a fresh workspace.
 

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from ringbreaker.documents import Case  # a document, not a row: see documents.py
+from ringbreaker.documents import CITED, Case, Citation  # documents, not rows: see documents.py
 
 __all__ = [
     "ALERT_SEVERITIES",
@@ -290,9 +290,7 @@ class Event(Row):
     src_anonymizer: str | None
     # migration 11: which owner-inventory alias filled key_fingerprint (NULL: the record names the key)
     key_via: str | None
-    # migration 13: the SHA-256 of the source file the record is in (evidence by reference; see
-    # workspace/evidence.py); with source_offset, the record's citation. NULL before migration 13
-    source_sha256: str | None
+    source_sha256: str | None  # migration 13: SHA-256 of the source file (workspace/evidence.py)
 
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Event))
@@ -367,30 +365,6 @@ ENTITY_FIELDS = (
     "proxy_hosts",
     "end_users",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Citation:
-    """Where an evidence event's record is (chain of custody): the SHA-256 of the source file it
-    was read from (NULL for events stored before evidence was kept), the file as ingest named it,
-    and the record's position in it (``events.source_offset``). ``ringbreaker show EVENT_ID`` reads
-    the record back from the evidence store and checks the hash."""
-
-    event_id: str
-    source_file: str
-    source_offset: int | None
-    source_sha256: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "source_file": self.source_file,
-            "source_offset": self.source_offset,
-            "source_sha256": self.source_sha256,
-        }
-
-
-CITED = 100  # evidence events an alert cites by file hash + position (the first of ``evidence``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,90 +445,9 @@ def iso_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
-@dataclass(frozen=True, slots=True)
-class Crew(Row):
-    """A crew found by attribution (table ``crews``). ``attribute --format json`` nests its
-    members, keys and timeline under it, with the times as ISO text."""
-
-    TABLE: ClassVar[str] = "crews"
-
-    id: str
-    name: str
-    first_time: datetime | None
-    last_time: datetime | None
-    summary: str
-    confidence: float | None = None  # 0..1: how strong the ties that make it one crew are
-    ties: str | None = None  # what ties it: pooled keys, a published tool, one operator's own infrastructure
-
-
-@dataclass(frozen=True, slots=True)
-class CrewMember(Row):
-    """One entity of a crew with its role and the evidence for it (table ``crew_members``)."""
-
-    TABLE: ClassVar[str] = "crew_members"
-
-    crew_id: str
-    kind: str  # person | tool | user_agent | ip | proxy_host | account | end_user
-    entity: str
-    role: Role
-    confidence: float  # 0..1 (a score, not a Confidence)
-    evidence: str
-    evidence_ids: tuple[str, ...]
-    first_seen: datetime | None = None  # the member's first and last event in the crew's abuse
-    last_seen: datetime | None = None
-    infra_role: str | None = None  # addresses: checker | control-plane | egress | proxy-pool | shared
-
-
-@dataclass(frozen=True, slots=True)
-class CrewEdge(Row):
-    """One edge of a crew's graph (table ``crew_edges``). Ends are ``kind:value`` (``ip:...``,
-    ``key:<fingerprint>``, ``tool:<user agent>``, ``crew:<id>``...): one table for every kind of tie."""
-
-    TABLE: ClassVar[str] = "crew_edges"
-
-    crew_id: str
-    source: str
-    target: str
-    kind: str  # used-key | signed-in | sent-client | pool-address | shared-with
-    weight: float  # events along the edge
-    first_time: datetime | None
-    last_time: datetime | None
-    evidence: str
-    evidence_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CrewKey(Row):
-    """A stolen key a crew used (table ``crew_keys``); its owner is a victim, never a member."""
-
-    TABLE: ClassVar[str] = "crew_keys"
-
-    crew_id: str
-    key_fingerprint: str
-    victim: str | None
-    provider: str | None
-    preview: str | None
-    leak_time: datetime | None
-    leak_location: str | None
-    first_abuse: datetime | None
-    minutes_to_abuse: float | None
-    events: int
-    tokens_in: int | None
-    tokens_out: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineEntry(Row):
-    """One step of a crew's leak-to-abuse timeline (table ``timeline``)."""
-
-    TABLE: ClassVar[str] = "timeline"
-
-    crew_id: str
-    time: datetime
-    stage: str  # leak | key-check | model-enablement | abuse | guardrail-tampering | prohibited-content
-    key_fingerprint: str | None
-    description: str
-    evidence_ids: tuple[str, ...]
+# The attribute stage's rows live in model/crews.py (this module stays under 600 lines); imported
+# here, where they were defined before, so ``from ringbreaker.model import Crew`` works as it did.
+from ringbreaker.model.crews import Crew, CrewEdge, CrewKey, CrewMember, TimelineEntry  # noqa: E402
 
 
 @dataclass(frozen=True, slots=True)
@@ -610,9 +503,7 @@ class KeyAlias(Row):
 
 @dataclass(frozen=True, slots=True)
 class EvidenceFile(Row):
-    """A source file kept in an evidence store (table ``evidence``): events cite it by ``sha256``.
-    ``line_base`` turns a line number inside the blob into ``source_offset`` (non-zero only for the
-    lines ``watch`` read from a growing file, each chunk kept as its own blob)."""
+    """A source file kept in an evidence store (table ``evidence``; events cite it by ``sha256``)."""
 
     TABLE: ClassVar[str] = "evidence"
 
