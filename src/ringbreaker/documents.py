@@ -7,7 +7,7 @@ assembled from several tables, so only its top level is typed here and the rest 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, TypedDict
 
 __all__ = ["CITED", "Case", "Citation"]
@@ -51,12 +51,8 @@ class Citation:
     source_sha256: str | None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "source_file": self.source_file,
-            "source_offset": self.source_offset,
-            "source_sha256": self.source_sha256,
-        }
+        """``evidence_refs[]`` of detect's JSON: the fields, in order."""
+        return asdict(self)
 
 
 CITED = 100  # evidence events an alert cites by file hash + position (the first of ``evidence``)
