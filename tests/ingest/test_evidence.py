@@ -262,3 +262,31 @@ def test_appended_chunks_are_their_own_blobs(tmp_path: Path) -> None:
         assert rec.text.encode() == lines[int(rec.source_offset or 0) - 1].rstrip(b"\n")
     log.write_bytes(b"")  # the followed file rotated away: its chunks are still evidence
     assert all(read_record(con, i).verified for i in _ids(con))
+
+
+def test_streamed_and_parquet_files_are_cited_and_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Big files (streamed in blocks from the blob) and Parquet (row numbers) read back verified."""
+    from ringbreaker.ingest import pipeline
+    from tests.ingest.ocsf_lake import write_lake_parquet
+
+    monkeypatch.setattr(pipeline, "STREAM_BYTES", 0)  # every file streams
+    monkeypatch.setattr(pipeline, "STREAM_BLOCK", 1000)  # in blocks of a few lines
+    gz = tmp_path / "bedrock.jsonl.gz"
+    gz.write_bytes(gzip.compress((DATA / "bedrock-invocation.jsonl").read_bytes()))
+    lake = write_lake_parquet(tmp_path / "lake.parquet")
+    con = open_workspace(tmp_path / "ws.duckdb")
+    ingest(con, [gz, lake], IngestConfig(jobs=1))
+    got = con.execute(
+        "SELECT source_format, count(*), count(source_sha256) FROM events GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert got == [("bedrock-invocation", 3, 3), ("ocsf", 4, 4)]
+    lines = (DATA / "bedrock-invocation.jsonl").read_bytes().splitlines()
+    for event_id in _ids(con):
+        rec = read_record(con, event_id)
+        assert rec.verified
+        if rec.source_format == "bedrock-invocation":
+            assert rec.text.encode() == lines[int(rec.source_offset or 0) - 1]
+        else:
+            assert json.loads(rec.text)["class_uid"] in (6003, 3002)
