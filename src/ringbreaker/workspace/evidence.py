@@ -85,6 +85,7 @@ class EvidenceStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._tmp_dir: Path | None = None
+        self._dirs: set[Path] = set()  # fan-out directories known to exist (one mkdir each, not one a put)
 
     def blob(self, sha256: str) -> Path:
         """Where the blob of this hash lies (whether or not it is there)."""
@@ -104,23 +105,27 @@ class EvidenceStore:
         hashed and kept, with one read of the file)."""
         tmp = self._tmp()
         try:
+            os.link(path, tmp)
+        except OSError as e:
+            if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):
+                raise
             try:
-                os.link(path, tmp)
-                linked = True
-            except OSError as e:
-                if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):
-                    raise
-                linked = False
-            if linked:
-                if read:
-                    data = tmp.read_bytes()
-                    sha = hashlib.sha256(data).hexdigest()
-                    return Put(sha, self._place(tmp, sha, linked=True), data)
-                return Put(sha := sha256_file(tmp), self._place(tmp, sha, linked=True))
-            return self._copy(path, tmp, read)
-        finally:
+                return self._copy(path, tmp, read)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+        try:
+            if read:
+                with open(tmp, "rb") as f:
+                    data = f.read()
+                sha = hashlib.sha256(data).hexdigest()
+                return Put(sha, self._place(tmp, sha, linked=True), data)
+            sha = sha256_file(tmp)
+            return Put(sha, self._place(tmp, sha, linked=True))
+        except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+            raise
 
     def _copy(self, path: str | os.PathLike[str], tmp: Path, read: bool) -> Put:
         h = hashlib.sha256()
@@ -159,8 +164,11 @@ class EvidenceStore:
         is; a hard link is left alone (its mode is the source file's own)."""
         target = self.blob(sha)
         if target.is_file():
+            os.unlink(tmp)
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in self._dirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(target.parent)
         if not linked:
             with contextlib.suppress(OSError):
                 os.chmod(tmp, 0o444)
