@@ -25,6 +25,7 @@ from ringbreaker.model import (
     VERDICT_SEVERITIES,
     Alert,
     Case,
+    Citation,
     Confidence,
     Finding,
     Role,
@@ -164,6 +165,10 @@ def _alert() -> Alert:
         **{f: (f"{f}-1",) for f in ENTITY_FIELDS},
         event_ids=("e1", "e2"),
         details={"minutes_from_leak": 19.0},
+        citations=(
+            Citation("e1", "/logs/ct.json.gz", 3, "b" * 64),
+            Citation("e2", "/logs/old.json", 1, None),
+        ),
     )
 
 
@@ -179,6 +184,7 @@ def test_alert_json_keeps_its_keys() -> None:
     assert list(line) == [
         *("id", "rule", "severity", "title", "summary", "first_seen", "last_seen", "count"),
         *("entities", "evidence", "details", "new"),
+        "evidence_refs",  # added by issue 13 (evidence by reference): a later key, never a renamed one
     ]
     assert list(line["entities"]) == list(ENTITY_FIELDS)
     assert line["first_seen"] == "2025-03-05T00:00:00Z"
@@ -187,7 +193,15 @@ def test_alert_json_keeps_its_keys() -> None:
         value = getattr(alert, f.name)
         got = _json_path(line, Alert.JSON_KEYS.get(f.name, f.name))
         if f.name not in ("first_time", "last_time"):
+            if f.name == "citations":
+                value = tuple(c.to_json() for c in value)
             assert got == (list(value) if isinstance(value, tuple) else value), f.name
+    assert line["evidence_refs"][0] == {
+        "event_id": "e1",
+        "source_file": "/logs/ct.json.gz",
+        "source_offset": 3,
+        "source_sha256": "b" * 64,
+    }
 
 
 def test_finding_json_keys_are_its_fields() -> None:

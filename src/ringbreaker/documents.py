@@ -7,9 +7,10 @@ assembled from several tables, so only its top level is typed here and the rest 
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any, TypedDict
 
-__all__ = ["Case"]
+__all__ = ["CITED", "Case", "Citation"]
 
 
 class Case(TypedDict):
@@ -35,3 +36,23 @@ class Case(TypedDict):
     cost: dict[str, Any]
     actions: dict[str, Any]
     gaps: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """Where an evidence event's record is (chain of custody): the SHA-256 of the source file it
+    was read from (NULL for events stored before evidence was kept), the file as ingest named it,
+    and the record's position in it (``events.source_offset``). ``ringbreaker show EVENT_ID`` reads
+    the record back from the evidence store and checks the hash."""
+
+    event_id: str
+    source_file: str
+    source_offset: int | None
+    source_sha256: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """``evidence_refs[]`` of detect's JSON: the fields, in order."""
+        return asdict(self)
+
+
+CITED = 100  # evidence events an alert cites by file hash + position (the first of ``evidence``)

@@ -7,6 +7,7 @@ Hierarchy::
     ├── InputError               unreadable or malformed input; carries source/line/record
     ├── RuleError                a rule file that fails its schema or its own examples
     ├── WorkspaceError           the DuckDB workspace cannot be opened, migrated, read or written
+    │   └── EvidenceError        an evidence file an event cites is missing or fails its hash
     └── ResourceError            the machine refused: a full disk, no memory, a worker killed
 
 Each stage maps what its libraries raise into this tree at its boundary (DuckDB errors through
@@ -18,7 +19,15 @@ Errors carry their source (file, line, record) so a message always says where to
 
 from __future__ import annotations
 
-__all__ = ["InputError", "ResourceError", "RingbreakerError", "RuleError", "UsageError", "WorkspaceError"]
+__all__ = [
+    "EvidenceError",
+    "InputError",
+    "ResourceError",
+    "RingbreakerError",
+    "RuleError",
+    "UsageError",
+    "WorkspaceError",
+]
 
 
 class RingbreakerError(Exception):
@@ -52,6 +61,11 @@ class RuleError(RingbreakerError):
 
 class WorkspaceError(RingbreakerError):
     """The workspace database cannot be opened or migrated."""
+
+
+class EvidenceError(WorkspaceError):
+    """An evidence file (a source file kept by SHA-256 beside the workspace) is missing, or its
+    bytes no longer hash to the SHA-256 the events cite: the record cannot be vouched for."""
 
 
 class ResourceError(RingbreakerError):

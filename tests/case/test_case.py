@@ -250,3 +250,32 @@ def test_cli_one_crew_jsonl_and_errors(world: World, tmp_path: Path) -> None:
     assert missing.returncode == 2
     assert "no workspace" in missing.stderr
     assert "Examples" in _cli("--help").stdout
+
+
+def test_case_cites_each_evidence_record_by_file_hash_and_position(world: World) -> None:
+    """Chain of custody (issue 13): case.json's evidence events, the HTML table and the STIX bundle
+    name the source file, the record's position and the file's SHA-256 as ingested."""
+    case = json.loads((world.out / "crew-1" / "case.json").read_text())
+    events = case["evidence"]["events"]
+    assert events
+    con = open_workspace(world.workspace, read_only=True)
+    try:
+        for e in events[:20]:
+            row = con.execute(
+                "SELECT source_file, source_offset, source_sha256 FROM events WHERE id = ?", [e["id"]]
+            ).fetchone()
+            assert row == (e["source_file"], e["source_offset"], e["source_sha256"])
+            assert e["source_sha256"] == hashlib.sha256(Path(e["source_file"]).read_bytes()).hexdigest()
+    finally:
+        con.close()
+    html = (world.out / "crew-1" / "case.html").read_text()
+    assert f"sha256 {events[0]['source_sha256']}" in html
+    bundle = json.loads((world.out / "crew-1" / "case.stix.json").read_text())
+    files = {o["hashes"]["SHA-256"]: o["id"] for o in bundle["objects"] if o["type"] == "file"}
+    assert {e["source_sha256"] for e in events} <= set(files)
+    cited = [o for o in bundle["objects"] if o["type"] == "observed-data" and "x_ringbreaker_evidence" in o]
+    assert cited
+    for od in cited:
+        for c in od["x_ringbreaker_evidence"]:
+            assert files[c["source_sha256"]] in od["object_refs"]
+            assert c["source_offset"] is not None

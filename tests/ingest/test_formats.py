@@ -42,7 +42,7 @@ def one(con: duckdb.DuckDBPyConnection, sql: str, *params: object) -> tuple[obje
 def test_each_format_is_detected_and_stored(
     ws: duckdb.DuckDBPyConnection, name: str, fmt: str, n: int
 ) -> None:
-    report = ingest(ws, [DATA / name])
+    report = ingest(ws, [DATA / name], IngestConfig(keep_raw=True))  # raw asserted below
     (f,) = report.files
     assert (f.format, f.read, f.stored, f.quarantined) == (fmt, n, n, 0)
     assert rows(ws, "SELECT count(*), min(source_format), max(source_format) FROM events") == [(n, fmt, fmt)]

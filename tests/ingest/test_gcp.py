@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from ringbreaker.ingest import ingest
+from ringbreaker.ingest import IngestConfig, ingest
 from ringbreaker.model import fingerprint
 from tests.ingest.conftest import DATA, rows
 
@@ -19,7 +19,7 @@ GEN = "google.cloud.aiplatform.v1.PredictionService.GenerateContent"
 
 
 def test_sink_export_maps_method_principal_key_caller_model_and_region(ws: duckdb.DuckDBPyConnection) -> None:
-    (f,) = ingest(ws, [DATA / "gcp-audit.jsonl"]).files
+    (f,) = ingest(ws, [DATA / "gcp-audit.jsonl"], IngestConfig(keep_raw=True)).files  # raw read below
     assert (f.format, f.shape, f.read, f.stored, f.quarantined) == ("gcp-audit", "ndjson", 5, 5, 0)
     got = rows(
         ws,

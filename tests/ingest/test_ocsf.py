@@ -9,7 +9,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ringbreaker.ingest import ingest
+from ringbreaker.ingest import IngestConfig, ingest
 from ringbreaker.model import fingerprint
 from tests.ingest.conftest import DATA, rows
 from tests.ingest.ocsf_lake import records, write_lake_parquet
@@ -43,7 +43,7 @@ def test_security_lake_parquet_maps_api_actor_endpoint_and_model(
     ws: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     lake = write_lake_parquet(tmp_path / "region=us-west-2" / "part-0.zstd.parquet")
-    (f,) = ingest(ws, [lake]).files
+    (f,) = ingest(ws, [lake], IngestConfig(keep_raw=True)).files  # raw read below
     assert (f.format, f.compression, f.shape, f.read, f.stored, f.quarantined) == (
         "ocsf",
         "parquet",

@@ -110,7 +110,7 @@ def test_parsers_fill_the_columns(tmp_path: Path) -> None:
 def test_migration_fills_what_the_parsers_fill(tmp_path: Path) -> None:
     """A workspace at version 9 with these rows (raw only) is migrated to the parsers' values."""
     parsed = open_workspace(tmp_path / "parsed.duckdb")
-    ingest(parsed, _write(tmp_path), IngestConfig(jobs=1))
+    ingest(parsed, _write(tmp_path), IngestConfig(jobs=1, keep_raw=True))  # the old rows hold raw
     want = _columns(parsed)
     old = duckdb.connect(str(tmp_path / "old.duckdb"))
     old.execute(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from ringbreaker.ingest import ingest
+from ringbreaker.ingest import IngestConfig, ingest
 from ringbreaker.ingest.tolerant import TOO_DEEP
 from tests.ingest.conftest import DATA, rows
 from tests.ingest.gen import record
@@ -125,7 +125,7 @@ def test_nan_and_infinity_are_read_as_null(ws: duckdb.DuckDBPyConnection, tmp_pa
     rec["prompt_tokens"], rec["completion_tokens"], rec["spend"] = float("nan"), float("inf"), float("-inf")
     q = tmp_path / "spend.jsonl"
     q.write_text(json.dumps(rec) + "\n" + "\n".join(lines[1:]) + "\n")
-    a, b = ingest(ws, [p, q]).files
+    a, b = ingest(ws, [p, q], IngestConfig(keep_raw=True)).files  # raw read below
     assert (a.stored, a.quarantined) == (5, 0)
     assert any("NaN/Infinity read as null" in n for n in a.notes)
     (raw,) = rows(ws, "SELECT raw FROM events WHERE source_format = 'cloudtrail' AND source_offset = 1")[0]

@@ -368,13 +368,27 @@ def _shared_and_pool(infra: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _cited(e: dict[str, Any]) -> str | None:
+    """Chain of custody: where the record is (file, position) and the SHA-256 of the file as ingested;
+    `ringbreaker show EVENT_ID` reads it back from the evidence store and checks that hash."""
+    where = e.get("source_file")
+    if not where:
+        return None
+    at = f" @{e['source_offset']}" if e.get("source_offset") is not None else ""
+    sha = e.get("source_sha256")
+    return f"{where}{at}" + (f" sha256 {sha}" if sha else "")
+
+
 def _evidence(case: Case) -> str:
     ev = case["evidence"]
     out = [
         '<section id="evidence"><h2>Evidence</h2><p class="explain">Every statement above rests on records '
         "listed here. Each record has an identifier (event id, alert id, finding id) that points to the "
         "original "
-        "log entry in the workspace, so it can be produced and checked.</p>"
+        "log entry in the workspace, so it can be produced and checked. Each request also names its "
+        "source file, its position there and the file's SHA-256 as ingested: <code>ringbreaker show "
+        "EVENT_ID</code> reads the original record back from the evidence store and verifies that hash."
+        "</p>"
     ]
     out.append("<h3>Why each member is in the crew</h3>")
     members = [m | {"role": r} for r in case["members"] for m in case["members"][r]]
@@ -478,6 +492,7 @@ def _evidence(case: Case) -> str:
                 ("Tokens in", True),
                 ("Tokens out", True),
                 ("Prompt verdict", False),
+                ("Source record (file SHA-256 @ position)", False),
             ],
             [
                 [
@@ -492,6 +507,7 @@ def _evidence(case: Case) -> str:
                     e["tokens_in"],
                     e["tokens_out"],
                     (e["verdict"] or "") + (" " + ", ".join(e["labels"]) if e["labels"] else "") or None,
+                    _cited(e),
                 ]
                 for e in ev["events"]
             ],

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ringbreaker.model import Role
+from ringbreaker.workspace.evidence import has_citations
 
 if TYPE_CHECKING:
     import duckdb
@@ -249,10 +250,13 @@ def _events(
         else ("NULL AS verdict, NULL AS labels")
     )
     verdict_join = "LEFT JOIN verdicts v ON v.event_id = e.id" if "verdicts" in have else ""
+    sha = "e.source_sha256" if has_citations(con) else "NULL"
     listed = rows(
         con,
         f"SELECT e.id, {iso('e.time')} AS time, e.provider, e.operation, e.status, e.src_ip, e.user_agent, "
-        f"e.model, e.tokens_in, e.tokens_out, e.key_fingerprint, e.account, e.end_user, {verdict_cols} "
+        f"e.model, e.tokens_in, e.tokens_out, e.key_fingerprint, e.account, e.end_user, {verdict_cols}, "
+        # the citation (chain of custody): the source file, its SHA-256 and the record's position
+        f"e.source_file, e.source_offset, {sha} AS source_sha256 "
         f"FROM events e JOIN case_events c USING (id) {verdict_join} ORDER BY e.time, e.id LIMIT "
         f"{EVENT_LIMIT}",
     )

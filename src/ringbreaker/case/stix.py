@@ -10,7 +10,11 @@ Mapping (docs/case.md has the table):
 - victims -> ``identity`` the intrusion set ``targets``;
 - each stolen key -> a custom ``x-ringbreaker-api-key`` observable holding only the fingerprint,
   declared by an ``extension-definition`` (STIX has no API-key object), seen in ``observed-data``
-  with the addresses that used it; ``sighting`` objects tie the IP indicators to that telemetry.
+  with the addresses that used it; ``sighting`` objects tie the IP indicators to that telemetry;
+- chain of custody: each source file the listed evidence came from -> a ``file`` observable with its
+  SHA-256 (``hashes``), in the key's ``observed-data`` ``object_refs``, which also carries
+  ``x_ringbreaker_evidence``: each of the key's listed events with its file, position and hash
+  (``ringbreaker show EVENT_ID`` reads the record back and verifies it).
 
 Ids are derived from stable names (see ``sid``), so the same crew yields the same ids on every run
 and platforms de-duplicate re-imports. Values that are not what STIX requires (a proxy host that is
@@ -97,7 +101,18 @@ def build_bundle(case: Case) -> str:
         extension_types=["new-sco"],
         **by,
     )
-    objs: list[Any] = [author, ext]
+    custody_ext = stix2.ExtensionDefinition(
+        id=sid("extension-definition", "x_ringbreaker_evidence"),
+        name="ringbreaker evidence citations",
+        description="x_ringbreaker_evidence on observed-data: the events behind it, each with its source "
+        "file, its position there and the file's SHA-256 as ingested (chain of custody).",
+        schema="https://github.com/ringbreaker/ringbreaker/blob/main/docs/case.md#stix",
+        version="1.0.0",
+        extension_types=["toplevel-property-extension"],
+        extension_properties=["x_ringbreaker_evidence"],
+        **by,
+    )
+    objs: list[Any] = [author, ext, custody_ext]
     iset = stix2.IntrusionSet(
         id=sid("intrusion-set", cid),
         name=crew["name"],
@@ -216,6 +231,7 @@ def build_bundle(case: Case) -> str:
     victims: dict[str, str] = {}
     edges = case["infrastructure"]["edges"]
     observed_by_ip: dict[str, list[str]] = {}
+    seen_files: dict[str, str] = {}  # source_sha256 -> its file SCO id, one per evidence file
     for k in case["keys"]:
         if k["victim"] and k["victim"] not in victims:
             ident = stix2.Identity(
@@ -242,13 +258,22 @@ def build_bundle(case: Case) -> str:
             if e["source"] == f"key:{k['fingerprint']}" and e["target"] in ip_scos
         ]
         start = k["first_abuse"] or first
+        cited = [e for e in case["evidence"]["events"] if e.get("key_fingerprint") == k["fingerprint"]]
+        files = _files(cited, objs, seen_files)
+        custody: dict[str, Any] = {}
+        if cited:
+            custody = {
+                "x_ringbreaker_evidence": [_citation(e) for e in cited],
+                "extensions": {custody_ext.id: {"extension_type": "toplevel-property-extension"}},
+            }
         od = stix2.ObservedData(
             id=sid("observed-data", cid, k["fingerprint"]),
             first_observed=start,
             last_observed=max(start, last),
             number_observed=max(1, int(k["events"] or 0)),
-            object_refs=[key_obj["id"], *used_from],
+            object_refs=[key_obj["id"], *used_from, *files],
             **by,
+            **custody,
             allow_custom=True,
         )
         objs.append(od)
@@ -274,3 +299,31 @@ def build_bundle(case: Case) -> str:
         )
     bundle = stix2.Bundle(objects=objs, id=sid("bundle", cid, now), allow_custom=True)
     return str(bundle.serialize(pretty=True))
+
+
+def _citation(e: dict[str, Any]) -> dict[str, Any]:
+    """One evidence event's chain-of-custody entry (the fields of detect's ``evidence_refs``)."""
+    return {
+        "event_id": e["id"],
+        "source_file": e.get("source_file"),
+        "source_offset": e.get("source_offset"),
+        "source_sha256": e.get("source_sha256"),
+    }
+
+
+def _files(events: list[dict[str, Any]], objs: list[Any], seen: dict[str, str]) -> list[str]:
+    """The ``file`` SCO ids (SHA-256 hashes, the name as ingest read it) of these events' source
+    files, each added to the bundle once; events stored before evidence was kept have none."""
+    out: list[str] = []
+    for e in events:
+        sha = e.get("source_sha256")
+        if not sha:
+            continue
+        if sha not in seen:
+            name = str(e.get("source_file") or "").rsplit("/", 1)[-1] or sha
+            f = stix2.File(hashes={"SHA-256": sha}, name=name)
+            seen[sha] = f.id
+            objs.append(f)
+        if seen[sha] not in out:
+            out.append(seen[sha])
+    return out

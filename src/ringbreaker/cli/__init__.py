@@ -29,6 +29,7 @@ COMMANDS = {
     "serve": "ringbreaker.cli.serve:serve",
     "watch": "ringbreaker.cli.watch:watch",
     "export": "ringbreaker.cli.export:export",
+    "show": "ringbreaker.cli.show:show",
 }
 
 
@@ -70,6 +71,7 @@ def cli() -> None:
       serve     the analyst's workbench: browse alerts, keys, crews, events (read-only, token)
       watch     follow log folders as shippers fill them; send new or grown alerts to webhooks
       export    every workspace table as Parquet (events OCSF-aligned, by source and day)
+      show      an event's original record, read from the evidence store and verified
 
     \b
     Examples:

@@ -61,6 +61,19 @@ def _line(r: FileReport) -> str:
 )
 @click.option("--force", is_flag=True, help="Read files again even when unchanged since the last ingest.")
 @click.option(
+    "--keep-raw",
+    is_flag=True,
+    help="Store every record's JSON in the workspace (events.raw) and keep no evidence files: for "
+    "when the source files cannot be kept. Default: files kept in the evidence store, events cite them.",
+)
+@click.option(
+    "--evidence",
+    "evidence",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Evidence store directory (default: the one the workspace recorded, else WORKSPACE.evidence/).",
+)
+@click.option(
     "-j", "--jobs", type=click.IntRange(0, 256), default=0, help="Parser processes (0: one per core)."
 )
 @click.option("--batch-size", type=click.IntRange(1), default=BATCH, hidden=True)
@@ -73,6 +86,8 @@ def ingest(
     format_hint: str | None,
     fmt: str,
     force: bool,
+    keep_raw: bool,
+    evidence: str | None,
     jobs: int,
     batch_size: int,
     parallel_min: int | None,
@@ -88,6 +103,12 @@ def ingest(
     nothing; unchanged files are skipped. Records that cannot be mapped go to `quarantine` with
     file, line and reason.
 
+    Evidence by reference: each file is kept as it came (hard link, else a copy) in the evidence
+    store beside the workspace (WORKSPACE.evidence/, named by its SHA-256), and each event cites
+    it (`source_sha256` + `source_offset`); `ringbreaker show EVENT_ID` prints the record from it,
+    verified. `events.raw` keeps only the records detection rules read whole (control-plane
+    CloudTrail calls, GuardDuty, Azure activity, OpenAI audit); `--keep-raw` keeps every record's.
+
     \b
     Exit codes: 0 ok, 1 something was quarantined, 2 usage or input error.
 
@@ -97,13 +118,20 @@ def ingest(
       ringbreaker ingest 'logs/**/*.json.gz' --geoip GeoLite2-ASN.mmdb --geoip GeoLite2-Country.mmdb
       zcat spendlogs.jsonl.gz | ringbreaker ingest - --format-hint litellm-spendlogs
       ringbreaker ingest gs-sink/cloudaudit.googleapis.com/ aws-security-lake/ext/
+      ringbreaker ingest AWSLogs/ --keep-raw          # no evidence files: records in the workspace
     """
     if not paths:
         raise UsageError("give at least one PATH ('-' for stdin)")
     from ringbreaker.workspace import open_workspace
 
     cfg = IngestConfig(
-        hint=format_hint, geoip=tuple(str(g) for g in geoip), jobs=jobs, force=force, batch=batch_size
+        hint=format_hint,
+        geoip=tuple(str(g) for g in geoip),
+        jobs=jobs,
+        force=force,
+        batch=batch_size,
+        keep_raw=keep_raw,
+        evidence=evidence,
     )
     if parallel_min is not None:
         cfg = dataclasses.replace(cfg, parallel_min=parallel_min)

@@ -139,6 +139,11 @@ SECONDS = click.FloatRange(0.05, 86_400)
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="MaxMind-format database for src_asn/src_org/src_country (repeatable, as for ingest).",
 )
+@click.option(
+    "--keep-raw",
+    is_flag=True,
+    help="As for ingest: every record's JSON in the workspace, no evidence files kept.",
+)
 @click.option("--no-classify", is_flag=True, help="Do not score new prompts before detect.")
 @quiet_option
 def watch(
@@ -163,6 +168,7 @@ def watch(
     fail_on: str | None,
     format_hint: str | None,
     geoip: tuple[Path, ...],
+    keep_raw: bool,
     no_classify: bool,
     quiet: bool,
 ) -> None:
@@ -208,7 +214,7 @@ def watch(
         poll=poll,
         settle=settle,
         once=once,
-        ingest=IngestConfig(hint=format_hint, geoip=tuple(str(g) for g in geoip)),
+        ingest=IngestConfig(hint=format_hint, geoip=tuple(str(g) for g in geoip), keep_raw=keep_raw),
         classify=not no_classify,
         retries=retries,
         retry_base=retry_base,

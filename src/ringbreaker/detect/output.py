@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ringbreaker import __version__
-from ringbreaker.model import ALERT_SEVERITIES, Alert, Severity
+from ringbreaker.model import ALERT_SEVERITIES, Alert, Citation, Severity
 from ringbreaker.rules.detections import DetectionRule
 
 OCSF_VERSION = "1.3.0"
@@ -36,6 +36,7 @@ def ocsf(alert: Alert, rule: DetectionRule | None, now_ms: int | None = None) ->
     """One alert as an OCSF 1.x Detection Finding (class 2004)."""
     now_ms = now_ms if now_ms is not None else int(datetime.now(UTC).timestamp() * 1000)
     activity = 1 if alert.new else 2
+    cited = {c.event_id: c for c in alert.citations}
     observables = [
         {"name": field, "type_id": OBSERVABLE_TYPE[field][0], "type": OBSERVABLE_TYPE[field][1], "value": v}
         for field, values in alert.entities.items()
@@ -86,12 +87,20 @@ def ocsf(alert: Alert, rule: DetectionRule | None, now_ms: int | None = None) ->
         "observables": observables,
         "resources": [{"uid": r, "type": "cloud resource"} for r in alert.entities.get("resources", [])]
         + [{"uid": a, "type": "account"} for a in alert.entities.get("accounts", [])],
-        "evidences": [{"data": {"event_id": e}} for e in alert.event_ids[:50]],
+        "evidences": [{"data": _evidence(e, cited)} for e in alert.event_ids[:50]],
         "unmapped": {"details": alert.details},
     }
     if rule:
         out["remediation"] = {"desc": rule.runbook, "references": list(rule.references)}
     return out
+
+
+def _evidence(event_id: str, cited: dict[str, Citation]) -> dict[str, Any]:
+    """One OCSF evidence: the event id, and (added by issue 13) the file hash + position it cites."""
+    c = cited.get(event_id)
+    if c is None:
+        return {"event_id": event_id}
+    return {"event_id": event_id} | {k: v for k, v in c.to_json().items() if k != "event_id"}
 
 
 def render(alerts: Sequence[Alert], fmt: str, rules: dict[str, DetectionRule]) -> str:

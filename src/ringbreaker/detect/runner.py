@@ -23,6 +23,7 @@ from ringbreaker.errors import RuleError
 from ringbreaker.model import ALERT_SEVERITIES, ENTITY_FIELDS, Alert, Severity, iso_ms
 from ringbreaker.rules.detections import DetectionRule
 from ringbreaker.workspace import guarded, query_fault
+from ringbreaker.workspace.evidence import cite
 
 MAX_EVIDENCE = 200  # event ids kept per alert: enough to prove it, small enough to print
 iso = iso_ms  # epoch ms -> ISO text; kept under its old name for detect's importers
@@ -48,6 +49,7 @@ class _Draft:
     new: bool = True
 
     def freeze(self) -> Alert:
+        entities: dict[str, Any] = {f: tuple(self.entities[f]) for f in ENTITY_FIELDS}
         return Alert(
             id=self.id,
             rule=self.rule,
@@ -57,7 +59,7 @@ class _Draft:
             first_time=self.first_time,
             last_time=self.last_time,
             count=self.count,
-            **{f: tuple(self.entities[f]) for f in ENTITY_FIELDS},
+            **entities,
             event_ids=tuple(self.event_ids),
             details=self.details,
             new=self.new,
@@ -325,7 +327,7 @@ def _detect(
         result.runs.append(RuleRun(rule.id, hits, len(found), time.perf_counter() - t0))
         drafts.extend(found)
     _merge(con, drafts, partial=since is not None)
-    result.alerts = [d.freeze() for d in drafts]
+    result.alerts = cite(con, [d.freeze() for d in drafts])
     if write:
         result.written = write_alerts(con, result.alerts)
     result.alerts.sort(key=lambda a: (-a.severity.rank, a.first_time, a.rule))

@@ -28,6 +28,7 @@ from ringbreaker.ingest.runner import FileReport, IngestConfig, Report
 from ringbreaker.ingest.store import FileRef, Store
 from ringbreaker.workspace import guarded
 from ringbreaker.workspace.aliases import fill_key_fingerprints, last_event
+from ringbreaker.workspace.evidence import store_dir
 
 ONE_TRANSACTION = 1 << 62  # the Store's row limit: every piece of one call commits together
 
@@ -87,7 +88,13 @@ def ingest_appended(
     started = time.monotonic()
     with guarded(con, "ingest"):
         before = last_event(con)
-        store = Store(con, rows=ONE_TRANSACTION)
+        evidence = None if cfg.keep_raw else store_dir(con, cfg.evidence)
+        store = Store(
+            con,
+            rows=ONE_TRANSACTION,
+            keep_raw=evidence is None,
+            evidence=None if evidence is None else str(evidence),
+        )
         try:
             reports = _store(con, store, pieces, cfg, on_file)
         finally:
@@ -107,7 +114,15 @@ def _store(
     reports = [FileReport(p.path, shape="ndjson") for p in pieces]
     base = _earlier_totals(con, [p.path for p in pieces if not p.restart])
     tasks = [
-        Task(key=i, name=p.path, data=p.data, hint=p.hint or cfg.hint, geoip=cfg.geoip, batch=cfg.batch)
+        Task(
+            key=i,
+            name=p.path,
+            data=p.data,
+            hint=p.hint or cfg.hint,
+            geoip=cfg.geoip,
+            batch=cfg.batch,
+            evidence=store.evidence,  # each appended chunk is its own blob: the file itself keeps growing
+        )
         for i, p in enumerate(pieces)
     ]
     shift = np.array([p.first_line - 1 for p in pieces] or [0], dtype=np.int64)
@@ -128,6 +143,7 @@ def _store(
             rep.notes.extend(msg.notes)
             if piece.restart:
                 store.begin_file(piece.path)
+            store.cite(piece.path, msg.sha256, len(piece.data), line_base=piece.first_line - 1)
             if msg.format is None:  # as for a file found in a directory: ignored, not quarantined
                 rep.status = "ignored"
         elif isinstance(msg, End):

@@ -22,7 +22,7 @@ import pyarrow as pa
 from ringbreaker.model import Event, Row
 
 # Columns the store fills itself, from the record's file and rid: not in a parser's batch.
-FROM_STORE = frozenset({"id", "source_format", "source_file"})
+FROM_STORE = frozenset({"id", "source_format", "source_file", "source_sha256"})
 # Arrow types that are not the default for the field's Python type (str -> string, int -> int64,
 # bool -> bool_): ``time`` stays text until DuckDB casts it, ``src_asn`` is the INTEGER column,
 # ``raw`` may be one large buffer of record slices.

@@ -29,6 +29,7 @@ from ringbreaker.ingest.detect import FORMATS, sniff
 from ringbreaker.ingest.formats import Chunk, no_gc
 from ringbreaker.ingest.formats._parquet import Blocks, is_parquet
 from ringbreaker.ingest.readers import Container, Decoded, Stream, decompress, split, split_lines
+from ringbreaker.workspace.evidence import EvidenceStore, sha256_file
 
 BATCH = 32_768  # records a worker puts in one table (each of the two workers holds one or two)
 SPILL_BYTES = 8 << 20  # a worker's batch at least this big goes to the writer through a file
@@ -62,6 +63,7 @@ class Task:
     hint: str | None = None
     geoip: tuple[str, ...] = ()
     batch: int = BATCH
+    evidence: str | None = None  # the evidence store the file is kept in before it is read (None: --keep-raw)
 
 
 @dataclass(slots=True)
@@ -74,6 +76,7 @@ class Start:
     size: int
     head: str = ""  # the file's first bytes, for a whole-file quarantine row when the format is unknown
     notes: list[str] = field(default_factory=list)
+    sha256: str | None = None  # of the bytes about to be read (the evidence blob's name), cited by every row
 
 
 @dataclass(slots=True)
@@ -200,23 +203,37 @@ def _batch(parts: list[_Part], enricher: Any) -> Batch:
 
 
 def _run(task: Task) -> Iterator[Start | _Part | End]:
+    """One task's messages. With an evidence store the file is put there first and read back from
+    the blob, so the rows cite exactly the bytes that were hashed and kept."""
+    store = EvidenceStore(task.evidence) if task.evidence is not None else None
     if task.data is None:
         assert task.path is not None
         with open(task.path, "rb") as f:
             head = f.read(4)
-        if is_parquet(head):
-            yield from _run_parquet(task, task.path)
+        if is_parquet(head) or os.path.getsize(task.path) > STREAM_BYTES:
+            if store is not None:
+                put = store.put_file(task.path)
+                source, sha = str(put.path), put.sha256
+            else:
+                source, sha = task.path, sha256_file(task.path)
+            if is_parquet(head):
+                yield from _run_parquet(task, source, sha)
+            else:
+                yield from _run_stream(task, source, sha)
             return
-        if os.path.getsize(task.path) > STREAM_BYTES:
-            yield from _run_stream(task, task.path)
-            return
-        blob = Path(task.path).read_bytes()
-    elif is_parquet(task.data):
-        yield from _run_parquet(task, task.data)
-        return
+        if store is not None:
+            put = store.put_file(task.path, read=True)
+            assert put.data is not None
+            blob, digest = put.data, put.sha256
+        else:
+            blob = Path(task.path).read_bytes()
+            digest = hashlib.sha256(blob).hexdigest()
     else:
         blob = task.data
-    digest = hashlib.sha256(blob).hexdigest()
+        digest = store.put_bytes(blob).sha256 if store is not None else hashlib.sha256(blob).hexdigest()
+        if is_parquet(blob):
+            yield from _run_parquet(task, blob, digest)
+            return
     dec = decompress(blob)
     size = len(blob)
     del blob
@@ -234,7 +251,7 @@ def _records(task: Task, dec: Decoded, digest: str, size: int) -> Iterator[Start
         truncation.append(Bad(dec.truncated_at, what, ""))
     fmt, why = (task.hint, "--format-hint") if task.hint else sniff(container.raws)
     head = text(dec.data[:4096]) if fmt is None else ""
-    yield Start(task.key, fmt, why, dec.compression, container.shape, size, head, notes)
+    yield Start(task.key, fmt, why, dec.compression, container.shape, size, head, notes, digest)
     broken = [Bad(off, reason, text(raw)) for off, reason, raw in container.broken] + truncation
     if fmt is None:
         if broken:
@@ -248,7 +265,7 @@ def _records(task: Task, dec: Decoded, digest: str, size: int) -> Iterator[Start
     yield End(task.key, digest)
 
 
-def _run_stream(task: Task, path: str) -> Iterator[Start | _Part | End]:
+def _run_stream(task: Task, path: str, sha: str) -> Iterator[Start | _Part | End]:
     """A big file read block by block: NDJSON (the shape of big exports and gateway logs) is parsed
     as it streams, in bounded memory; any other shape needs the whole document, so it is gathered."""
     stream = Stream(path, STREAM_BLOCK)
@@ -259,14 +276,14 @@ def _run_stream(task: Task, path: str) -> Iterator[Start | _Part | End]:
         "encoding: UTF-16"
     ):  # a document, or UTF-16 (whose blocks cannot be cut at b"\n"): read whole
         data = first + b"".join(blocks)
-        yield from _records(
-            task, Decoded(data, stream.compression, stream.truncated_at), stream.sha256, stream.size
-        )
+        yield from _records(task, Decoded(data, stream.compression, stream.truncated_at), sha, stream.size)
         return
     fmt, why = (task.hint, "--format-hint") if task.hint else sniff(container.raws)
     size = os.path.getsize(path)
     head = text(first[:4096]) if fmt is None else ""
-    yield Start(task.key, fmt, why, stream.compression, container.shape, size, head, list(container.notes))
+    yield Start(
+        task.key, fmt, why, stream.compression, container.shape, size, head, list(container.notes), sha
+    )
     envelopes = container.shape == "ndjson-records"
     later_notes: list[str] = []
     line = 1
@@ -284,6 +301,10 @@ def _run_stream(task: Task, path: str) -> Iterator[Start | _Part | End]:
             yield from _parts(task, fmt, container, broken)
         block = next(blocks, None)
     notes = [n for n in later_notes if n.startswith("encoding:")]
+    if stream.sha256 != sha:  # hashed before it was read (--keep-raw reads the source itself)
+        notes.append(
+            f"the file changed while it was read: rows cite sha256 {sha}, it ended as {stream.sha256}"
+        )
     if stream.truncated_at is not None:
         what = f"truncated {stream.compression} at byte {stream.truncated_at}"
         notes.append(f"{what}: kept what was readable")
@@ -291,7 +312,7 @@ def _run_stream(task: Task, path: str) -> Iterator[Start | _Part | End]:
     yield End(task.key, stream.sha256, notes)
 
 
-def _run_parquet(task: Task, source: str | bytes) -> Iterator[Start | _Part | End]:
+def _run_parquet(task: Task, source: str | bytes, sha: str) -> Iterator[Start | _Part | End]:
     """A Parquet file (OCSF, see ``formats._parquet``): its rows as NDJSON blocks, a batch of row
     groups at a time; offsets are 0-based row numbers."""
     pq = Blocks(source)
@@ -303,7 +324,7 @@ def _run_parquet(task: Task, source: str | bytes) -> Iterator[Start | _Part | En
         fmt, voted = sniff(container.raws)
         why = f"{pq.why}; {voted}"
     head = "" if fmt else pq.why
-    yield Start(task.key, fmt, why, "parquet", "parquet", pq.size, head)
+    yield Start(task.key, fmt, why, "parquet", "parquet", pq.size, head, sha256=sha)
     row = 0
     while block and fmt is not None:
         yield from _parts(task, fmt, container, [Bad(o, r, text(x)) for o, r, x in container.broken])

@@ -36,6 +36,7 @@ from ringbreaker.ingest.pipeline import (
 from ringbreaker.ingest.store import FileRef, Store
 from ringbreaker.workspace import guarded, path_of
 from ringbreaker.workspace.aliases import fill_key_fingerprints, last_event
+from ringbreaker.workspace.evidence import store_dir
 
 GROUP_BATCHES = 4  # a transaction holds up to this many batches of records (at least a row group)
 # below this many input bytes, starting workers (~0.5 CPU-s each) costs more than they save: a
@@ -57,6 +58,8 @@ class IngestConfig:
     force: bool = False  # read files again even when unchanged
     batch: int = BATCH
     parallel_min: int | None = None  # input bytes from which parser processes start (PARALLEL_MIN_BYTES)
+    keep_raw: bool = False  # store every record's JSON in events.raw, keep no evidence files (--keep-raw)
+    evidence: str | None = None  # the evidence directory (--evidence); None: the workspace's own
 
     def __post_init__(self) -> None:
         if self.hint is not None and self.hint not in FORMATS:
@@ -210,7 +213,13 @@ def ingest(
     cfg = cfg or IngestConfig()
     with guarded(con, "ingest"):
         before = last_event(con)
-        store = Store(con, rows=GROUP_BATCHES * cfg.batch)
+        evidence = None if cfg.keep_raw else store_dir(con, cfg.evidence)
+        store = Store(
+            con,
+            rows=GROUP_BATCHES * cfg.batch,
+            keep_raw=evidence is None,
+            evidence=None if evidence is None else str(evidence),
+        )
         try:
             report = _ingest(con, store, paths, cfg, stdin, on_file, walked)
             store.close()
@@ -243,7 +252,7 @@ def _ingest(
     reports: list[FileReport] = []
     tasks: list[Task] = []
     explicit: dict[int, bool] = {}
-    common = {"hint": cfg.hint, "geoip": cfg.geoip, "batch": cfg.batch}
+    common = {"hint": cfg.hint, "geoip": cfg.geoip, "batch": cfg.batch, "evidence": store.evidence}
     if stdin is not None:
         reports.append(FileReport("-"))
         tasks.append(Task(key=0, name="-", data=stdin, **common))  # type: ignore[arg-type]
@@ -313,6 +322,7 @@ def _ingest(
                 rep.notes.extend(msg.notes)
                 sizes[msg.key] = msg.size
                 store.begin_file(rep.path)
+                store.cite(rep.path, msg.sha256, msg.size)
                 if msg.format is None:
                     rep.status = "unknown" if explicit[msg.key] else "ignored"
                     if explicit[msg.key]:

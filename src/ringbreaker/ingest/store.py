@@ -27,7 +27,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ringbreaker.ingest.columns import Bad, arrow_schema
-from ringbreaker.model import EVENT_COLUMNS, IngestedFile, Quarantined
+from ringbreaker.ingest.detect import FORMATS
+from ringbreaker.model import EVENT_COLUMNS, EvidenceFile, IngestedFile, Quarantined
+
+# raw in a by-reference ingest: only where the record's format says a detection rule reads it
+_RAW_KEPT = (
+    "CASE WHEN f.keep_raw THEN b.raw"
+    + "".join(f" WHEN f.fmt = '{n}' THEN CASE WHEN {f.raw_kept} THEN b.raw END" for n, f in FORMATS.items())
+    + " END"
+)
 
 # Every events column (model.Event's fields) from the kept batch row `b` or its file `f`: the parser's
 # columns as they are, the rest computed here.
@@ -37,6 +45,8 @@ _COMPUTED = {
     "key_fingerprint": "coalesce(b.key_fingerprint, sha256(b.key_src))",
     "source_format": "f.fmt",
     "source_file": "f.file",
+    "source_sha256": "f.sha",
+    "raw": _RAW_KEPT,
 }
 _VALUES = {c: _COMPUTED.get(c, f"b.{c}") for c in EVENT_COLUMNS}
 # rows to keep: the first of each id among the rows with a valid time, minus the ids already stored
@@ -59,8 +69,17 @@ _BAD_TIME = """
 SELECT fk, source_offset, time, raw FROM __ingest_batch WHERE TRY_CAST(time AS TIMESTAMPTZ) IS NULL
 """
 _QUARANTINE = pa.schema([f for f in arrow_schema(Quarantined) if f.name != "ingested_at"])  # now() on insert
-_FILES = pa.schema([("fk", pa.int32()), ("fmt", pa.string()), ("file", pa.string())])
+_FILES = pa.schema(
+    [
+        ("fk", pa.int32()),
+        ("fmt", pa.string()),
+        ("file", pa.string()),
+        ("sha", pa.string()),
+        ("keep_raw", pa.bool_()),
+    ]
+)
 _FINISHED = arrow_schema(IngestedFile)  # field order is the column order: inserted with SELECT *
+_EVIDENCE = arrow_schema(EvidenceFile)
 MAX_FILES = 4096  # files finished in one transaction at most
 ROW_GROUP = 122_880  # DuckDB's rows per row group (see Store.flush)
 MEMORY_LIMIT = 256 << 20  # DuckDB's buffer pool while ingesting: written blocks need not stay cached
@@ -97,13 +116,28 @@ class _Group:
     forget: list[str] = field(default_factory=list)
     finished: list[tuple[str, str, int, str, Counts]] = field(default_factory=list)
     after: list[Callable[[], None]] = field(default_factory=list)
+    evidence: list[dict[str, object]] = field(default_factory=list)  # rows for table evidence
 
 
 class Store:
     """Writes to an open, migrated workspace connection, one transaction per group of rows."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, rows: int = 65_536, files: int = MAX_FILES) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        rows: int = 65_536,
+        files: int = MAX_FILES,
+        *,
+        keep_raw: bool = True,
+        evidence: str | None = None,
+    ) -> None:
+        """``keep_raw``: store every record's JSON in ``raw`` (else only where its format's
+        ``raw_kept`` says a rule reads it); ``evidence``: the store the files are put in (recorded
+        in table ``evidence``), None when none is kept."""
         self.con = con
+        self.keep_raw = keep_raw
+        self.evidence = evidence
+        self._cited: dict[str, str] = {}  # source_file -> sha256 its rows cite
         self.max_rows = rows
         self.max_files = files
         con.execute("SET TimeZone = 'UTC'")
@@ -145,6 +179,18 @@ class Store:
         """Every file recorded as ingested, by path (one query)."""
         got = self.con.execute("SELECT path, sha256, size, format FROM ingested_files").fetchall()
         return {str(p): Known(str(s), int(n), str(f)) for p, s, n, f in got}
+
+    def cite(self, name: str, sha256: str | None, size: int, line_base: int = 0) -> None:
+        """The SHA-256 the rows of ``name`` cite from now on; with an evidence store, the blob's
+        ``evidence`` row is written in the transaction of those rows."""
+        if sha256 is None:
+            return
+        self._cited[name] = sha256
+        if self.evidence is not None:
+            self._g.evidence.append(
+                {"sha256": sha256, "source_file": name, "line_base": line_base, "size": size,
+                 "store": self.evidence, "added": datetime.now(UTC)}
+            )  # fmt: skip
 
     def begin_file(self, name: str) -> None:
         """Forget the quarantine rows of an earlier read of this file (it is being read again), in the
@@ -206,7 +252,7 @@ class Store:
         g, self._g = self._g, _Group()
         if whole_row_groups and g.rows > ROW_GROUP and g.rows % ROW_GROUP:
             g, self._g = _split(g, g.rows // ROW_GROUP * ROW_GROUP)
-        if not (g.tables or g.bad or g.forget or g.finished):
+        if not (g.tables or g.bad or g.forget or g.finished or g.evidence):
             for fn in g.after:
                 fn()
             return
@@ -219,6 +265,11 @@ class Store:
             if g.forget:
                 self._with("__ingest_forget", pa.table({"file": g.forget}), lambda: self._exec(
                     "DELETE FROM quarantine WHERE source_file IN (SELECT file FROM __ingest_forget)"
+                ))  # fmt: skip
+            if g.evidence:
+                cited = pa.Table.from_pylist(g.evidence, schema=_EVIDENCE)
+                self._with("__ingest_evidence", cited, lambda: self._exec(
+                    "INSERT OR IGNORE INTO evidence SELECT * FROM __ingest_evidence"
                 ))  # fmt: skip
             if g.tables:
                 stored, total, bad_time = self._events(g, len(g.counts))
@@ -270,6 +321,8 @@ class Store:
                 pa.array(list(g.files.values()), pa.int32()),
                 pa.array([k[0] for k in g.files], pa.string()),
                 pa.array([k[1] for k in g.files], pa.string()),
+                pa.array([self._cited.get(k[1]) for k in g.files], pa.string()),
+                pa.array([self.keep_raw] * len(g.files), pa.bool_()),
             ],
             schema=_FILES,
         )
@@ -348,7 +401,7 @@ def _split(g: _Group, cut: int) -> tuple[_Group, _Group]:
     for f in g.finished:
         fk = g.files.get((f[3], f[0]))
         (later if fk is not None and last[fk] >= cut else now).append(f)
-    head = _Group([batch.slice(0, cut)], cut, g.files, g.counts, g.bad, g.forget, now)
+    head = _Group([batch.slice(0, cut)], cut, g.files, g.counts, g.bad, g.forget, now, evidence=g.evidence)
     rest = batch.slice(cut)
     rest = rest.set_column(
         rest.schema.get_field_index("i"), "i", pa.array(np.arange(rest.num_rows, dtype=np.int64))

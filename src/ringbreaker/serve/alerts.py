@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ringbreaker.model import ALERT_SEVERITIES, ENTITY_FIELDS, Alert, Severity
+from ringbreaker.workspace.evidence import cite
 
 if TYPE_CHECKING:
     import duckdb
@@ -161,14 +162,15 @@ def inbox(con: duckdb.DuckDBPyConnection, f: Filters) -> tuple[list[Alert], int]
         f"LIMIT {f.per_page} OFFSET {(f.page - 1) * f.per_page}",
         params,
     ).fetchall()
-    return [to_alert(r) for r in rows], int(total_row[0]) if total_row else 0
+    # each alert with its evidence's file hash + position, as `detect --format jsonl` prints it
+    return cite(con, [to_alert(r) for r in rows]), int(total_row[0]) if total_row else 0
 
 
 def one(con: duckdb.DuckDBPyConnection, alert_id: str) -> Alert | None:
     if "alerts" not in tables(con):
         return None
     row = con.execute(f"SELECT {COLUMNS} FROM alerts WHERE id = ?", [alert_id]).fetchone()
-    return to_alert(row) if row else None
+    return cite(con, [to_alert(row)])[0] if row else None
 
 
 def _where(con: duckdb.DuckDBPyConnection, cond: str, params: list[Any], limit: int) -> list[Alert]:
@@ -191,8 +193,8 @@ def related(con: duckdb.DuckDBPyConnection, alert: Alert, limit: int = 50) -> li
 
 
 def on_key(con: duckdb.DuckDBPyConnection, fingerprint: str, limit: int = 200) -> list[Alert]:
-    """Alerts that name a key."""
-    return _where(con, "list_contains(key_fingerprints, ?)", [fingerprint], limit)
+    """Alerts that name a key (with their citations: the key's page lists them as detect does)."""
+    return cite(con, _where(con, "list_contains(key_fingerprints, ?)", [fingerprint], limit))
 
 
 def citing(con: duckdb.DuckDBPyConnection, event_id: str, limit: int = 50) -> list[Alert]:

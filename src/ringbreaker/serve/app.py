@@ -171,7 +171,10 @@ def create_app(config: ServeConfig, snapshots: Snapshots) -> Starlette:
             found = entities.events(con, list(a.event_ids))
             return [
                 ev
-                | {"raw_shown": redact.raw_record(ev["raw"], ev["prompt"], ev["key_id"], config.show_prompts)}
+                | {
+                    "raw_shown": ev["record_error"]
+                    or redact.raw_record(ev["raw"], ev["prompt"], ev["key_id"], config.show_prompts)
+                }
                 for ev in found
             ]
 
@@ -224,7 +227,8 @@ def create_app(config: ServeConfig, snapshots: Snapshots) -> Starlette:
                 return None
             raw = ev.pop("raw")
             return ev | {
-                "raw_shown": redact.raw_record(raw, ev["prompt"], ev["key_id"], config.show_prompts),
+                "raw_shown": ev["record_error"]
+                or redact.raw_record(raw, ev["prompt"], ev["key_id"], config.show_prompts),
                 "prompt": redact.prompt_preview(ev["prompt"], config.show_prompts),
                 "cited": alert_db.citing(con, eid),
             }

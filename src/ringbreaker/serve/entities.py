@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from ringbreaker.errors import RingbreakerError
+from ringbreaker.ingest import Blobs, read_record
 from ringbreaker.serve.alerts import tables
 
 if TYPE_CHECKING:
@@ -182,6 +184,20 @@ def _key_use(con: duckdb.DuckDBPyConnection, have: set[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- events
 
 
+def _record(con: duckdb.DuckDBPyConnection, ev: dict[str, Any], cache: Blobs | None = None) -> None:
+    """An event stored by reference (``raw`` NULL) gets its record from the evidence store, verified
+    (``record_verified``); a missing or changed evidence file is said (``record_error``), not hidden."""
+    ev["record_verified"], ev["record_error"] = False, None
+    if ev.get("raw") is not None:
+        return
+    try:
+        rec = read_record(con, str(ev["id"]), cache)
+    except RingbreakerError as e:
+        ev["record_error"] = str(e)
+        return
+    ev["raw"], ev["record_verified"] = rec.text, rec.verified
+
+
 def event(con: duckdb.DuckDBPyConnection, event_id: str) -> dict[str, Any] | None:
     if "events" not in tables(con):
         return None
@@ -189,6 +205,7 @@ def event(con: duckdb.DuckDBPyConnection, event_id: str) -> dict[str, Any] | Non
     if not found:
         return None
     ev = found[0]
+    _record(con, ev)
     ev["verdict"] = None
     if "verdicts" in tables(con):
         v = rows(
@@ -204,13 +221,17 @@ def events(con: duckdb.DuckDBPyConnection, ids: list[str], limit: int = EVENT_LI
     """The first ``limit`` of these events (an alert's evidence, in the alert's order), oldest first.
     One lookup per id: the snapshot's index on events.id answers each without a scan."""
     out: list[dict[str, Any]] = []
+    cache: Blobs = {}
     for event_id in ids[:limit]:
-        out += rows(
+        got = rows(
             con,
             f"SELECT id, {iso('time')} AS time, provider, operation, status, actor, src_ip, user_agent, "
             "model, key_fingerprint, prompt, key_id, raw FROM events WHERE id = ?",
             [event_id],
         )
+        for ev in got:
+            _record(con, ev, cache)
+        out += got
     return sorted(out, key=lambda e: (e["time"], e["id"]))
 
 

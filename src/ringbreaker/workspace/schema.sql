@@ -4,7 +4,7 @@
 -- in order, inside one transaction together with its row in schema_migrations. Never edit a
 -- released block; append a new one. Later stages (ingest, detect, classify, attribute) add theirs.
 --
--- Each table has a row type in ringbreaker/model.py with the same field names, or a mapping it
+-- Each table has a row type in ringbreaker/model/ with the same field names, or a mapping it
 -- declares (findings: time -> leak_time, commit -> commit_id, column -> col); tests/test_contract.py
 -- checks every table here against its type after migrating a fresh workspace.
 
@@ -323,4 +323,25 @@ CREATE TABLE crew_edges (
     last_time    TIMESTAMPTZ,
     evidence     VARCHAR NOT NULL,   -- one line
     evidence_ids VARCHAR[] NOT NULL  -- events.id (first ones) behind it
+);
+
+-- migration 13: events.source_sha256, evidence (evidence by reference)
+-- Each ingested source file is kept as it came (compressed or not) in an evidence store beside the
+-- workspace (`<workspace>.evidence/`, or `ingest --evidence DIR`), named by the SHA-256 of its bytes
+-- (workspace/evidence.py). An event cites its record there: the file's SHA-256 plus its position
+-- (source_offset; among the records of one line of an ndjson `Records` envelope, the one whose
+-- id is the event's). `raw` is then NULL for the bulk of the records (model calls); it is still
+-- filled where a detection rule reads the record (control-plane CloudTrail calls, GuardDuty, Azure
+-- activity, OpenAI audit), and for every record with `ingest --keep-raw`. Rows stored before this
+-- migration keep their `raw` and have no source_sha256: `show` prints them from the workspace.
+ALTER TABLE events ADD COLUMN IF NOT EXISTS source_sha256 VARCHAR;  -- SHA-256 hex of the source file (of the appended chunk, for lines `watch` read); NULL before migration 13
+-- One row per blob put in a store by an ingest (not with --keep-raw, which keeps no files).
+CREATE TABLE evidence (
+    sha256      VARCHAR NOT NULL,     -- the blob's name: SHA-256 hex of its bytes, as events.source_sha256
+    source_file VARCHAR NOT NULL,     -- events.source_file of the records it holds
+    line_base   BIGINT NOT NULL,      -- added to a line number in the blob to give source_offset (0; for appended lines, the lines before them)
+    size        BIGINT NOT NULL,      -- bytes
+    store       VARCHAR NOT NULL,     -- the evidence directory it was put in (absolute)
+    added       TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (sha256, source_file)
 );

@@ -52,6 +52,11 @@ class Format:
     derived: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     sigma: tuple[str, str] | None = None  # the Sigma logsource (product, service) read from this format
     aliases: Mapping[str, str] = field(default_factory=dict)  # other names of a source path (Sigma's)
+    # Which records keep their JSON in ``events.raw`` when ingest stores evidence by reference (the
+    # default; ``--keep-raw`` keeps every record's): an SQL predicate over the batch row ``b``, true
+    # for the records a built-in detection rule reads ``raw`` of. "FALSE": the rules need only the
+    # columns, so the record is only cited (file hash + position) and read back from the evidence store.
+    raw_kept: str = "FALSE"
 
     def __post_init__(self) -> None:
         for name in ("fields", "derived", "aliases"):  # read-only views: a descriptor never changes

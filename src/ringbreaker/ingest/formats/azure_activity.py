@@ -136,4 +136,5 @@ FORMAT = Format(
         "CallerIpAddress": "callerIpAddress",
         "ResourceId": "resourceId",
     },
+    raw_kept="TRUE",  # few records, and detection rules read them whole
 )

@@ -166,4 +166,8 @@ FORMAT = Format(
         "console": ("sessionCredentialFromConsole",),
     },
     sigma=("aws", "cloudtrail"),
+    # the model calls are nearly all of the volume and no rule reads their record; the control-plane
+    # calls (logging, guardrails, model access, IAM) are read by a dozen rules
+    raw_kept="b.operation NOT IN ('InvokeModel', 'InvokeModelWithResponseStream', "
+    "'InvokeModelWithBidirectionalStream', 'Converse', 'ConverseStream', 'CountTokens', 'ApplyGuardrail')",
 )

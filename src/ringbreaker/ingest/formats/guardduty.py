@@ -173,4 +173,5 @@ FORMAT = Format(
         "account": ("accountId", "account"),
         "region": ("region",),
     },
+    raw_kept="TRUE",  # few records, and detection rules read them whole
 )

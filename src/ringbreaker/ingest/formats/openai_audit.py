@@ -95,4 +95,5 @@ FORMAT = Format(
         "account": ("project.id", "organization.id"),
         "key_id": ("actor.api_key.id", "{type}.id"),
     },
+    raw_kept="TRUE",  # few records, and detection rules read them whole
 )

@@ -43,10 +43,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from ringbreaker.documents import Case  # a document, not a row: see documents.py
+from ringbreaker.documents import CITED, Case, Citation  # documents, not rows: see documents.py
 
 __all__ = [
     "ALERT_SEVERITIES",
+    "CITED",
     "ENTITY_FIELDS",
     "EVENT_COLUMNS",
     "ROW_TYPES",
@@ -54,6 +55,7 @@ __all__ = [
     "VERDICT_SEVERITIES",
     "Alert",
     "Case",
+    "Citation",
     "ClassifyThreshold",
     "Confidence",
     "Crew",
@@ -61,6 +63,7 @@ __all__ = [
     "CrewKey",
     "CrewMember",
     "Event",
+    "EvidenceFile",
     "Finding",
     "IngestedFile",
     "KeyAlias",
@@ -287,6 +290,7 @@ class Event(Row):
     src_anonymizer: str | None
     # migration 11: which owner-inventory alias filled key_fingerprint (NULL: the record names the key)
     key_via: str | None
+    source_sha256: str | None  # migration 13: SHA-256 of the source file (workspace/evidence.py)
 
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Event))
@@ -375,7 +379,7 @@ class Alert(Row):
     """
 
     TABLE: ClassVar[str] = "alerts"
-    NOT_STORED: ClassVar[frozenset[str]] = frozenset({"new"})
+    NOT_STORED: ClassVar[frozenset[str]] = frozenset({"new", "citations"})
     ALWAYS_SET: ClassVar[frozenset[str]] = frozenset({"details"})
     EXTRA_COLUMNS: ClassVar[tuple[str, ...]] = ("first_detected", "last_detected")
     STORED_AS: ClassVar[Mapping[str, str]] = {
@@ -387,6 +391,7 @@ class Alert(Row):
         "first_time": "first_seen",
         "last_time": "last_seen",
         "event_ids": "evidence",
+        "citations": "evidence_refs",
         **{f: f"entities.{f}" for f in ENTITY_FIELDS},
     }
 
@@ -408,6 +413,8 @@ class Alert(Row):
     event_ids: tuple[str, ...]
     details: Mapping[str, Any]
     new: bool = True
+    # the first CITED evidence events with their file hash + position (workspace.evidence.cite)
+    citations: tuple[Citation, ...] = ()
 
     @property
     def entities(self) -> dict[str, list[str]]:
@@ -429,6 +436,7 @@ class Alert(Row):
             "evidence": list(self.event_ids),
             "details": dict(self.details),
             "new": self.new,
+            "evidence_refs": [c.to_json() for c in self.citations],
         }
 
 
@@ -437,90 +445,9 @@ def iso_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
-@dataclass(frozen=True, slots=True)
-class Crew(Row):
-    """A crew found by attribution (table ``crews``). ``attribute --format json`` nests its
-    members, keys and timeline under it, with the times as ISO text."""
-
-    TABLE: ClassVar[str] = "crews"
-
-    id: str
-    name: str
-    first_time: datetime | None
-    last_time: datetime | None
-    summary: str
-    confidence: float | None = None  # 0..1: how strong the ties that make it one crew are
-    ties: str | None = None  # what ties it: pooled keys, a published tool, one operator's own infrastructure
-
-
-@dataclass(frozen=True, slots=True)
-class CrewMember(Row):
-    """One entity of a crew with its role and the evidence for it (table ``crew_members``)."""
-
-    TABLE: ClassVar[str] = "crew_members"
-
-    crew_id: str
-    kind: str  # person | tool | user_agent | ip | proxy_host | account | end_user
-    entity: str
-    role: Role
-    confidence: float  # 0..1 (a score, not a Confidence)
-    evidence: str
-    evidence_ids: tuple[str, ...]
-    first_seen: datetime | None = None  # the member's first and last event in the crew's abuse
-    last_seen: datetime | None = None
-    infra_role: str | None = None  # addresses: checker | control-plane | egress | proxy-pool | shared
-
-
-@dataclass(frozen=True, slots=True)
-class CrewEdge(Row):
-    """One edge of a crew's graph (table ``crew_edges``). Ends are ``kind:value`` (``ip:...``,
-    ``key:<fingerprint>``, ``tool:<user agent>``, ``crew:<id>``...): one table for every kind of tie."""
-
-    TABLE: ClassVar[str] = "crew_edges"
-
-    crew_id: str
-    source: str
-    target: str
-    kind: str  # used-key | signed-in | sent-client | pool-address | shared-with
-    weight: float  # events along the edge
-    first_time: datetime | None
-    last_time: datetime | None
-    evidence: str
-    evidence_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CrewKey(Row):
-    """A stolen key a crew used (table ``crew_keys``); its owner is a victim, never a member."""
-
-    TABLE: ClassVar[str] = "crew_keys"
-
-    crew_id: str
-    key_fingerprint: str
-    victim: str | None
-    provider: str | None
-    preview: str | None
-    leak_time: datetime | None
-    leak_location: str | None
-    first_abuse: datetime | None
-    minutes_to_abuse: float | None
-    events: int
-    tokens_in: int | None
-    tokens_out: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineEntry(Row):
-    """One step of a crew's leak-to-abuse timeline (table ``timeline``)."""
-
-    TABLE: ClassVar[str] = "timeline"
-
-    crew_id: str
-    time: datetime
-    stage: str  # leak | key-check | model-enablement | abuse | guardrail-tampering | prohibited-content
-    key_fingerprint: str | None
-    description: str
-    evidence_ids: tuple[str, ...]
+# The attribute stage's rows live in model/crews.py (this module stays under 600 lines); imported
+# here, where they were defined before, so ``from ringbreaker.model import Crew`` works as it did.
+from ringbreaker.model.crews import Crew, CrewEdge, CrewKey, CrewMember, TimelineEntry  # noqa: E402
 
 
 @dataclass(frozen=True, slots=True)
@@ -574,6 +501,20 @@ class KeyAlias(Row):
     added: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class EvidenceFile(Row):
+    """A source file kept in an evidence store (table ``evidence``; events cite it by ``sha256``)."""
+
+    TABLE: ClassVar[str] = "evidence"
+
+    sha256: str
+    source_file: str
+    line_base: int
+    size: int
+    store: str
+    added: datetime
+
+
 ROW_TYPES: tuple[type[Row], ...] = (
     Finding,
     Event,
@@ -589,4 +530,5 @@ ROW_TYPES: tuple[type[Row], ...] = (
     Verification,
     ClassifyThreshold,
     KeyAlias,
+    EvidenceFile,
 )
