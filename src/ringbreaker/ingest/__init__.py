@@ -17,8 +17,8 @@ evidence store, verified (``ringbreaker show``). Adding a format is one module i
 
 Modules: ``readers`` (decompression, container shapes), ``detect`` (the format registry, format from
 content), ``formats/`` (one module per log format), ``geoip``, ``pipeline`` (one file to Arrow
-batches, in worker processes), ``store`` (the single writer), ``runner`` (orchestration, reports), ``records`` (an event's record
-read back from the evidence store, ``workspace/evidence.py``).
+batches, in worker processes), ``store`` (the single writer), ``runner`` (orchestration, reports),
+``records`` (an event's record read back from the evidence store, ``workspace/evidence.py``).
 """
 
 from __future__ import annotations
