@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -290,3 +291,23 @@ def test_streamed_and_parquet_files_are_cited_and_shown(
             assert rec.text.encode() == lines[int(rec.source_offset or 0) - 1]
         else:
             assert json.loads(rec.text)["class_uid"] in (6003, 3002)
+
+
+def test_show_redacts_a_credential_the_record_holds(tmp_path: Path, keygen: Callable[[str], str]) -> None:
+    key = keygen("sk-proj-{{urlsafe:74}}T3BlbkFJ{{urlsafe:74}}")
+    line = json.loads((DATA / "litellm-spendlogs.jsonl").read_text().splitlines()[0])
+    line["user"] = f"pasted {key} here"
+    log = tmp_path / "spend.jsonl"
+    log.write_text(json.dumps(line) + "\n")
+    ws = tmp_path / "case.duckdb"
+    assert rb("ingest", str(log), "--workspace", str(ws)).returncode == 0
+    con = duckdb.connect(str(ws), read_only=True)
+    (event_id,) = con.execute("SELECT id FROM events").fetchone() or ("",)
+    con.close()
+    for fmt in ("table", "json", "jsonl"):
+        out = rb("show", event_id, "--workspace", str(ws), "--format", fmt)
+        assert out.returncode == 0, out.stderr
+        assert key not in out.stdout + out.stderr
+        text = out.stdout if fmt == "table" else json.loads(out.stdout)["text"]
+        assert f"{key[:4]}…({len(key)})" in text
+    assert "verified" in rb("show", event_id, "--workspace", str(ws)).stderr

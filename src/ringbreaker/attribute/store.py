@@ -48,9 +48,11 @@ _WORDS = """CASE t.stage WHEN 'key-check' THEN 'checked the key' WHEN 'model-ena
 # a (time, id) struct, cost 2-50x as much); one more than needed is kept, so that a tie at the cut
 # is seen and only those steps are ranked exactly (_TL_TIED), and equal times are put in id order.
 _TL_STEPS = f"""
-SELECT crew, key_fp, stage, min(time) AS first, count(*) AS n,
-       arg_min(id, epoch_us(time), {EVIDENCE_STEP + 1}) AS ids, min(epoch_us(time), {EVIDENCE_STEP + 1}) AS ks
-FROM tl_ab GROUP BY crew, key_fp, stage
+SELECT *, len(ks) > {EVIDENCE_STEP} AND ks[{EVIDENCE_STEP}] = ks[{EVIDENCE_STEP + 1}] AS tied
+FROM (SELECT crew, key_fp, stage, min(time) AS first, count(*) AS n,
+             arg_min(id, epoch_us(time), {EVIDENCE_STEP + 1}) AS ids,
+             min(epoch_us(time), {EVIDENCE_STEP + 1}) AS ks
+      FROM tl_ab GROUP BY crew, key_fp, stage)
 """
 _TL_OPS = """
 SELECT crew, key_fp, stage, list(operation ORDER BY operation)[:5] AS ops
@@ -61,7 +63,7 @@ SELECT crew, key_fp, stage, list(id ORDER BY time, id) AS ids
 FROM (SELECT a.crew, a.key_fp, a.stage, a.id, a.time FROM tl_ab a
       SEMI JOIN tl_steps t
         ON t.crew = a.crew AND t.stage = a.stage AND t.key_fp IS NOT DISTINCT FROM a.key_fp
-       AND len(t.ks) > {EVIDENCE_STEP} AND t.ks[{EVIDENCE_STEP}] = t.ks[{EVIDENCE_STEP + 1}]
+       AND t.tied
       QUALIFY row_number() OVER (PARTITION BY a.crew, a.key_fp, a.stage ORDER BY a.time, a.id)
               <= {EVIDENCE_STEP})
 GROUP BY crew, key_fp, stage
@@ -166,11 +168,8 @@ def _stage(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE tl_steps AS {_TL_STEPS}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE tl_ops AS {_TL_OPS}")
-    tied = con.execute(
-        f"SELECT count(*) FROM tl_steps "
-        f"WHERE len(ks) > {EVIDENCE_STEP} AND ks[{EVIDENCE_STEP}] = ks[{EVIDENCE_STEP + 1}]"
-    ).fetchall()[0][0]
-    # Another scan of the abuse events only when a step has a tie at the cut.
+    tied = con.execute("SELECT count(*) FROM tl_steps WHERE tied").fetchall()[0][0]
+    # tl_ab ranked again only when a step has a tie at the cut.
     con.execute(f"CREATE OR REPLACE TEMP TABLE tl_tied AS {_TL_TIED}{'' if tied else ' LIMIT 0'}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE out_timeline AS {_TIMELINE}")
     for table in ("tl_steps", "tl_ops", "tl_tied", "tl_ab"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -30,7 +31,8 @@ def show(event_ids: tuple[str, ...], workspace: str | None, fmt: str, quiet: boo
     named by the SHA-256 of their bytes, compressed as they came) and each event cites its record:
     that hash plus the record's position (`source_offset`: a line number for NDJSON/CSV, a record
     index otherwise). `show` reads the file, checks its hash, finds the record at the position and
-    checks that it maps to the event's id, then prints the record's exact text. An event stored with
+    checks that it maps to the event's id, then prints the record's text with every credential the
+    secret rules find shown as a short preview (`sk-p…(164)`), as in all output. An event stored with
     `ingest --keep-raw` (or before evidence was kept) is printed from the workspace, marked
     unverified on stderr. Event ids are in `detect` evidence, case files and `serve`.
 
@@ -54,6 +56,10 @@ def show(event_ids: tuple[str, ...], workspace: str | None, fmt: str, quiet: boo
             records = [read_record(con, i, cache) for i in event_ids]
     finally:
         con.close()
+    from ringbreaker.watch.redact import redact_text
+
+    # Verified on the file's bytes above; what is printed is redacted (a log can hold a key).
+    records = [replace(r, text=redact_text(r.text)) for r in records]
     if fmt == "json":
         docs = [r.to_dict() for r in records]
         click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
