@@ -138,10 +138,12 @@ def run_bundle(tasks: Sequence[Task]) -> Iterator[Message]:
     parts: list[_Part] = []
     rows = 0
     closing: list[Message] = []  # End/Failed waiting for the batch with the file's last rows
+    # one store object a bundle, not one a file: it creates its directories once (two mkdir a file)
+    stores = {e: EvidenceStore(e) for e in {t.evidence for t in tasks} if e is not None}
     try:
         for task in tasks:
             try:
-                for item in _run(task):
+                for item in _run(task, None if task.evidence is None else stores[task.evidence]):
                     if isinstance(item, _Part):
                         parts.append(item)
                         rows += item.count
@@ -202,10 +204,10 @@ def _batch(parts: list[_Part], enricher: Any) -> Batch:
     return Batch(table, bad, read)
 
 
-def _run(task: Task) -> Iterator[Start | _Part | End]:
-    """One task's messages. With an evidence store the file is put there first and read back from
-    the blob, so the rows cite exactly the bytes that were hashed and kept."""
-    store = EvidenceStore(task.evidence) if task.evidence is not None else None
+def _run(task: Task, store: EvidenceStore | None) -> Iterator[Start | _Part | End]:
+    """One task's messages. With an evidence store (``task.evidence``, opened as ``store``) the file
+    is put there first and read back from the blob, so the rows cite exactly the bytes that were
+    hashed and kept."""
     if task.data is None:
         assert task.path is not None
         with open(task.path, "rb") as f:
