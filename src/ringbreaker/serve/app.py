@@ -7,7 +7,9 @@ entities.py), so a page and its twin always agree. Unknown ids answer 404, bad f
 
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -79,6 +81,7 @@ class Workbench:
         )
         self.env.filters["prompt"] = lambda p: redact.prompt_preview(p, config.show_prompts)
         self.cases = Path(tempfile.mkdtemp(prefix="ringbreaker-cases-"))
+        atexit.register(shutil.rmtree, self.cases, True)  # case files written on demand go at exit
         self._case_lock = threading.Lock()
         self._case_made: dict[str, tuple[datetime | None, Path]] = {}  # crew -> (snapshot, its dir)
 
