@@ -143,3 +143,15 @@ def test_usage_errors_exit_2(demo: Demo, tmp_path: Path, server: Server) -> None
 )
 def test_a_malformed_cookie_is_no_cookie(server: Server, cookie: str) -> None:
     assert server.get("/alerts", auth=False, headers={"Cookie": cookie}).status == 401
+
+
+def test_host_beyond_loopback_warns_on_stderr_and_still_needs_the_token(demo: Demo, tmp_path: Path) -> None:
+    """The real server on --host 0.0.0.0 (a free port): the warning comes before the start line, and
+    the token is required as on loopback."""
+    with running(demo.workspace, tmp_path, "--host", "0.0.0.0") as s:
+        lines = s.stderr().splitlines()
+        assert lines[0].startswith("warning: binding 0.0.0.0"), lines[:2]
+        assert f"http://0.0.0.0:{s.port}/?token={TOKEN}" in lines[1]
+        assert s.get("/api/alerts", auth=False).status == 401
+        assert s.get("/alerts", auth=False).status == 401
+        assert s.get("/api/alerts").status == 200

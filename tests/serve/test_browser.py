@@ -112,3 +112,30 @@ def test_hostile_fields_stay_text(browser: Browser, tmp_path: Path) -> None:
         assert HOSTILE_UA in page.inner_text("main")  # shown, as text
         screenshot(page, tmp_path, "serve-hostile-event.png")
         assert not problems, problems
+
+
+def test_crews_and_search_pages_by_clicking(browser: Browser, server: Server, demo: Demo) -> None:
+    crews = one(demo, "SELECT count(*) FROM crews")
+    assert crews >= 2
+    page, problems = session(browser, server)
+    page.goto(f"http://127.0.0.1:{server.port}/crews?per_page=1")
+    assert f"page 1 of {crews}" in page.inner_text("nav.pages")
+    first = page.locator("table.list tbody a[href^='/crews/']").all_inner_texts()
+    page.click("a[rel=next]")
+    assert "page=2" in page.url
+    second = page.locator("table.list tbody a[href^='/crews/']").all_inner_texts()
+    assert len(first) == len(second) == 1
+    assert first != second
+    page.click("a[rel=prev]")
+    assert page.locator("table.list tbody a[href^='/crews/']").all_inner_texts() == first
+    ips = one(demo, "SELECT count(DISTINCT src_ip) FROM events WHERE starts_with(src_ip, '198.')")
+    assert ips > 2
+    page.goto(f"http://127.0.0.1:{server.port}/search?q=198.&per_page=2")
+    assert f"2 of {ips}" in page.inner_text("main")
+    seen = set(page.locator("ul.results a[href*='field=src_ip']").all_inner_texts())
+    page.click("a[rel=next]")
+    assert "page=2" in page.url
+    more = set(page.locator("ul.results a[href*='field=src_ip']").all_inner_texts())
+    assert more
+    assert not seen & more
+    assert not problems, problems

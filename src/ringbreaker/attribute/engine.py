@@ -223,17 +223,23 @@ def _shared_evidence(crews: list[CrewResult]) -> list[CrewResult]:
     return out
 
 
-def read_crews(con: duckdb.DuckDBPyConnection, crew_id: str | None = None) -> list[dict[str, Any]]:
-    """Every crew (or one) as ``attribute --format json`` prints ``crews[]``, read from the tables:
-    crews without a time first, then by first activity, ``unattributed`` last. For readers of a
-    workspace that did not run this attribution (``serve``); a workspace from before a column was
-    added gives the columns it has."""
+CREW_ORDER = "id = 'unattributed', first_time IS NOT NULL, first_time, id"  # read_crews' order
+
+
+def read_crews(
+    con: duckdb.DuckDBPyConnection, crew_id: str | None = None, *, ids: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Every crew (or one, or those in ``ids``: a page a reader chose in SQL with ``CREW_ORDER``) as
+    ``attribute --format json`` prints ``crews[]``, read from the tables: crews without a time first,
+    then by first activity, ``unattributed`` last. For readers of a workspace that did not run this
+    attribution (``serve``); a workspace from before a column was added gives the columns it has."""
     have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     if "crews" not in have:
         return []
     ts = "strftime(timezone('UTC', {0}), '%Y-%m-%dT%H:%M:%SZ') AS {0}"  # UTC whatever the session's zone
-    params = [crew_id] if crew_id else []
-    where = "WHERE crew_id = ?" if crew_id else ""
+    chosen = ids if ids is not None else ([crew_id] if crew_id else None)
+    params: list[Any] = [chosen] if chosen is not None else []
+    where = "WHERE list_contains(?, crew_id)" if chosen is not None else ""
 
     def rows(
         table: str, times: tuple[str, ...], order: str, key: str = "crew_id"
@@ -248,7 +254,7 @@ def read_crews(con: duckdb.DuckDBPyConnection, crew_id: str | None = None) -> li
             if present
             else "*"
         )
-        cond = f"WHERE {key} = ?" if crew_id else ""
+        cond = f"WHERE list_contains(?, {key})" if chosen is not None else ""
         rel = con.execute(f"SELECT {sel} FROM {table} {cond} ORDER BY {order}", params)
         names = [d[0] for d in rel.description]
         for r in rel.fetchall():
@@ -265,12 +271,7 @@ def read_crews(con: duckdb.DuckDBPyConnection, crew_id: str | None = None) -> li
             f"SELECT crew_id, kind, count(*) FROM crew_edges {where} GROUP BY ALL ORDER BY ALL", params
         ).fetchall():
             edges[cid][kind] = n
-    found = rows(
-        "crews",
-        ("first_time", "last_time"),
-        "id = 'unattributed', first_time IS NOT NULL, first_time, id",
-        "id",
-    )
+    found = rows("crews", ("first_time", "last_time"), CREW_ORDER, "id")
     return [
         {
             **{k: c[k] for k in ("id", "name", "first_time", "last_time", "summary")},

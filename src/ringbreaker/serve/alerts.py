@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ringbreaker.model import ALERT_SEVERITIES, ENTITY_FIELDS, Alert, Severity
+from ringbreaker.serve.paging import Page
 from ringbreaker.workspace.evidence import cite
 
 if TYPE_CHECKING:
     import duckdb
 
 PER_PAGE = 50
-MAX_PER_PAGE = 500
 RANK_SQL = "CASE severity " + " ".join(f"WHEN '{s.value}' THEN {s.rank}" for s in ALERT_SEVERITIES) + " END"
 SORTS = {  # the inbox's sort keys -> SQL (each ends with id, so pages are stable)
     "last_seen": "last_time",
@@ -90,13 +90,7 @@ class Filters:
         sort = params.get("sort", "last_seen")
         if sort not in SORTS:
             raise ValueError(f"sort: one of {', '.join(SORTS)}")
-        try:
-            page = int(params.get("page", "1"))
-            per_page = int(params.get("per_page", str(PER_PAGE)))
-        except ValueError:
-            raise ValueError("page and per_page are whole numbers") from None
-        if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-            raise ValueError(f"page >= 1 and 1 <= per_page <= {MAX_PER_PAGE}")
+        pg = Page.parse(params, PER_PAGE)
         return cls(
             severity=sev,
             rule=params.get("rule", "").strip(),
@@ -104,8 +98,8 @@ class Filters:
             q=params.get("q", "").strip(),
             sort=sort,
             desc=params.get("order", "desc") != "asc",
-            page=page,
-            per_page=per_page,
+            page=pg.page,
+            per_page=pg.per_page,
         )
 
     def where(self) -> tuple[str, list[Any]]:

@@ -7,7 +7,9 @@ entities.py), so a page and its twin always agree. Unknown ids answer 404, bad f
 
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from ringbreaker import __version__
 from ringbreaker.serve import alerts as alert_db
 from ringbreaker.serve import charts, entities, redact
 from ringbreaker.serve.auth import TokenGate
+from ringbreaker.serve.paging import Page
 from ringbreaker.serve.snapshot import Snapshots
 
 if TYPE_CHECKING:
@@ -37,6 +40,7 @@ FAVICON = (
     b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="6" fill="none" '
     b'stroke="#b00020" stroke-width="3"/></svg>'
 )
+CREWS_PER_PAGE = 50
 _META_CSP = re.compile(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">')
 
 
@@ -77,6 +81,7 @@ class Workbench:
         )
         self.env.filters["prompt"] = lambda p: redact.prompt_preview(p, config.show_prompts)
         self.cases = Path(tempfile.mkdtemp(prefix="ringbreaker-cases-"))
+        atexit.register(shutil.rmtree, self.cases, True)  # case files written on demand go at exit
         self._case_lock = threading.Lock()
         self._case_made: dict[str, tuple[datetime | None, Path]] = {}  # crew -> (snapshot, its dir)
 
@@ -200,10 +205,15 @@ def create_app(config: ServeConfig, snapshots: Snapshots) -> Starlette:
         return wb.page(request, "key.html", k=k, alerts=on_key)
 
     def crew_list(request: Request) -> Response:
-        found = snapshots.memo(("crews",), entities.crews)
+        try:
+            pg = Page.parse(_params(request), CREWS_PER_PAGE)
+        except ValueError as e:
+            return bad_request(request, str(e))
+        found, total = snapshots.memo(("crews", pg), lambda con: entities.crews_page(con, pg))
         if request.url.path.startswith("/api/"):
-            return JSONResponse(_jsonable({"crews": found}))
-        return wb.page(request, "crews.html", crews=found)
+            doc = {"crews": found, "total": total, "page": pg.page, "per_page": pg.per_page}
+            return JSONResponse(_jsonable(doc))
+        return wb.page(request, "crews.html", crews=found, total=total, pg=pg, pages=pg.pages(total))
 
     def crew_page(request: Request) -> Response:
         cid = request.path_params["id"]
@@ -242,13 +252,38 @@ def create_app(config: ServeConfig, snapshots: Snapshots) -> Starlette:
     def search_page(request: Request) -> Response:
         q = request.query_params.get("q", "")
         field = request.query_params.get("field", "")
-        found = snapshots.memo(("search", q), lambda con: entities.search(con, q))
-        pivot = (
-            snapshots.memo(("pivot", field, q), lambda con: entities.keys_of(con, field, q)) if field else []
+        try:
+            pg = Page.parse(_params(request), entities.SEARCH_LIMIT)
+        except ValueError as e:
+            return bad_request(request, str(e))
+        found, totals = snapshots.memo(("search", q, pg), lambda con: entities.search(con, q, pg))
+        pivot, pivot_total = (
+            snapshots.memo(("pivot", field, q, pg), lambda con: entities.keys_of(con, field, q, pg))
+            if field
+            else ([], 0)
         )
+        pages = pg.pages(max([*totals.values(), pivot_total]))
         if request.url.path.startswith("/api/"):
-            return JSONResponse(_jsonable(found | ({"pivot": pivot} if field else {})))
-        return wb.page(request, "search.html", q=q, found=found, field=field, pivot=pivot)
+            doc = found | {"totals": totals, "page": pg.page, "per_page": pg.per_page}
+            if field:
+                doc |= {"pivot": pivot, "pivot_total": pivot_total}
+            return JSONResponse(_jsonable(doc))
+        query = {k: v for k, v in {"q": q, "field": field, "per_page": str(pg.per_page)}.items() if v}
+        if pg.per_page == entities.SEARCH_LIMIT:
+            del query["per_page"]
+        return wb.page(
+            request,
+            "search.html",
+            q=q,
+            found=found,
+            totals=totals,
+            field=field,
+            pivot=pivot,
+            pivot_total=pivot_total,
+            pg=pg,
+            pages=pages,
+            query=query,
+        )
 
     def case_page(request: Request) -> Response:
         cid = request.path_params["crew"]

@@ -12,26 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from ringbreaker.errors import RingbreakerError
 from ringbreaker.ingest import Blobs, read_record
+from ringbreaker.serve import summaries
 from ringbreaker.serve.alerts import tables
+from ringbreaker.serve.paging import Page, page_rows
+from ringbreaker.serve.summaries import KEY_COLUMNS, NETWORK_ORDER, iso, rows
 
 if TYPE_CHECKING:
     import duckdb
 
-_TS = "'%Y-%m-%dT%H:%M:%SZ'"
 EVENT_LIMIT = 50  # evidence events shown on an alert's page (with raw records); counts are always exact
 _HEX = re.compile(r"^[0-9a-f]{6,64}$")
 _IP = re.compile(r"^[0-9a-fA-F:.]+(\.\*\*\*)?$")
-
-
-def iso(col: str) -> str:
-    """SQL for a TIMESTAMPTZ column as ISO 8601 UTC text."""
-    return f"strftime(timezone('UTC', {col}), {_TS})"
-
-
-def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    cur = con.execute(sql, params or [])
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 # --------------------------------------------------------------------------- crews
@@ -44,11 +35,24 @@ def crews(con: duckdb.DuckDBPyConnection, crew_id: str | None = None) -> list[di
     return read_crews(con, crew_id)
 
 
+def crews_page(con: duckdb.DuckDBPyConnection, page: Page) -> tuple[list[dict[str, Any]], int]:
+    """One page of crews (in ``read_crews``' order, chosen in SQL) and how many there are."""
+    from ringbreaker.attribute import CREW_ORDER, read_crews
+
+    if "crews" not in tables(con):
+        return [], 0
+    ids, total = page_rows(con, "SELECT id, first_time FROM crews", [], CREW_ORDER, page)
+    return (read_crews(con, ids=[r["id"] for r in ids]) if ids else []), total
+
+
 def crew_events(con: duckdb.DuckDBPyConnection, crew: dict[str, Any]) -> dict[str, Any]:
     """How much the crew's infrastructure sent, per day and per model (events from its IP members)."""
     ips = [m["entity"] for m in crew["members"] if m["kind"] == "ip"]
-    if not ips or "events" not in tables(con):
+    have = tables(con)
+    if not ips or "events" not in have:
         return {"per_day": [], "models": []}
+    if summaries.ready(have):
+        return summaries.crew_activity(con, ips)
     return {
         "per_day": con.execute(
             "SELECT strftime(timezone('UTC', date_trunc('day', time)), '%Y-%m-%d') AS d, count(*) "
@@ -60,7 +64,7 @@ def crew_events(con: duckdb.DuckDBPyConnection, crew: dict[str, Any]) -> dict[st
             con,
             "SELECT model, count(*) AS events, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out "
             "FROM events WHERE list_contains(?, src_ip) AND model IS NOT NULL GROUP BY model "
-            "ORDER BY events DESC LIMIT 20",
+            "ORDER BY events DESC, model LIMIT 20",
             [ips],
         ),
     }
@@ -95,21 +99,11 @@ def key(con: duckdb.DuckDBPyConnection, fp: str) -> dict[str, Any] | None:
         if "crew_keys" in have
         else []
     )
-    # Azure diagnostic logs never name the key, only its resource: a leak that names the resource
-    # (findings.resource, the account name) joins the key to its use, as scan records it.
-    resources = sorted({r["resource"] for r in leaks if r.get("resource")})
-    cond, p = "key_fingerprint = ?", [fp]
-    if resources:
-        cond += " OR list_contains(?, regexp_extract(lower(resource), '/accounts/([^/]+)$', 1))"
-        p.append(resources)  # type: ignore[arg-type]  # a list parameter
-    # one scan of events for the key into a temporary table of this cursor; every aggregate below
-    # reads that (a key has thousands of events, the workspace millions). Every workspace has
-    # `events` (migration 2).
-    con.execute(f"CREATE OR REPLACE TEMP TABLE serve_key AS SELECT {KEY_COLUMNS} FROM events WHERE {cond}", p)
-    try:
-        found = _key_use(con, have)
-    finally:
-        con.execute("DROP TABLE IF EXISTS serve_key")
+    # the aggregates computed once for the snapshot (summaries.py), else at request time
+    found = summaries.key_use(con, fp, have) if summaries.ready(have) else _key_scan(con, fp, leaks, have)
+    for f in found["flagged_prompts"]:  # the prompt text by id: an index lookup each on the snapshot
+        row = con.execute("SELECT prompt FROM events WHERE id = ?", [f["id"]]).fetchone()
+        f["prompt"] = row[0] if row else None
     if not leaks and not owned and not found["usage"]["events"]:
         return None
     return {
@@ -120,10 +114,25 @@ def key(con: duckdb.DuckDBPyConnection, fp: str) -> dict[str, Any] | None:
     }
 
 
-KEY_COLUMNS = (
-    "id, time, operation, status, error_code, src_ip, src_org, src_asn, src_country, user_agent, model, "
-    "tokens_in, tokens_out, account, provider"
-)
+def _key_scan(
+    con: duckdb.DuckDBPyConnection, fp: str, leaks: list[dict[str, Any]], have: set[str]
+) -> dict[str, Any]:
+    """The key's use computed at request time (a snapshot without summaries; the reference that
+    tests compare the summaries with)."""
+    # Azure diagnostic logs never name the key, only its resource: a leak that names the resource
+    # (findings.resource, the account name) joins the key to its use, as scan records it.
+    resources = sorted({r["resource"] for r in leaks if r.get("resource")})
+    cond, p = "key_fingerprint = ?", [fp]
+    if resources:
+        cond += " OR list_contains(?, regexp_extract(lower(resource), '/accounts/([^/]+)$', 1))"
+        p.append(resources)  # type: ignore[arg-type]  # a list parameter
+    # one scan of events for the key into a temporary table of this cursor; every aggregate below
+    # reads that. Every workspace has `events` (migration 2).
+    con.execute(f"CREATE OR REPLACE TEMP TABLE serve_key AS SELECT {KEY_COLUMNS} FROM events WHERE {cond}", p)
+    try:
+        return _key_use(con, have)
+    finally:
+        con.execute("DROP TABLE IF EXISTS serve_key")
 
 
 def _key_use(con: duckdb.DuckDBPyConnection, have: set[str]) -> dict[str, Any]:
@@ -134,7 +143,7 @@ def _key_use(con: duckdb.DuckDBPyConnection, have: set[str]) -> dict[str, Any]:
         "sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out, "
         "count(*) FILTER (WHERE status = 'failure') AS failures, "
         "list(DISTINCT account ORDER BY account) FILTER (WHERE account IS NOT NULL)[1:5] AS accounts, "
-        "any_value(provider) AS provider FROM serve_key",
+        "min(provider) AS provider FROM serve_key",
     )[0]
     out: dict[str, Any] = {
         "usage": usage,
@@ -142,17 +151,17 @@ def _key_use(con: duckdb.DuckDBPyConnection, have: set[str]) -> dict[str, Any]:
             con,
             "SELECT src_ip, src_org, src_asn, src_country, count(*) AS events, sum(tokens_in) AS tokens_in, "
             f"sum(tokens_out) AS tokens_out, {iso('min(time)')} AS first, {iso('max(time)')} AS last "
-            "FROM serve_key GROUP BY ALL ORDER BY events DESC LIMIT 50",
+            f"FROM serve_key GROUP BY ALL ORDER BY {NETWORK_ORDER} LIMIT 50",
         ),
         "models": rows(
             con,
             "SELECT model, count(*) AS events, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out "
-            "FROM serve_key WHERE model IS NOT NULL GROUP BY model ORDER BY events DESC LIMIT 50",
+            "FROM serve_key WHERE model IS NOT NULL GROUP BY model ORDER BY events DESC, model LIMIT 50",
         ),
         "probes": rows(
             con,
             f"SELECT id, {iso('time')} AS time, operation, status, error_code, src_ip, user_agent "
-            "FROM serve_key WHERE status = 'failure' OR model IS NULL ORDER BY time, id LIMIT 50",
+            "FROM serve_key WHERE status = 'failure' OR model IS NULL ORDER BY serve_key.time, id LIMIT 50",
         ),
         "verdicts": [],
         "flagged_prompts": [],
@@ -165,18 +174,15 @@ def _key_use(con: duckdb.DuckDBPyConnection, have: set[str]) -> dict[str, Any]:
         out["verdicts"] = rows(
             con,
             "SELECT v.severity, count(*) AS prompts FROM verdicts v JOIN serve_key k ON k.id = v.event_id "
-            "GROUP BY v.severity ORDER BY prompts DESC",
+            "GROUP BY v.severity ORDER BY prompts DESC, v.severity",
         )
         flagged = rows(
             con,
             f"SELECT k.id, {iso('k.time')} AS time, k.model, v.severity, v.labels FROM verdicts v "
             "JOIN serve_key k ON k.id = v.event_id WHERE v.severity <> 'none' "
             "ORDER BY CASE v.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 "
-            "ELSE 1 END DESC, k.time LIMIT 20",
+            "ELSE 1 END DESC, k.time, k.id LIMIT 20",
         )
-        for f in flagged:  # the prompt text by id: an index lookup each on the snapshot
-            row = con.execute("SELECT prompt FROM events WHERE id = ?", [f["id"]]).fetchone()
-            f["prompt"] = row[0] if row else None
         out["flagged_prompts"] = flagged
     return out
 
@@ -237,93 +243,116 @@ def events(con: duckdb.DuckDBPyConnection, ids: list[str], limit: int = EVENT_LI
 
 # --------------------------------------------------------------------------- search
 
-SEARCH_LIMIT = 25
+SEARCH_LIMIT = 25  # results per group and page by default
+GROUPS = ("keys", "alerts", "ips", "principals", "user_agents", "end_users", "repositories", "crews")
 
 
-def search(con: duckdb.DuckDBPyConnection, q: str) -> dict[str, list[dict[str, Any]]]:
-    """What ``q`` names: key fingerprints (prefix), alerts (id prefix), IPs, principals, user agents,
-    end users and repositories (substring), each list capped at SEARCH_LIMIT."""
+def _value_group(have: set[str], column: str, alias: str, match: str) -> str:
+    """SQL of (value, events, keys) for one events column whose value matches ``match`` (one
+    parameter): the snapshot's summary when it has one, else a scan of events."""
+    if summaries.ready(have):
+        return (
+            f"SELECT value AS {alias}, events, keys FROM serve_values WHERE col = '{column}' "
+            f"AND {match.format('value')}"
+        )
+    return (
+        f"SELECT {column} AS {alias}, count(*) AS events, count(DISTINCT key_fingerprint) AS keys "
+        f"FROM events WHERE {match.format(column)} GROUP BY {column}"
+    )
+
+
+def search(
+    con: duckdb.DuckDBPyConnection, q: str, page: Page | None = None
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+    """What ``q`` names: key fingerprints (prefix), alerts (id prefix), IPs (prefix), principals,
+    user agents, end users, repositories and crews (substring), an event (exact id). Each group is
+    paged in SQL by ``page`` (the same page of every group) and counted; returns (groups, totals)."""
+    page = page or Page(1, SEARCH_LIMIT)
     have = tables(con)
     q = q.strip()
-    out: dict[str, list[dict[str, Any]]] = {
-        k: []
-        for k in ("keys", "alerts", "ips", "principals", "user_agents", "end_users", "repositories", "crews")
-    }
+    out: dict[str, list[dict[str, Any]]] = {k: [] for k in GROUPS}
+    totals = {k: 0 for k in GROUPS}
     if not q:
-        return out
-    n = SEARCH_LIMIT
+        return out, totals
     like = f"%{q}%"
     low = q.lower()
+    queries: dict[str, tuple[str, list[Any], str]] = {}  # group -> (sql, params, total order)
     if _HEX.match(low):
         parts = []
         if "findings" in have:
             parts.append(
                 "SELECT fingerprint AS fp, 'leak' AS seen FROM findings WHERE starts_with(fingerprint, ?)"
             )
-        if "events" in have:
+        if "events" in have and summaries.ready(have):
+            parts.append(
+                "SELECT value, 'use' FROM serve_values "
+                "WHERE col = 'key_fingerprint' AND starts_with(value, ?)"
+            )
+        elif "events" in have:
             parts.append("SELECT key_fingerprint, 'use' FROM events WHERE starts_with(key_fingerprint, ?)")
         if parts:
-            out["keys"] = rows(
-                con,
-                f"SELECT fp AS fingerprint, list(DISTINCT seen ORDER BY seen) AS seen "
-                f"FROM ({' UNION ALL '.join(parts)}) "
-                f"GROUP BY fp ORDER BY fp LIMIT {n}",
+            queries["keys"] = (
+                "SELECT fp AS fingerprint, list(DISTINCT seen ORDER BY seen) AS seen "
+                f"FROM ({' UNION ALL '.join(parts)}) GROUP BY fp",
                 [low] * len(parts),
+                "fingerprint",
             )
     if "events" in have:  # an event id (evidence ids are alert, event or finding ids)
         out["events"] = rows(
             con, f"SELECT id, {iso('time')} AS time, provider, operation FROM events WHERE id = ?", [q]
         )
+        totals["events"] = len(out["events"])
     if "alerts" in have:
-        out["alerts"] = rows(
-            con,
-            f"SELECT id, rule, severity, title FROM alerts WHERE starts_with(id, ?) ORDER BY id LIMIT {n}",
+        queries["alerts"] = (
+            "SELECT id, rule, severity, title FROM alerts WHERE starts_with(id, ?)",
             [low],
+            "id",
         )
     if "events" in have:
         if _IP.match(q):
-            out["ips"] = rows(
-                con,
-                "SELECT src_ip AS ip, count(*) AS events, count(DISTINCT key_fingerprint) AS keys "
-                "FROM events "
-                f"WHERE starts_with(src_ip, ?) GROUP BY src_ip ORDER BY events DESC LIMIT {n}",
+            queries["ips"] = (
+                _value_group(have, "src_ip", "ip", "starts_with({}, ?)"),
                 [q],
+                "events DESC, ip",
             )
         for name, col in (("principals", "actor"), ("user_agents", "user_agent"), ("end_users", "end_user")):
-            out[name] = rows(
-                con,
-                f"SELECT {col} AS value, count(*) AS events, count(DISTINCT key_fingerprint) AS keys "
-                "FROM events "
-                f"WHERE {col} ILIKE ? GROUP BY {col} ORDER BY events DESC LIMIT {n}",
-                [like],
-            )
+            queries[name] = (_value_group(have, col, "value", "{} ILIKE ?"), [like], "events DESC, value")
     if "findings" in have:
-        out["repositories"] = rows(
-            con,
+        queries["repositories"] = (
             "SELECT repo AS value, count(DISTINCT fingerprint) AS keys FROM findings WHERE repo ILIKE ? "
-            f"GROUP BY repo ORDER BY keys DESC LIMIT {n}",
+            "GROUP BY repo",
             [like],
+            "keys DESC, value",
         )
     if "crews" in have:
-        out["crews"] = rows(
-            con,
-            f"SELECT id, name FROM crews WHERE id ILIKE ? OR name ILIKE ? ORDER BY id LIMIT {n}",
-            [like, like],
-        )
-    return out
+        queries["crews"] = ("SELECT id, name FROM crews WHERE id ILIKE ? OR name ILIKE ?", [like, like], "id")
+    for group, (sql, params, order) in queries.items():
+        out[group], totals[group] = page_rows(con, sql, params, order, page)
+    return out, totals
+
+
+PIVOTS = ("src_ip", "actor", "user_agent", "end_user")
 
 
 def keys_of(
-    con: duckdb.DuckDBPyConnection, column: str, value: str, limit: int = 100
-) -> list[dict[str, Any]]:
-    """The keys an IP, principal, user agent or end user touched (a pivot from search)."""
-    if column not in ("src_ip", "actor", "user_agent", "end_user") or "events" not in tables(con):
-        return []
-    return rows(
-        con,
-        f"SELECT key_fingerprint, count(*) AS events, {iso('min(time)')} AS first, "
-        f"{iso('max(time)')} AS last "
-        f"FROM events WHERE {column} = ? AND key_fingerprint IS NOT NULL GROUP BY key_fingerprint "
-        f"ORDER BY events DESC LIMIT {limit}",
-        [value],
-    )
+    con: duckdb.DuckDBPyConnection, column: str, value: str, page: Page | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """The keys an IP, principal, user agent or end user touched (a pivot from search), most used
+    first, one page of them, and how many there are."""
+    page = page or Page(1, 100)
+    have = tables(con)
+    if column not in PIVOTS or "events" not in have:
+        return [], 0
+    if summaries.ready(have):
+        sql = (
+            "SELECT key_fingerprint, events, first, last FROM serve_pivot WHERE col = ? AND value = ?",
+            [column, value],
+        )
+    else:
+        sql = (
+            f"SELECT key_fingerprint, count(*) AS events, {iso('min(time)')} AS first, "
+            f"{iso('max(time)')} AS last FROM events WHERE {column} = ? AND key_fingerprint IS NOT NULL "
+            "GROUP BY key_fingerprint",
+            [value],
+        )
+    return page_rows(con, sql[0], sql[1], "events DESC, key_fingerprint", page)

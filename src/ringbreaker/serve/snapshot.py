@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ringbreaker.errors import WorkspaceError
+from ringbreaker.serve import summaries
 
 if TYPE_CHECKING:
     import duckdb
@@ -60,7 +61,8 @@ INDEXES = ("CREATE INDEX IF NOT EXISTS serve_events_id ON events (id)",)
 
 
 def index(copy: Path) -> None:
-    """Add the server's lookup indexes to a snapshot copy (never to the workspace itself)."""
+    """Add the server's lookup indexes and summaries (summaries.py) to a snapshot copy (never to the
+    workspace itself)."""
     import duckdb
 
     con = duckdb.connect(str(copy))
@@ -70,6 +72,7 @@ def index(copy: Path) -> None:
         if "events" in have:
             for sql in INDEXES:
                 con.execute(sql)
+            summaries.build(con)
             con.execute("CHECKPOINT")
     finally:
         con.close()
