@@ -8,6 +8,7 @@ temporary directory (and to $RINGBREAKER_SCREENSHOTS when set).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page
@@ -91,8 +92,10 @@ def test_hostile_fields_stay_text(browser: Browser, tmp_path: Path) -> None:
     with running(ws, tmp_path) as s:
         page, problems = session(browser, s)
         alert = s.get("/api/alerts").json()["alerts"][0]["id"]
+        key = hashlib.sha256(b"not-a-real-key").hexdigest()  # the key hostile_workspace plants
         pages = (
             "/crews/crew-x",
+            f"/keys/{key}",
             "/crews",
             "/alerts",
             f"/alerts/{alert}",
@@ -104,6 +107,8 @@ def test_hostile_fields_stay_text(browser: Browser, tmp_path: Path) -> None:
             raw = s.get(path)
             assert raw.status == 200, path
             assert SCRIPT not in raw.text, path
+            if path.startswith("/keys/"):  # the hostile alert title is listed on the key's page, escaped
+                assert "title &lt;script&gt;" in raw.text, path
             page.goto(f"http://127.0.0.1:{s.port}{path}")
             page.wait_for_load_state("load")
             assert page.title() != "pwned", path
