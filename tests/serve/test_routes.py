@@ -301,3 +301,47 @@ def test_alerts_cite_their_evidence_by_file_hash_and_position(server: Server, de
         )
         assert (r["source_file"], r["source_offset"], r["source_sha256"]) == want
         assert len(r["source_sha256"]) == 64
+
+
+def test_key_cost_at_the_dated_list_prices(server: Server, demo: Demo) -> None:
+    """The key page's cost is tokens x the shipped price table, per model, recomputed here from
+    prices.yaml and the events themselves; models the table lacks are listed, never priced at 0."""
+    from importlib import resources
+
+    import duckdb
+    import yaml
+
+    table = yaml.safe_load(resources.files("ringbreaker.case").joinpath("prices.yaml").read_text())
+    price = {str(a).lower(): m for m in table["models"] for a in [m["id"], *m["match"]]}
+    fp = one(
+        demo,
+        "SELECT key_fingerprint FROM events WHERE model IS NOT NULL AND tokens_in > 0 "
+        "GROUP BY 1 ORDER BY sum(tokens_in) DESC LIMIT 1",
+    )
+    con = duckdb.connect(str(demo.workspace), read_only=True)
+    try:
+        use = con.execute(
+            "SELECT model, count(*), sum(tokens_in), sum(tokens_out) FROM events "
+            "WHERE key_fingerprint = ? AND model IS NOT NULL GROUP BY model",
+            [fp],
+        ).fetchall()
+    finally:
+        con.close()
+    want, unpriced = 0.0, set()
+    for model, n, tin, tout in use:
+        m = price.get(model.lower())
+        if m is None:
+            unpriced.add(model)
+        elif m.get("per_image"):
+            want += m["per_image"] * n
+        else:
+            tokens = (tin or 0) * m.get("input_per_mtok", 0) + (tout or 0) * m.get("output_per_mtok", 0)
+            want += tokens / 1e6
+    cost = server.get(f"/api/keys/{fp}").json()["cost"]
+    assert cost["currency"] == "USD"
+    assert cost["price_table_as_of"] == str(table["as_of"])
+    assert set(cost["unpriced_models"]) == unpriced
+    assert want > 0
+    assert abs(cost["total_usd_metered"] - want) < 0.01 * len(use) + 1e-9
+    page = server.get(f"/keys/{fp}").text
+    assert f"${cost['total_usd_metered']:,.2f}" in page

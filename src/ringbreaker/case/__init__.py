@@ -5,6 +5,7 @@ Reads only the workspace. ``write_cases`` is what ``ringbreaker case`` runs.
 """
 
 from ringbreaker.case.build import build_case
+from ringbreaker.case.prices import estimate as estimate_cost
 from ringbreaker.case.write import Written, write_case, write_cases
 
-__all__ = ["Written", "build_case", "write_case", "write_cases"]
+__all__ = ["Written", "build_case", "estimate_cost", "write_case", "write_cases"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from ringbreaker.case import estimate_cost
 from ringbreaker.errors import RingbreakerError
 from ringbreaker.ingest import Blobs, read_record
 from ringbreaker.serve import summaries
@@ -111,7 +112,27 @@ def key(con: duckdb.DuckDBPyConnection, fp: str) -> dict[str, Any] | None:
         "leaks": leaks,
         "crew_keys": owned,
         **found,
+        "cost": _cost(found["models"]),
     }
+
+
+def _cost(models: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the key's recorded model use costs at the case file's dated list prices (the same
+    table and method as case.json's ``cost``, metered tokens only: the page says what the logs
+    recorded, not an estimate of what they missed). The victim's invoice is the real figure."""
+    usage = [
+        {
+            "model": m["model"],
+            "requests": m["events"],
+            "metered": m["events"],
+            "tokens_in": m["tokens_in"] or 0,
+            "tokens_out": m["tokens_out"] or 0,
+        }
+        for m in models
+    ]
+    c = estimate_cost(usage, {})
+    keep = ("currency", "price_table_as_of", "by_model", "total_usd_metered", "unpriced_models")
+    return {k: c[k] for k in keep}
 
 
 def _key_scan(
