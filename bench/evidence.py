@@ -27,7 +27,6 @@ import json
 import os
 import random
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import CACHE, MB, OUT, machine, measure, update_docs
+from harness import CACHE, MB, OUT, machine, measure, median_of, update_docs
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "ringbreaker"]
@@ -166,10 +165,6 @@ def main() -> int:
     return 0
 
 
-def _median(runs: list[dict[str, Any]], key: str) -> float:
-    return float(statistics.median(r[key] for r in runs))
-
-
 def render(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     lines = [
@@ -192,11 +187,11 @@ def render(doc: dict[str, Any]) -> str:
         for mode, runs in modes.items():
             r = runs[0]
             lines.append(
-                f"| {name} | {mode} | {r['events']:,} | {_median(runs, 'events_per_s'):,.0f} | "
-                f"{_median(runs, 'cpu_us_per_event'):.1f} | {_median(runs, 'peak_rss_mb'):,.0f} | "
-                f"{_median(runs, 'workspace_mb'):,.1f} | {r['raw_rows']:,} | "
-                f"{_median(runs, 'evidence_mb'):,.1f} ({_median(runs, 'evidence_own_mb'):,.1f}) | "
-                f"{_median(runs, 'show_200_s'):.2f} |"
+                f"| {name} | {mode} | {r['events']:,} | {median_of(runs, 'events_per_s'):,.0f} | "
+                f"{median_of(runs, 'cpu_us_per_event'):.1f} | {median_of(runs, 'peak_rss_mb'):,.0f} | "
+                f"{median_of(runs, 'workspace_mb'):,.1f} | {r['raw_rows']:,} | "
+                f"{median_of(runs, 'evidence_mb'):,.1f} ({median_of(runs, 'evidence_own_mb'):,.1f}) | "
+                f"{median_of(runs, 'show_200_s'):.2f} |"
             )
     lines += [
         "",

@@ -13,6 +13,7 @@ import os
 import platform
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -131,6 +132,11 @@ def measure(argv: list[str], cwd: Path, stdout_path: Path, stderr_path: Path, ti
     # the /proc samples miss the last 50 ms of each process. Take the larger.
     cpu_s = max(usage.ru_utime + usage.ru_stime, sum(cpu.values()))
     return Measured(wall, cpu_s, peak, proc.returncode, timed_out)
+
+
+def median_of(runs: list[dict[str, Any]], key: str) -> float:
+    """The median of one measure over repeated runs (each run a dict of measures)."""
+    return float(statistics.median(r[key] for r in runs))
 
 
 def machine() -> dict[str, Any]:

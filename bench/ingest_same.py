@@ -25,14 +25,13 @@ import datetime as dt
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import CACHE, MB, OUT, machine, measure
+from harness import CACHE, MB, OUT, machine, measure, median_of
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {"by reference": [], "--keep-raw": ["--keep-raw"]}
@@ -187,14 +186,13 @@ def render(doc: dict[str, Any]) -> str:
         for mode, codes in modes.items():
             old, new = codes["old"], codes["new"]
 
-            def med(runs: list[dict[str, Any]], key: str) -> float:
-                return float(statistics.median(r[key] for r in runs))
-
             ev = new[0]["tables"]["events"]
+            rate, cpu, rss = (
+                (median_of(old, key), median_of(new, key)) for key in ("events_per_s", "cpu_s", "peak_rss_mb")
+            )
             lines.append(
-                f"| {rel} | {mode} | {ev[0]:,} | {med(old, 'events_per_s'):,.0f} | "
-                f"{med(new, 'events_per_s'):,.0f} | {med(old, 'cpu_s'):.1f} | {med(new, 'cpu_s'):.1f} | "
-                f"{med(old, 'peak_rss_mb'):,.0f} / {med(new, 'peak_rss_mb'):,.0f} | `{ev[1][:12]}` |"
+                f"| {rel} | {mode} | {ev[0]:,} | {rate[0]:,.0f} | {rate[1]:,.0f} | {cpu[0]:.1f} | "
+                f"{cpu[1]:.1f} | {rss[0]:,.0f} / {rss[1]:,.0f} | `{ev[1][:12]}` |"
             )
     return "\n".join(lines) + "\n"
 
