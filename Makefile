@@ -26,9 +26,10 @@ $(SARIF_SCHEMA):
 	  && tar -xzf microsoft-jest-sarif-1.0.0-beta.0.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json \
 	  && mv package/lib/schemas/sarif-2.1.0-rtm.5.json . && rm -rf package *.tgz
 
-## test: lint (ruff check, ruff format --check, mypy --strict) and run the test suite (a few minutes; installs Debian's chromium for the case rendering test)
+## test: lint (ruff check, ruff format --check, mypy --strict) and run the test suite (a few minutes; installs Debian's chromium for the page tests and a Java runtime for the Spark engine's tests)
 test: install $(SARIF_SCHEMA)
 	command -v chromium >/dev/null || { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	command -v java >/dev/null || { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq default-jre-headless >/dev/null; }
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy

@@ -32,6 +32,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -43,7 +44,7 @@ from ringbreaker.workspace.context import Context, read_context
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["hosting_asns", "net_kind", "prepare"]
+__all__ = ["context_tables", "hosting_asns", "net_kind", "prepare"]
 
 _SPECIAL = [
     ipaddress.ip_network(n)
@@ -126,33 +127,56 @@ RENTED = frozenset({"hosting", "tor", "anonymous-vpn", "proxy"})
 def prepare(con: duckdb.DuckDBPyConnection, ctx: Context | None = None) -> Context:
     """(Re)build the per-run context tables on ``con``; return the context they came from."""
     ctx = read_context(con) if ctx is None else ctx
-    nets = _Networks(ctx) if ctx.networks else None
     ips = con.execute(
-        "SELECT src_ip, any_value(src_asn), min(src_anonymizer) FROM events WHERE src_ip IS NOT NULL "
+        "SELECT src_ip, min(src_asn), min(src_anonymizer) FROM events WHERE src_ip IS NOT NULL "
         "GROUP BY src_ip"
     ).fetchall()
-    kinds = [net_kind(ip, asn, nets, anon) for ip, asn, anon in ips]
-    _table(
-        con,
-        "ip_context",
-        {
-            "src_ip": [row[0] for row in ips],
-            "net_kind": [k for k, _ in kinds],
-            "net_name": [n for _, n in kinds],
-            "internal": [k in INTERNAL for k, _ in kinds],
-            "rented": [k in RENTED for k, _ in kinds],
-        },
-        {
-            "src_ip": pa.string(),
-            "net_kind": pa.string(),
-            "net_name": pa.string(),
-            "internal": pa.bool_(),
-            "rented": pa.bool_(),
-        },
-    )
     actors = [
         r[0] for r in con.execute("SELECT DISTINCT actor FROM events WHERE actor IS NOT NULL").fetchall()
     ]
+    accounts = [
+        r[0] for r in con.execute("SELECT DISTINCT account FROM events WHERE account IS NOT NULL").fetchall()
+    ]
+    uses: list[tuple[str | None, str | None, str]] = []
+    if ctx.models:
+        uses = con.execute(
+            "SELECT DISTINCT actor, key_fingerprint, model FROM events WHERE model IS NOT NULL"
+        ).fetchall()
+    for name, table in context_tables(ctx, ips, actors, accounts, uses).items():
+        view = f"_rb_{name}_arrow"
+        con.register(view, table)
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {view}")
+        finally:
+            con.unregister(view)
+    return ctx
+
+
+def context_tables(
+    ctx: Context,
+    ips: Sequence[tuple[str, int | None, str | None]],
+    actors: Sequence[str],
+    accounts: Sequence[str],
+    uses: Sequence[tuple[str | None, str | None, str]],
+) -> dict[str, pa.Table]:
+    """The four context tables (see the module) from the distinct values the events hold:
+    ``ips`` (src_ip, an ASN, the anonymizer kind), ``actors``, ``accounts`` and ``uses`` (actor, key
+    fingerprint, model; needed only when the context names expected models). Engine-neutral: DuckDB
+    and Spark each gather the values and register the same tables."""
+    nets = _Networks(ctx) if ctx.networks else None
+    kinds = [net_kind(ip, asn, nets, anon) for ip, asn, anon in ips]
+    text, flag = pa.string(), pa.bool_()
+    tables = {
+        "ip_context": _arrow(
+            {
+                "src_ip": ([row[0] for row in ips], text),
+                "net_kind": ([k for k, _ in kinds], text),
+                "net_name": ([n for _, n in kinds], text),
+                "internal": ([k in INTERNAL for k, _ in kinds], flag),
+                "rented": ([k in RENTED for k, _ in kinds], flag),
+            }
+        )
+    }
     matched = []
     for a in actors:
         names = [a, *_role_of(a)]
@@ -160,46 +184,30 @@ def prepare(con: duckdb.DuckDBPyConnection, ctx: Context | None = None) -> Conte
             if any(fnmatch.fnmatchcase(n, pattern) for n in names):
                 matched.append((a, kind, name))
                 break
-    _table(
-        con,
-        "principal_context",
+    tables["principal_context"] = _arrow(
         {
-            "actor": [m[0] for m in matched],
-            "principal_kind": [m[1] for m in matched],
-            "principal_name": [m[2] for m in matched],
-        },
-        {"actor": pa.string(), "principal_kind": pa.string(), "principal_name": pa.string()},
+            "actor": ([m[0] for m in matched], text),
+            "principal_kind": ([m[1] for m in matched], text),
+            "principal_name": ([m[2] for m in matched], text),
+        }
     )
     owners = dict(ctx.accounts)
-    accounts = [
-        r[0] for r in con.execute("SELECT DISTINCT account FROM events WHERE account IS NOT NULL").fetchall()
-    ]
-    _table(
-        con,
-        "account_owner",
-        {"account": accounts, "owner": [owners.get(a, a) for a in accounts]},
-        {"account": pa.string(), "owner": pa.string()},
+    tables["account_owner"] = _arrow(
+        {"account": (list(accounts), text), "owner": ([owners.get(a, a) for a in accounts], text)}
     )
     pairs: list[tuple[str, str]] = []
-    if ctx.models:
-        rows = con.execute(
-            "SELECT DISTINCT actor, key_fingerprint, model FROM events WHERE model IS NOT NULL"
-        ).fetchall()
-        for actor, fp, model in rows:
-            for subject in (actor, fp):
-                if subject and any(
-                    (fnmatch.fnmatchcase(subject, p) or subject == p) and fnmatch.fnmatchcase(model, m)
-                    for p, m in ctx.models
-                ):
-                    pairs.append((subject, model))
+    for actor, fp, model in uses if ctx.models else ():
+        for subject in (actor, fp):
+            if subject and any(
+                (fnmatch.fnmatchcase(subject, p) or subject == p) and fnmatch.fnmatchcase(model, m)
+                for p, m in ctx.models
+            ):
+                pairs.append((subject, model))
     pairs = sorted(set(pairs))
-    _table(
-        con,
-        "expected_models",
-        {"subject": [p[0] for p in pairs], "model": [p[1] for p in pairs]},
-        {"subject": pa.string(), "model": pa.string()},
+    tables["expected_models"] = _arrow(
+        {"subject": ([p[0] for p in pairs], text), "model": ([p[1] for p in pairs], text)}
     )
-    return ctx
+    return tables
 
 
 _ASSUMED = re.compile(r"^arn:(aws[a-z-]*):sts::(\d+):assumed-role/([^/]+)/")
@@ -212,13 +220,5 @@ def _role_of(actor: str) -> list[str]:
     return [f"arn:{m[1]}:iam::{m[2]}:role/{m[3]}"] if m else []
 
 
-def _table(
-    con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, list[object]], types: dict[str, pa.DataType]
-) -> None:
-    data = pa.table({c: pa.array(v, type=types[c]) for c, v in columns.items()})
-    view = f"_rb_{name}_arrow"
-    con.register(view, data)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {view}")
-    finally:
-        con.unregister(view)
+def _arrow(columns: dict[str, tuple[list[object], pa.DataType]]) -> pa.Table:
+    return pa.table({c: pa.array(v, type=t) for c, (v, t) in columns.items()})

@@ -30,7 +30,7 @@ iso = iso_ms  # epoch ms -> ISO text; kept under its old name for detect's impor
 
 
 @dataclass(slots=True)
-class _Draft:
+class Draft:
     """An alert while its run is still folding hits and stored rows into it; ``freeze`` gives the
     model.Alert. ``hit_times`` (each hit's first_time) decides, on a --since run, which hits are new."""
 
@@ -139,7 +139,7 @@ def run_rule(
 
 def _run_rule(
     con: duckdb.DuckDBPyConnection, rule: DetectionRule, since: str | None
-) -> tuple[list[_Draft], int]:
+) -> tuple[list[Draft], int]:
     try:
         rel = con.execute(hit_query(con, rule), [since or "1970-01-01T00:00:00Z"])
         cols = [d[0] for d in rel.description]
@@ -148,6 +148,13 @@ def _run_rule(
         if not query_fault(e):  # the workspace failed under the rule (damaged, full, locked)
             raise
         raise RuleError(f"query failed: {e}", source=rule.source) from e
+    return fold(rule, cols, rows)
+
+
+def fold(rule: DetectionRule, cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[list[Draft], int]:
+    """A rule's hit rows (``cols`` as ``hit_query`` returns them) into its alert drafts and the
+    number of hits. Engine-neutral: the DuckDB and Spark engines fold the same rows the same way,
+    which is what makes their alert ids, evidence and summaries equal."""
     needed = {"first_time", "last_time", "event_ids", "summary", *rule.group_by, *rule.entities.values()}
     missing = needed - set(cols)
     if missing:
@@ -178,7 +185,7 @@ def _run_rule(
         first = hs[0]
         summary = str(first["summary"]) + (f" (+{len(hs) - 1} more)" if len(hs) > 1 else "")
         alerts.append(
-            _Draft(
+            Draft(
                 id=aid,
                 rule=rule.id,
                 severity=_worst(hs) if graded else rule.severity,
@@ -219,7 +226,7 @@ def _worst(hits: list[dict[str, Any]]) -> Severity:
     return worst
 
 
-def _merge(con: duckdb.DuckDBPyConnection, alerts: list[_Draft], partial: bool) -> None:
+def _merge(con: duckdb.DuckDBPyConnection, alerts: list[Draft], partial: bool) -> None:
     """Fold what is already stored into this run's alerts: mark re-raised ones as not new and, for a
     --since run (which saw only recent hits), keep the stored earlier times, count and evidence."""
     if not alerts:
@@ -230,6 +237,12 @@ def _merge(con: duckdb.DuckDBPyConnection, alerts: list[_Draft], partial: bool) 
         "WHERE list_contains(?, id)",
         [ids],
     ).fetchall()
+    merge_stored(alerts, rows, partial)
+
+
+def merge_stored(alerts: list[Draft], rows: Sequence[Sequence[Any]], partial: bool) -> None:
+    """``_merge`` after the look-up: ``rows`` are the stored (id, first ms, last ms, count,
+    event_ids, severity) of this run's alert ids, from whichever engine keeps them."""
     stored = {r[0]: r for r in rows}
     for a in alerts:
         old = stored.get(a.id)
@@ -317,7 +330,7 @@ def _detect(
     progress: Callable[[DetectionRule], None] | None,
 ) -> Result:
     result = Result()
-    drafts: list[_Draft] = []
+    drafts: list[Draft] = []
     prepare(con)  # ip_context, principal_context, account_owner, expected_models (TEMP)
     for rule in rules:
         if progress:

@@ -236,12 +236,11 @@ def check_detection_rules(rules: Sequence[DetectionRule]) -> list[TestResult]:
 
 
 def to_spark(rule: DetectionRule) -> str:
-    """The rule's query in Spark SQL (the scale-out engine reads the same tables as Parquet)."""
-    import sqlglot
+    """The rule's query in Spark SQL as the Spark engine runs it (``spark.sql.to_spark``: sqlglot and
+    the rewrites that keep DuckDB's values)."""
+    from ringbreaker.spark.sql import to_spark as transpile
 
-    return sqlglot.transpile(
-        rule.query, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE
-    )[0]
+    return transpile(rule.query)
 
 
 def transpile_problem(rule: DetectionRule) -> str:
