@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     import duckdb
 
 __all__ = [
-    "EvidenceError",
     "CITED",
+    "EvidenceError",
     "EvidenceStore",
     "Put",
     "cite",
