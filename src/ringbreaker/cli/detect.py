@@ -15,7 +15,10 @@ from ringbreaker.errors import UsageError
 from ringbreaker.model import ALERT_SEVERITIES, Severity
 
 if TYPE_CHECKING:
+    from ringbreaker.detect.runner import Result
     from ringbreaker.model import Alert
+    from ringbreaker.rules.detections import DetectionRule
+    from ringbreaker.workspace.context import Context
 
 
 @click.command()
@@ -56,6 +59,25 @@ if TYPE_CHECKING:
     help="Load this context file into the workspace first (as `ringbreaker context FILE` does; it stays).",
 )
 @click.option("--dry-run", is_flag=True, help="Run the rules and print alerts without writing them.")
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="spark: run the same rules on Spark over --lake (a lake `ringbreaker export` wrote); "
+    "same alert ids as duckdb. Needs `pip install 'ringbreaker[spark]'` and Java 17+.",
+)
+@click.option(
+    "--lake",
+    metavar="DIR",
+    help="The lake for --engine spark (a directory, or s3a://, abfss://, hdfs:// where the cluster "
+    "reads them); alerts are written back to its alerts table.",
+)
+@click.option(
+    "--master",
+    metavar="URL",
+    help="Spark master for --engine spark (default local[2]; under spark-submit, the one it gives).",
+)
 @quiet_option
 def detect(
     workspace: str | None,
@@ -66,6 +88,9 @@ def detect(
     fail_on: str | None,
     context_file: Path | None,
     dry_run: bool,
+    engine: str,
+    lake: str | None,
+    master: str | None,
     quiet: bool,
 ) -> None:
     """Run the detection rules over the workspace and write `alerts`.
@@ -84,6 +109,9 @@ def detect(
       ringbreaker detect --since 2025-03-05T00:00:00Z --fail-on high
       ringbreaker detect --format ocsf > findings.ocsf.json
       ringbreaker detect --context context.yaml   # office/CI networks, IaC roles (see `context`)
+      ringbreaker detect --engine spark --lake lake/ --format jsonl   # after `export --out lake/`
+
+    With --engine spark, --context applies to that run only (the lake keeps the exported context).
     """
     import duckdb
 
@@ -106,22 +134,27 @@ def detect(
         except duckdb.Error as e:
             raise UsageError(f"--since {since!r} is not a time (example: 2025-03-05T00:00:00Z)") from e
     ctx = load_context(context_file) if context_file is not None else None
-    con = open_workspace(workspace, create=False)
     err = Console(stderr=True, quiet=quiet)
-    try:
-        if ctx is not None:
-            with guarded(con, "context"):
-                store_context(con, ctx)
-        with err.status("detect") as status:
-            result = run_detect(
-                con,
-                rules,
-                since=since,
-                write=not dry_run,
-                progress=lambda r: status.update(f"detect: {r.id}"),
-            )
-    finally:
-        con.close()
+    if engine == "spark":
+        result = _on_spark(lake, master, rules, since, not dry_run, ctx, err)
+    else:
+        if lake is not None or master is not None:
+            raise UsageError("--lake and --master need --engine spark")
+        con = open_workspace(workspace, create=False)
+        try:
+            if ctx is not None:
+                with guarded(con, "context"):
+                    store_context(con, ctx)
+            with err.status("detect") as status:
+                result = run_detect(
+                    con,
+                    rules,
+                    since=since,
+                    write=not dry_run,
+                    progress=lambda r: status.update(f"detect: {r.id}"),
+                )
+        finally:
+            con.close()
     by_id = {r.id: r for r in rules}
     if fmt == "table":
         _table(result.alerts)
@@ -138,6 +171,36 @@ def detect(
     if fail_on is not None and result.worst() >= Severity(fail_on).rank:
         sys.exit(EXIT_FOUND)
     sys.exit(EXIT_OK)
+
+
+def _on_spark(
+    lake: str | None,
+    master: str | None,
+    rules: list[DetectionRule],
+    since: str | None,
+    write: bool,
+    ctx: Context | None,
+    err: Console,
+) -> Result:
+    if lake is None:
+        raise UsageError("--engine spark needs --lake DIR (write one with `ringbreaker export --out DIR`)")
+    from ringbreaker.spark import session
+    from ringbreaker.spark.detect import detect as spark_detect
+
+    with err.status("detect: starting Spark") as status:
+        spark = session(master)
+        try:
+            return spark_detect(
+                spark,
+                lake,
+                rules,
+                since=since,
+                write=write,
+                context=ctx,
+                progress=lambda r: status.update(f"detect (spark): {r.id}"),
+            )
+        finally:
+            spark.stop()
 
 
 def _table(alerts: list[Alert]) -> None:

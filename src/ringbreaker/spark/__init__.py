@@ -49,7 +49,7 @@ def session(master: str | None = None, conf: dict[str, str] | None = None) -> Sp
     from pyspark.sql import SparkSession
 
     builder: Any = SparkSession.builder.appName("ringbreaker")
-    if master or "PYSPARK_GATEWAY_PORT" not in os.environ:  # under spark-submit the master is its
+    if master or "PYSPARK_GATEWAY_PORT" not in os.environ:  # spark-submit sets its own master
         builder = builder.master(master or DEFAULT_MASTER)
     log4j = resources.files("ringbreaker.spark").joinpath("log4j2.properties")
     settings = {
@@ -57,12 +57,17 @@ def session(master: str | None = None, conf: dict[str, str] | None = None) -> Sp
         "spark.sql.ansi.enabled": "false",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.sql.shuffle.partitions": os.environ.get("RINGBREAKER_SPARK_PARTITIONS", "8"),
         "spark.driver.memory": os.environ.get("RINGBREAKER_SPARK_DRIVER_MEMORY", "2g"),
         # errors reach the user as ringbreaker's messages; the JVM's own log lines only add noise
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{log4j}",
         **(conf or {}),
     }
+    local = master or ("" if "PYSPARK_GATEWAY_PORT" in os.environ else DEFAULT_MASTER)
+    if local.startswith("local"):  # Spark's 200 shuffle partitions cost more than they give on one machine
+        cores = local.removeprefix("local").strip("[]").split(",")[0]
+        settings.setdefault(
+            "spark.sql.shuffle.partitions", cores if cores.isdigit() else str(os.cpu_count() or 2)
+        )
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark: SparkSession = builder.getOrCreate()
