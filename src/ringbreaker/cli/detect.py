@@ -15,7 +15,7 @@ from ringbreaker.errors import UsageError
 from ringbreaker.model import ALERT_SEVERITIES, Severity
 
 if TYPE_CHECKING:
-    from ringbreaker.detect.runner import Result
+    from ringbreaker.detect import Result
     from ringbreaker.model import Alert
     from ringbreaker.rules.detections import DetectionRule
     from ringbreaker.workspace.context import Context

@@ -24,7 +24,7 @@ from ringbreaker.errors import UsageError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["session"]
+__all__ = ["DEFAULT_MASTER", "session"]
 
 DEFAULT_MASTER = "local[2]"
 

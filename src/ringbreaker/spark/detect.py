@@ -16,8 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ringbreaker.detect.context import context_tables
-from ringbreaker.detect.runner import Draft, Result, RuleRun, fold, merge_stored
+from ringbreaker.detect import Draft, Result, RuleRun, context_tables, fold, merge_stored
 from ringbreaker.errors import RuleError, UsageError
 from ringbreaker.model import Alert, Citation
 from ringbreaker.rules.detections import DetectionRule
