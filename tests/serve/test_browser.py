@@ -13,7 +13,8 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page
 
-from tests.case.hostile import HOSTILE_UA, SCRIPT, hostile_workspace
+from ringbreaker.workspace import open_workspace
+from tests.case.hostile import HOSTILE_UA, IMG, SCRIPT, SVG_BREAK, hostile_workspace
 from tests.case.test_render import browser, screenshot
 from tests.serve.conftest import TOKEN, Demo, Server, one, running
 
@@ -117,6 +118,93 @@ def test_hostile_fields_stay_text(browser: Browser, tmp_path: Path) -> None:
         assert HOSTILE_UA in page.inner_text("main")  # shown, as text
         screenshot(page, tmp_path, "serve-hostile-event.png")
         assert not problems, problems
+
+
+# A repository name comes from the scanned code host (a fork can be named anything) and a finding's
+# location from the paths in it: markup, quotes and a javascript: URL in both.
+JS_URL = "javascript:document.title='pwned'"
+HOSTILE_REPO = f'evil-repo/{SCRIPT}"\'><a href="{JS_URL}">x</a>'
+HOSTILE_PATH = f"{JS_URL}//{IMG}.py"
+HOSTILE_MODEL = f"gpt{SVG_BREAK}"
+
+
+def hostile_leak(ws: Path, fp: str) -> None:
+    """Add to ``ws`` a finding of key ``fp`` in HOSTILE_REPO at HOSTILE_PATH, and a call on the key
+    with HOSTILE_MODEL (named in the key page's chart and legend)."""
+    con = open_workspace(ws)
+    try:
+        con.execute(
+            "INSERT INTO findings (fingerprint, location, id, rule, provider, preview, length, path, "
+            "line, col, confidence, leak_time, repo, author, first_seen, last_seen) VALUES (?, ?, "
+            "'finding-x', 'secret.openai.x', 'openai', 'sk-…(51)', 51, ?, 1, 1, 'high', "
+            "TIMESTAMPTZ '2025-03-04 10:00:00+00', ?, ?, now(), now())",
+            [fp, f"{HOSTILE_REPO}/{HOSTILE_PATH}", HOSTILE_PATH, HOSTILE_REPO, f"mallory{IMG}"],
+        )
+        con.execute(
+            "INSERT INTO events (id, time, provider, operation, status, key_fingerprint, src_ip, model, "
+            "source_format, source_file) VALUES ('ev-model', TIMESTAMPTZ '2025-03-05 10:00:00+00', "
+            "'gateway', 'acompletion', 'success', ?, '203.0.113.8', ?, 'litellm-spendlogs', 'f.jsonl')",
+            [fp, HOSTILE_MODEL],
+        )
+    finally:
+        con.close()
+
+
+def test_hostile_repository_names_stay_text(browser: Browser, tmp_path: Path) -> None:
+    ws = hostile_workspace(tmp_path)
+    key = hashlib.sha256(b"not-a-real-key").hexdigest()
+    hostile_leak(ws, key)
+    with running(ws, tmp_path) as s:
+        assert s.get(f"/api/keys/{key}").json()["leaks"][0]["repo"] == HOSTILE_REPO  # the data is there
+        page, problems = session(browser, s)
+        for path in (f"/keys/{key}", "/search?q=evil-repo", f"/search?q={key[:12]}"):
+            raw = s.get(path).text
+            assert SCRIPT not in raw, path
+            assert 'href="javascript:' not in raw.lower(), path
+            assert "onerror=" not in raw.replace("onerror=&#34;", "").replace("onerror=&quot;", ""), path
+            page.goto(f"http://127.0.0.1:{s.port}{path}")
+            page.wait_for_load_state("load")
+            assert page.title() != "pwned", path
+            assert page.locator("script:not([src])").count() == 0, path
+            assert page.locator("a[href^='javascript:' i], img[onerror], svg[onload]").count() == 0, path
+        page.goto(f"http://127.0.0.1:{s.port}/search?q=evil-repo")
+        results = page.locator("ul.results li").all_inner_texts()
+        assert any(HOSTILE_REPO in r for r in results), results  # shown, as text
+        page.goto(f"http://127.0.0.1:{s.port}/keys/{key}")
+        main = page.inner_text("main")
+        assert HOSTILE_REPO in main
+        assert HOSTILE_PATH in main
+        # the model chart: one <svg> each (the name did not close it), the name in its legend as text
+        assert page.locator("svg.chart").count() == 3
+        legend = page.locator("svg[aria-label='events per day on this key by model'] g.legend title")
+        assert HOSTILE_MODEL in legend.all_text_contents()
+        page.click("main a[href^='/search?']:has-text('203.0.113.7') >> nth=0")  # links still work
+        assert "field=src_ip" in page.url
+        screenshot(page, tmp_path, "serve-hostile-repo.png")
+        assert not problems, problems
+
+
+def test_key_page_lists_page_by_clicking(browser: Browser, server: Server, demo: Demo) -> None:
+    fp, probes = one(
+        demo,
+        "SELECT key_fingerprint, count(*) FROM events WHERE status = 'failure' OR model IS NULL "
+        "GROUP BY ALL HAVING count(*) > 7 ORDER BY 2 DESC, 1 LIMIT 1",
+    )
+    page, problems = session(browser, server)
+    page.goto(f"http://127.0.0.1:{server.port}/keys/{fp}?probes_per_page=3&alerts_per_page=1")
+    nav = page.locator("nav[aria-label='probes pages']")
+    assert f"page 1 of {-(-probes // 3)}" in nav.inner_text()
+    first = page.locator("#probes + table tbody a").all_inner_texts()
+    nav.locator("a[rel=next]").click()
+    assert "probes_page=2" in page.url
+    assert "alerts_per_page=1" in page.url  # the other list's page kept
+    assert page.url.endswith("#probes")
+    second = page.locator("#probes + table tbody a").all_inner_texts()
+    assert len(first) == len(second) == 3
+    assert first != second
+    page.locator("nav[aria-label='probes pages'] a[rel=prev]").click()
+    assert page.locator("#probes + table tbody a").all_inner_texts() == first
+    assert not problems, problems
 
 
 def test_crews_and_search_pages_by_clicking(browser: Browser, server: Server, demo: Demo) -> None:

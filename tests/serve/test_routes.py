@@ -13,6 +13,7 @@ from html import unescape
 from pathlib import Path
 from urllib.parse import quote
 
+import duckdb
 import pytest
 
 from tests.serve.conftest import Demo, Server, one, running
@@ -345,3 +346,63 @@ def test_key_cost_at_the_dated_list_prices(server: Server, demo: Demo) -> None:
     assert abs(cost["total_usd_metered"] - want) < 0.01 * len(use) + 1e-9
     page = server.get(f"/keys/{fp}").text
     assert f"${cost['total_usd_metered']:,.2f}" in page
+
+
+def test_key_page_charts_abuse_by_network_and_model(server: Server, demo: Demo) -> None:
+    fp = one(demo, "SELECT key_fingerprint FROM crew_keys ORDER BY events DESC, key_fingerprint LIMIT 1")
+    k = server.get(f"/api/keys/{fp}").json()
+    abuse = k["abuse_per_day"]
+    assert abuse["series"] == 8
+    assert sum(r["events"] for r in abuse["by_network"]) == k["usage"]["events"]
+    assert sum(r["events"] for r in abuse["by_model"]) == k["usage"]["events"]
+    con = duckdb.connect(str(demo.workspace), read_only=True)
+    try:  # the demo has no GeoIP data: a network is its address; at most 8 of each here
+        want = con.execute(
+            "SELECT strftime(timezone('UTC', date_trunc('day', time)), '%Y-%m-%d'), src_ip, count(*) "
+            "FROM events WHERE key_fingerprint = ? GROUP BY ALL ORDER BY 1, 3 DESC, 2",
+            [fp],
+        ).fetchall()
+    finally:
+        con.close()
+    assert [(r["day"], r["network"], r["events"]) for r in abuse["by_network"]] == want
+    page = server.get(f"/keys/{fp}").text
+    for what in ("network", "model"):
+        assert f'aria-label="events per day on this key by {what}"' in page
+    chart = page[page.index('aria-label="events per day on this key by model"') :]
+    chart = chart[: chart.index("</svg>")]
+    models = {r["model"] for r in abuse["by_model"]}
+    assert chart.count('<g class="legend">') == len(models) > 1
+    for m in models:
+        assert f"<title>{m}</title>" in chart
+
+
+def test_key_lists_page_in_html_and_api(server: Server, demo: Demo) -> None:
+    fp, probes = one(
+        demo,
+        "SELECT key_fingerprint, count(*) FROM events WHERE status = 'failure' OR model IS NULL "
+        "GROUP BY ALL HAVING count(*) > 7 ORDER BY 2 DESC, 1 LIMIT 1",
+    )
+    whole = server.get(f"/api/keys/{fp}?probes_per_page=500").json()
+    assert whole["totals"]["probes"] == probes == len(whole["probes"])
+    assert whole["paging"]["probes"] == {"page": 1, "per_page": 500, "pages": 1}
+    assert whole["totals"]["alerts"] == one(
+        demo, f"SELECT count(*) FROM alerts WHERE list_contains(key_fingerprints, '{fp}')"
+    )
+    second = server.get(f"/api/keys/{fp}?probes_page=2&probes_per_page=3&alerts_per_page=1").json()
+    assert second["probes"] == whole["probes"][3:6]
+    assert second["paging"]["probes"] == {"page": 2, "per_page": 3, "pages": -(-probes // 3)}
+    assert len(second["alerts"]) == min(1, whole["totals"]["alerts"])
+    assert second["usage"] == whole["usage"]  # not paged
+    assert second["cost"] == whole["cost"]
+    html = server.get(f"/keys/{fp}?probes_page=2&probes_per_page=3").text
+    assert f"4\u20136 of {probes:,}" in html  # rows 4 to 6
+    links = dict(re.findall(r'<a rel="(prev|next)" href="(\?[^"]*#probes)"', html))
+    assert unescape(links["next"]) == "?probes_page=3&probes_per_page=3#probes"
+    assert unescape(links["prev"]) == "?probes_per_page=3#probes"
+    third = server.get(f"/keys/{fp}" + unescape(links["next"]).split("#")[0]).text
+    assert whole["probes"][6]["id"] in third
+    assert whole["probes"][3]["id"] not in third
+    for bad in ("probes_page=0", "leaks_per_page=9999", "models_page=x"):
+        r = server.get(f"/api/keys/{fp}?{bad}")
+        assert r.status == 400
+        assert bad.split("=")[0] in r.json()["error"]

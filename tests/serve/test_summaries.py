@@ -11,9 +11,10 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 
-from ringbreaker.serve import entities, summaries
+from ringbreaker.serve import entities, keys, summaries
 from ringbreaker.serve.alerts import tables
-from ringbreaker.serve.paging import Page
+from ringbreaker.serve.keys import KEY_LISTS
+from ringbreaker.serve.paging import Page, Pages
 from tests.serve.conftest import Demo
 
 
@@ -54,9 +55,13 @@ def test_every_key_reads_the_same(both: tuple[duckdb.DuckDBPyConnection, ...]) -
     assert len(fps) > 20
     assert azure
     checked_verdicts = 0
+    later = Pages.parse(  # later pages of every list, small ones
+        {f"{n}_{p}": v for n in KEY_LISTS for p, v in (("page", "2"), ("per_page", "2"))}, KEY_LISTS
+    )
     for fp in [*fps, "0" * 64]:
         want, got = entities.key(plain, fp), entities.key(fast, fp)
         assert got == want, fp
+        assert keys.key(fast, fp, later) == keys.key(plain, fp, later), fp
         if want and want["flagged_prompts"]:
             checked_verdicts += 1
     assert checked_verdicts  # the comparison covered flagged prompts too

@@ -167,13 +167,15 @@ def one(con: duckdb.DuckDBPyConnection, alert_id: str) -> Alert | None:
     return cite(con, [to_alert(row)])[0] if row else None
 
 
-def _where(con: duckdb.DuckDBPyConnection, cond: str, params: list[Any], limit: int) -> list[Alert]:
+def _where(
+    con: duckdb.DuckDBPyConnection, cond: str, params: list[Any], limit: int, offset: int = 0
+) -> list[Alert]:
     """Alerts matching a condition, most severe and newest first (none before `detect` ran)."""
     if "alerts" not in tables(con):
         return []
     rows = con.execute(
         f"SELECT {COLUMNS} FROM alerts WHERE {cond} "
-        f"ORDER BY {RANK_SQL} DESC, last_time DESC, id LIMIT {limit}",
+        f"ORDER BY {RANK_SQL} DESC, last_time DESC, id LIMIT {limit} OFFSET {offset}",
         params,
     ).fetchall()
     return [to_alert(r) for r in rows]
@@ -186,9 +188,18 @@ def related(con: duckdb.DuckDBPyConnection, alert: Alert, limit: int = 50) -> li
     return _where(con, f"id <> ? AND ({cond})", [alert.id, *(list(getattr(alert, f)) for f in shared)], limit)
 
 
-def on_key(con: duckdb.DuckDBPyConnection, fingerprint: str, limit: int = 200) -> list[Alert]:
-    """Alerts that name a key (with their citations: the key's page lists them as detect does)."""
-    return cite(con, _where(con, "list_contains(key_fingerprints, ?)", [fingerprint], limit))
+def on_key(
+    con: duckdb.DuckDBPyConnection, fingerprint: str, page: Page | None = None
+) -> tuple[list[Alert], int]:
+    """One page of the alerts that name a key (with their citations: the key's page lists them as
+    detect does) and how many there are."""
+    page = page or Page(1, 200)
+    if "alerts" not in tables(con):
+        return [], 0
+    cond = "list_contains(key_fingerprints, ?)"
+    total = con.execute(f"SELECT count(*) FROM alerts WHERE {cond}", [fingerprint]).fetchone()
+    found = _where(con, cond, [fingerprint], page.per_page, page.offset)
+    return cite(con, found), int(total[0]) if total else 0
 
 
 def citing(con: duckdb.DuckDBPyConnection, event_id: str, limit: int = 50) -> list[Alert]:

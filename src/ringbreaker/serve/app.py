@@ -27,9 +27,9 @@ from starlette.routing import Route
 
 from ringbreaker import __version__
 from ringbreaker.serve import alerts as alert_db
-from ringbreaker.serve import charts, entities, redact
+from ringbreaker.serve import charts, entities, keys, redact
 from ringbreaker.serve.auth import TokenGate
-from ringbreaker.serve.paging import Page
+from ringbreaker.serve.paging import Page, Pages
 from ringbreaker.serve.snapshot import Snapshots
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ class Workbench:
             version=__version__,
             chart=charts.bars,
             daily=charts.daily,
+            stacked=charts.stacked,
             qs=urlencode,
         )
         self.env.filters["prompt"] = lambda p: redact.prompt_preview(p, config.show_prompts)
@@ -189,10 +190,17 @@ def create_app(config: ServeConfig, snapshots: Snapshots) -> Starlette:
 
     def key_page(request: Request) -> Response:
         fp = request.path_params["fingerprint"].lower()
-        k = snapshots.memo(("key", fp), lambda con: entities.key(con, fp))
+        try:
+            pages = Pages.parse(_params(request), keys.KEY_LISTS)
+        except ValueError as e:
+            return bad_request(request, str(e))
+        k = snapshots.memo(("key", fp, pages), lambda con: keys.key(con, fp, pages))
         if k is None:
             return not_found(request, f"key {fp}")
-        on_key = snapshots.memo(("alerts on key", fp), lambda con: alert_db.on_key(con, fp))
+        on_key, n_alerts = snapshots.memo(
+            ("alerts on key", fp, pages["alerts"]), lambda con: alert_db.on_key(con, fp, pages["alerts"])
+        )
+        totals = k["totals"] | {"alerts": n_alerts}
         if request.url.path.startswith("/api/"):
             doc = k | {
                 "flagged_prompts": [
@@ -200,9 +208,13 @@ def create_app(config: ServeConfig, snapshots: Snapshots) -> Starlette:
                     for p in k["flagged_prompts"]
                 ],
                 "alerts": [a.to_json() for a in on_key],
+                "totals": totals,
+                "paging": pages.to_json(totals),
             }
             return JSONResponse(_jsonable(doc))
-        return wb.page(request, "key.html", k=k, alerts=on_key)
+        return wb.page(
+            request, "key.html", k=k, alerts=on_key, totals=totals, pages=pages, others=keys.OTHERS
+        )
 
     def crew_list(request: Request) -> Response:
         try:

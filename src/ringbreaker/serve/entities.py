@@ -1,4 +1,5 @@
-"""Keys, crews, events and search, read from the workspace tables (aggregates computed in SQL).
+"""Crews, events and search, read from the workspace tables (aggregates computed in SQL); a key's
+page is keys.py (``key`` is re-exported here).
 
 Crews are shaped as ``attribute --format json`` prints them (``crews[]``: id, name, first_time,
 last_time, summary, members, keys, timeline, times as ISO text), read from the same tables it reads
@@ -10,16 +11,18 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ringbreaker.case import estimate_cost
 from ringbreaker.errors import RingbreakerError
 from ringbreaker.ingest import Blobs, read_record
 from ringbreaker.serve import summaries
 from ringbreaker.serve.alerts import tables
+from ringbreaker.serve.keys import key
 from ringbreaker.serve.paging import Page, page_rows
-from ringbreaker.serve.summaries import KEY_COLUMNS, NETWORK_ORDER, iso, rows
+from ringbreaker.serve.summaries import DAY, iso, rows
 
 if TYPE_CHECKING:
     import duckdb
+
+__all__ = ["crews", "crews_page", "event", "events", "key", "keys_of", "search"]
 
 EVENT_LIMIT = 50  # evidence events shown on an alert's page (with raw records); counts are always exact
 _HEX = re.compile(r"^[0-9a-f]{6,64}$")
@@ -56,9 +59,7 @@ def crew_events(con: duckdb.DuckDBPyConnection, crew: dict[str, Any]) -> dict[st
         return summaries.crew_activity(con, ips)
     return {
         "per_day": con.execute(
-            "SELECT strftime(timezone('UTC', date_trunc('day', time)), '%Y-%m-%d') AS d, count(*) "
-            "FROM events "
-            "WHERE list_contains(?, src_ip) GROUP BY d ORDER BY d",
+            f"SELECT {DAY} AS d, count(*) FROM events WHERE list_contains(?, src_ip) GROUP BY d ORDER BY d",
             [ips],
         ).fetchall(),
         "models": rows(
@@ -69,143 +70,6 @@ def crew_events(con: duckdb.DuckDBPyConnection, crew: dict[str, Any]) -> dict[st
             [ips],
         ),
     }
-
-
-# --------------------------------------------------------------------------- keys
-
-
-def key(con: duckdb.DuckDBPyConnection, fp: str) -> dict[str, Any] | None:
-    """Everything about one key fingerprint: leaks, owner, probes, abuse by network and model,
-    tokens, verdicts of its prompts, a daily timeline. None when the workspace never saw it."""
-    have = tables(con)
-    leaks = (
-        rows(
-            con,
-            "SELECT id, rule, provider, preview, resource, repo, path, line, commit_id, author, "
-            f"{iso('leak_time')} AS leak_time, {iso('first_seen')} AS first_seen FROM findings "
-            "WHERE fingerprint = ? ORDER BY leak_time NULLS LAST, path",
-            [fp],
-        )
-        if "findings" in have
-        else []
-    )
-    owned = (
-        rows(
-            con,
-            "SELECT crew_id, victim, provider, preview, leak_location, minutes_to_abuse, events "
-            "FROM crew_keys "
-            "WHERE key_fingerprint = ? ORDER BY crew_id",
-            [fp],
-        )
-        if "crew_keys" in have
-        else []
-    )
-    # the aggregates computed once for the snapshot (summaries.py), else at request time
-    found = summaries.key_use(con, fp, have) if summaries.ready(have) else _key_scan(con, fp, leaks, have)
-    for f in found["flagged_prompts"]:  # the prompt text by id: an index lookup each on the snapshot
-        row = con.execute("SELECT prompt FROM events WHERE id = ?", [f["id"]]).fetchone()
-        f["prompt"] = row[0] if row else None
-    if not leaks and not owned and not found["usage"]["events"]:
-        return None
-    return {
-        "fingerprint": fp,
-        "leaks": leaks,
-        "crew_keys": owned,
-        **found,
-        "cost": _cost(found["models"]),
-    }
-
-
-def _cost(models: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the key's recorded model use costs at the case file's dated list prices (the same
-    table and method as case.json's ``cost``, metered tokens only: the page says what the logs
-    recorded, not an estimate of what they missed). The victim's invoice is the real figure."""
-    usage = [
-        {
-            "model": m["model"],
-            "requests": m["events"],
-            "metered": m["events"],
-            "tokens_in": m["tokens_in"] or 0,
-            "tokens_out": m["tokens_out"] or 0,
-        }
-        for m in models
-    ]
-    c = estimate_cost(usage, {})
-    keep = ("currency", "price_table_as_of", "by_model", "total_usd_metered", "unpriced_models")
-    return {k: c[k] for k in keep}
-
-
-def _key_scan(
-    con: duckdb.DuckDBPyConnection, fp: str, leaks: list[dict[str, Any]], have: set[str]
-) -> dict[str, Any]:
-    """The key's use computed at request time (a snapshot without summaries; the reference that
-    tests compare the summaries with)."""
-    # Azure diagnostic logs never name the key, only its resource: a leak that names the resource
-    # (findings.resource, the account name) joins the key to its use, as scan records it.
-    resources = sorted({r["resource"] for r in leaks if r.get("resource")})
-    cond, p = "key_fingerprint = ?", [fp]
-    if resources:
-        cond += " OR list_contains(?, regexp_extract(lower(resource), '/accounts/([^/]+)$', 1))"
-        p.append(resources)  # type: ignore[arg-type]  # a list parameter
-    # one scan of events for the key into a temporary table of this cursor; every aggregate below
-    # reads that. Every workspace has `events` (migration 2).
-    con.execute(f"CREATE OR REPLACE TEMP TABLE serve_key AS SELECT {KEY_COLUMNS} FROM events WHERE {cond}", p)
-    try:
-        return _key_use(con, have)
-    finally:
-        con.execute("DROP TABLE IF EXISTS serve_key")
-
-
-def _key_use(con: duckdb.DuckDBPyConnection, have: set[str]) -> dict[str, Any]:
-    """Use, networks, models, probes, verdicts and days of the events in ``serve_key``."""
-    usage = rows(
-        con,
-        f"SELECT count(*) AS events, {iso('min(time)')} AS first_use, {iso('max(time)')} AS last_use, "
-        "sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out, "
-        "count(*) FILTER (WHERE status = 'failure') AS failures, "
-        "list(DISTINCT account ORDER BY account) FILTER (WHERE account IS NOT NULL)[1:5] AS accounts, "
-        "min(provider) AS provider FROM serve_key",
-    )[0]
-    out: dict[str, Any] = {
-        "usage": usage,
-        "networks": rows(
-            con,
-            "SELECT src_ip, src_org, src_asn, src_country, count(*) AS events, sum(tokens_in) AS tokens_in, "
-            f"sum(tokens_out) AS tokens_out, {iso('min(time)')} AS first, {iso('max(time)')} AS last "
-            f"FROM serve_key GROUP BY ALL ORDER BY {NETWORK_ORDER} LIMIT 50",
-        ),
-        "models": rows(
-            con,
-            "SELECT model, count(*) AS events, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out "
-            "FROM serve_key WHERE model IS NOT NULL GROUP BY model ORDER BY events DESC, model LIMIT 50",
-        ),
-        "probes": rows(
-            con,
-            f"SELECT id, {iso('time')} AS time, operation, status, error_code, src_ip, user_agent "
-            "FROM serve_key WHERE status = 'failure' OR model IS NULL ORDER BY serve_key.time, id LIMIT 50",
-        ),
-        "verdicts": [],
-        "flagged_prompts": [],
-        "per_day": con.execute(
-            "SELECT strftime(timezone('UTC', date_trunc('day', time)), '%Y-%m-%d') AS d, count(*) "
-            "FROM serve_key GROUP BY d ORDER BY d"
-        ).fetchall(),
-    }
-    if "verdicts" in have:
-        out["verdicts"] = rows(
-            con,
-            "SELECT v.severity, count(*) AS prompts FROM verdicts v JOIN serve_key k ON k.id = v.event_id "
-            "GROUP BY v.severity ORDER BY prompts DESC, v.severity",
-        )
-        flagged = rows(
-            con,
-            f"SELECT k.id, {iso('k.time')} AS time, k.model, v.severity, v.labels FROM verdicts v "
-            "JOIN serve_key k ON k.id = v.event_id WHERE v.severity <> 'none' "
-            "ORDER BY CASE v.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 "
-            "ELSE 1 END DESC, k.time, k.id LIMIT 20",
-        )
-        out["flagged_prompts"] = flagged
-    return out
 
 
 # --------------------------------------------------------------------------- events

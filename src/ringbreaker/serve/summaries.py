@@ -26,24 +26,37 @@ if TYPE_CHECKING:
 
 MARKER = "serve_summaries"  # written last: present means every summary table is complete
 KEY_COLUMNS = (
-    "id, time, operation, status, error_code, src_ip, src_org, src_asn, src_country, user_agent, model, "
-    "tokens_in, tokens_out, account, provider"
+    "id, time, operation, status, error_code, src_ip, src_org, src_asn, src_country, src_anonymizer, "
+    "user_agent, model, tokens_in, tokens_out, account, provider"
 )
 VALUE_COLUMNS = ("src_ip", "actor", "user_agent", "end_user", "key_fingerprint")
 PIVOT_COLUMNS = ("src_ip", "actor", "user_agent", "end_user")
-PROBES = 50  # probes kept per key (the page shows the first 50 by time)
-FLAGGED = 20  # flagged prompts kept per key
 _TS = "'%Y-%m-%dT%H:%M:%SZ'"
-_DAY = "strftime(timezone('UTC', date_trunc('day', time)), '%Y-%m-%d')"
-SEVERITY_RANK = "CASE v.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END"
+DAY = "strftime(timezone('UTC', date_trunc('day', time)), '%Y-%m-%d')"
 NETWORK_ORDER = (
     "events DESC, src_ip NULLS LAST, src_org NULLS LAST, src_asn NULLS LAST, src_country NULLS LAST"
 )
+# a network as a chart names it: its kind when --geoip classed it (tor, anonymous-vpn, proxy,
+# hosting), then its organisation, else its ASN, else the address itself
+NETWORK_LABEL = (
+    "coalesce(src_anonymizer || ': ', '') || "
+    "coalesce(src_org, 'AS' || CAST(src_asn AS VARCHAR), src_ip, '(no address)')"
+)
+MODEL_LABEL = "coalesce(model, '(no model)')"
 
 
 def iso(col: str) -> str:
     """SQL for a TIMESTAMPTZ column as ISO 8601 UTC text."""
     return f"strftime(timezone('UTC', {col}), {_TS})"
+
+
+USAGE = (  # a key's use: the aggregates of its events
+    f"count(*) AS events, {iso('min(time)')} AS first_use, {iso('max(time)')} AS last_use, "
+    "sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out, "
+    "count(*) FILTER (WHERE status = 'failure') AS failures, "
+    "list(DISTINCT account ORDER BY account) FILTER (WHERE account IS NOT NULL)[1:5] AS accounts, "
+    "min(provider) AS provider"
+)
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -78,12 +91,8 @@ def build(con: duckdb.DuckDBPyConnection) -> None:
         return
     con.execute(f"CREATE OR REPLACE TEMP VIEW serve_ke AS {key_events_sql(have)}")
     statements = [
-        "CREATE OR REPLACE TABLE serve_key_usage AS SELECT fp, count(*) AS events, "
-        f"{iso('min(time)')} AS first_use, {iso('max(time)')} AS last_use, "
-        "sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out, "
-        "count(*) FILTER (WHERE status = 'failure') AS failures, "
-        "list(DISTINCT account ORDER BY account) FILTER (WHERE account IS NOT NULL)[1:5] AS accounts, "
-        "min(provider) AS provider FROM serve_ke GROUP BY fp ORDER BY fp",
+        f"CREATE OR REPLACE TABLE serve_key_usage AS SELECT fp, {USAGE} FROM serve_ke "
+        "GROUP BY fp ORDER BY fp",
         "CREATE OR REPLACE TABLE serve_key_networks AS SELECT fp, src_ip, src_org, src_asn, src_country, "
         "count(*) AS events, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out, "
         f"{iso('min(time)')} AS first, {iso('max(time)')} AS last "
@@ -91,14 +100,17 @@ def build(con: duckdb.DuckDBPyConnection) -> None:
         "CREATE OR REPLACE TABLE serve_key_models AS SELECT fp, model, count(*) AS events, "
         "sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out "
         "FROM serve_ke WHERE model IS NOT NULL GROUP BY ALL ORDER BY fp",
-        f"CREATE OR REPLACE TABLE serve_key_days AS SELECT fp, {_DAY} AS d, count(*) AS n "
+        f"CREATE OR REPLACE TABLE serve_key_days AS SELECT fp, {DAY} AS d, count(*) AS n "
         "FROM serve_ke GROUP BY ALL ORDER BY fp, d",
+        f"CREATE OR REPLACE TABLE serve_key_day_networks AS SELECT fp, {DAY} AS d, "
+        f"{NETWORK_LABEL} AS network, count(*) AS n FROM serve_ke GROUP BY ALL ORDER BY fp",
+        f"CREATE OR REPLACE TABLE serve_key_day_models AS SELECT fp, {DAY} AS d, {MODEL_LABEL} AS model, "
+        "count(*) AS n FROM serve_ke GROUP BY ALL ORDER BY fp",
+        # every probe of every key (the page pages them): failed calls and calls without a model
         f"CREATE OR REPLACE TABLE serve_key_probes AS SELECT fp, id, {iso('time')} AS time, operation, "
-        "status, error_code, src_ip, user_agent, serve_ke.time AS t FROM serve_ke "
-        "WHERE status = 'failure' OR model IS NULL "
-        f"QUALIFY row_number() OVER (PARTITION BY fp ORDER BY serve_ke.time, id) <= {PROBES} "
-        "ORDER BY fp, serve_ke.time, id",
-        f"CREATE OR REPLACE TABLE serve_ip_days AS SELECT src_ip, {_DAY} AS d, count(*) AS n FROM events "
+        "status, error_code, src_ip, user_agent FROM serve_ke "
+        "WHERE status = 'failure' OR model IS NULL ORDER BY fp",
+        f"CREATE OR REPLACE TABLE serve_ip_days AS SELECT src_ip, {DAY} AS d, count(*) AS n FROM events "
         "WHERE src_ip IS NOT NULL GROUP BY ALL ORDER BY src_ip, d",
         "CREATE OR REPLACE TABLE serve_ip_models AS SELECT src_ip, model, count(*) AS events, "
         "sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out FROM events "
@@ -122,9 +134,8 @@ def build(con: duckdb.DuckDBPyConnection) -> None:
             "CREATE OR REPLACE TABLE serve_key_verdicts AS SELECT k.fp, v.severity, count(*) AS prompts "
             "FROM verdicts v JOIN serve_ke k ON k.id = v.event_id GROUP BY ALL ORDER BY k.fp",
             f"CREATE OR REPLACE TABLE serve_key_flagged AS SELECT k.fp, k.id, {iso('k.time')} AS time, "
-            f"k.model, v.severity, v.labels, {SEVERITY_RANK} AS rank, k.time AS t "
-            "FROM verdicts v JOIN serve_ke k ON k.id = v.event_id WHERE v.severity <> 'none' "
-            f"QUALIFY row_number() OVER (PARTITION BY k.fp ORDER BY rank DESC, k.time, k.id) <= {FLAGGED}",
+            "k.model, v.severity, v.labels "
+            "FROM verdicts v JOIN serve_ke k ON k.id = v.event_id WHERE v.severity <> 'none' ORDER BY k.fp",
         ]
     for sql in statements:
         con.execute(sql)
@@ -148,48 +159,6 @@ EMPTY_USAGE = {
     "accounts": None,
     "provider": None,
 }
-
-
-def key_use(con: duckdb.DuckDBPyConnection, fp: str, have: set[str]) -> dict[str, Any]:
-    """What entities._key_use computes at request time, read from the summaries (a few rows each)."""
-    usage = rows(con, f"SELECT {', '.join(EMPTY_USAGE)} FROM serve_key_usage WHERE fp = ?", [fp])
-    out: dict[str, Any] = {
-        "usage": usage[0] if usage else dict(EMPTY_USAGE),
-        "networks": rows(
-            con,
-            "SELECT src_ip, src_org, src_asn, src_country, events, tokens_in, tokens_out, first, last "
-            f"FROM serve_key_networks WHERE fp = ? ORDER BY {NETWORK_ORDER} LIMIT 50",
-            [fp],
-        ),
-        "models": rows(
-            con,
-            "SELECT model, events, tokens_in, tokens_out FROM serve_key_models WHERE fp = ? "
-            "ORDER BY events DESC, model LIMIT 50",
-            [fp],
-        ),
-        "probes": rows(
-            con,
-            "SELECT id, time, operation, status, error_code, src_ip, user_agent FROM serve_key_probes "
-            "WHERE fp = ? ORDER BY t, id",
-            [fp],
-        ),
-        "verdicts": [],
-        "flagged_prompts": [],
-        "per_day": con.execute("SELECT d, n FROM serve_key_days WHERE fp = ? ORDER BY d", [fp]).fetchall(),
-    }
-    if "verdicts" in have:
-        out["verdicts"] = rows(
-            con,
-            "SELECT severity, prompts FROM serve_key_verdicts WHERE fp = ? ORDER BY prompts DESC, severity",
-            [fp],
-        )
-        out["flagged_prompts"] = rows(
-            con,
-            "SELECT id, time, model, severity, labels FROM serve_key_flagged WHERE fp = ? "
-            "ORDER BY rank DESC, t, id",
-            [fp],
-        )
-    return out
 
 
 def crew_activity(con: duckdb.DuckDBPyConnection, ips: list[str]) -> dict[str, Any]:
