@@ -120,7 +120,7 @@ def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list
             if not alerts_by_ip
             else "alerts name addresses, but no events came from them"
         )
-        orphan = roles.unattributed(con, levels, set())
+        orphan = roles.unattributed(con, levels)
         store.write(con, [orphan] if orphan else [])
         result.crews = [orphan] if orphan else []
         return result
@@ -145,14 +145,8 @@ def _attribute(con: duckdb.DuckDBPyConnection, cfg: AttributeConfig, repos: list
         crews.append(roles.crew(c, parts, tools, ua_crew, *tie))
     crews = _shared_evidence(crews)
     crews.sort(key=lambda x: (x.crew.first_time is not None, x.crew.first_time or _EPOCH, x.id))
-    kept = [c.community for c in crews]
-    placed = {
-        k
-        for (k,) in con.execute(
-            "SELECT key_fp FROM key_crew WHERE crew IN (SELECT unnest(?::INTEGER[]))", [kept]
-        ).fetchall()
-    }
-    orphan = roles.unattributed(con, levels, placed)
+    kept = [c.community for c in crews if c.community is not None]
+    orphan = roles.unattributed(con, levels, kept)
     if orphan is not None:
         crews.append(orphan)
     store.write(con, crews)

@@ -151,16 +151,14 @@ def _stage(con: duckdb.DuckDBPyConnection) -> None:
     Why before: rows inserted inside a transaction are held by it until the commit and count
     against DuckDB's memory limit, so the timeline's grouped scan of the abuse events, run after the
     edges inside the transaction, spilled to disk (10M events: 2 s alone, 150 s in the transaction).
-    Built first, the transaction only copies finished rows.
+    Built first, the transaction only copies finished rows. The edges (2M rows at 10M events) are
+    the exception: they are inserted straight from ``edge_rows`` inside the transaction, after the
+    timeline is staged (a staged copy of them held ~0.5 GB while the timeline's top-n states ran,
+    which then spilled; one copy fewer also saves the copy).
     """
     con.execute(f"CREATE OR REPLACE TEMP TABLE out_keys AS {_KEYS}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW edge_rows AS {_EDGE_ROWS}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE edge_shared AS {_SHARED_ROWS}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE out_edges AS {_EDGES}")
-    # The grouped rows are done with: free their memory before the timeline's scan.
-    con.execute("DROP VIEW edge_rows")
-    con.execute("DROP TABLE edge_shared")
-    con.execute("DROP TABLE g_nkc")
     # The abuse events' columns the timeline reads, copied once: grouped on the view (a join over the
     # workspace's events) the top-n states spilled pathologically (10M events: 110 s against 2 s).
     con.execute(
@@ -304,11 +302,12 @@ def write(con: duckdb.DuckDBPyConnection, crews: list[CrewResult]) -> None:
                 "INSERT INTO crew_keys SELECT crew_id, key_fp, victim, provider, preview, leak_time, loc, "
                 "first_abuse, minutes, n, tin, tout FROM out_keys"
             )
-            con.execute("INSERT INTO crew_edges SELECT * FROM out_edges")
             con.execute("INSERT INTO timeline SELECT * FROM out_timeline")
+            con.execute(f"INSERT INTO crew_edges {_EDGES}")
         con.execute("COMMIT")
     except duckdb.Error:  # every failure of a statement above (InterruptException included)
         con.execute("ROLLBACK")
         raise
-    for table in ("out_keys", "out_edges", "out_timeline"):
+    con.execute("DROP VIEW IF EXISTS edge_rows")
+    for table in ("out_keys", "out_timeline", "edge_shared", "g_nkc"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
