@@ -16,7 +16,17 @@ Modules: ``runner`` (queries, grouping into stable alerts, the one-transaction w
 
 from ringbreaker.detect.context import context_tables
 from ringbreaker.detect.output import render
-from ringbreaker.detect.runner import Draft, Result, RuleRun, detect, fold, iso, merge_stored, run_rule
+from ringbreaker.detect.runner import (
+    Draft,
+    Result,
+    RuleRun,
+    detect,
+    fold,
+    iso,
+    merge_stored,
+    run_rule,
+    run_rules,
+)
 from ringbreaker.detect.sigma import convert_file as convert_sigma_file
 from ringbreaker.detect.sigma import dump as dump_rule
 from ringbreaker.detect.testing import TestResult, check_detection_rules, run_case, transpile_problem
@@ -39,5 +49,6 @@ __all__ = [
     "render",
     "run_case",
     "run_rule",
+    "run_rules",
     "transpile_problem",
 ]

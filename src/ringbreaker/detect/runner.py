@@ -304,6 +304,25 @@ def write_alerts(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert]) -> int
     return len(rows)
 
 
+def run_rules(
+    rules: Sequence[DetectionRule],
+    run_one: Callable[[DetectionRule], tuple[list[Draft], int]],
+    progress: Callable[[DetectionRule], None] | None,
+) -> tuple[Result, list[Draft]]:
+    """Each rule through ``run_one`` (an engine's query and fold), timed: the run's per-rule report
+    and every rule's drafts, in rule order. Shared by the DuckDB and Spark engines."""
+    result = Result()
+    drafts: list[Draft] = []
+    for rule in rules:
+        if progress:
+            progress(rule)
+        t0 = time.perf_counter()
+        found, hits = run_one(rule)
+        result.runs.append(RuleRun(rule.id, hits, len(found), time.perf_counter() - t0))
+        drafts.extend(found)
+    return result, drafts
+
+
 def detect(
     con: duckdb.DuckDBPyConnection,
     rules: Sequence[DetectionRule],
@@ -329,16 +348,8 @@ def _detect(
     write: bool,
     progress: Callable[[DetectionRule], None] | None,
 ) -> Result:
-    result = Result()
-    drafts: list[Draft] = []
     prepare(con)  # ip_context, principal_context, account_owner, expected_models (TEMP)
-    for rule in rules:
-        if progress:
-            progress(rule)
-        t0 = time.perf_counter()
-        found, hits = _run_rule(con, rule, since)
-        result.runs.append(RuleRun(rule.id, hits, len(found), time.perf_counter() - t0))
-        drafts.extend(found)
+    result, drafts = run_rules(rules, lambda rule: _run_rule(con, rule, since), progress)
     _merge(con, drafts, partial=since is not None)
     result.alerts = cite(con, [d.freeze() for d in drafts])
     if write:

@@ -70,6 +70,11 @@ def session(master: str | None = None, conf: dict[str, str] | None = None) -> Sp
         )
     for key, value in settings.items():
         builder = builder.config(key, value)
-    spark: SparkSession = builder.getOrCreate()
+    from pyspark.errors import PySparkException
+
+    try:
+        spark: SparkSession = builder.getOrCreate()
+    except PySparkException as e:  # the JVM did not start (bad master URL, Java too old, no memory)
+        raise UsageError(f"Spark did not start: {str(e).splitlines()[0]}") from e
     spark.sparkContext.setLogLevel("ERROR")
     return spark

@@ -10,13 +10,13 @@ rows come back to the driver; the events never do.
 
 from __future__ import annotations
 
-import time
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ringbreaker.detect import Draft, Result, RuleRun, context_tables, fold, merge_stored
+from ringbreaker.detect import Draft, Result, context_tables, fold, merge_stored, run_rules
 from ringbreaker.errors import RuleError, UsageError
 from ringbreaker.model import Alert, Citation
 from ringbreaker.rules.detections import DetectionRule
@@ -156,8 +156,6 @@ def write_alerts(spark: SparkSession, lake: str, alerts: Sequence[Alert]) -> int
         for f in ("first_time", "last_time"):
             row[f] = datetime.fromtimestamp(row[f] / 1000, UTC)
         row = {k: list(v) if isinstance(v, tuple) else v for k, v in row.items()}
-        import json
-
         row["details"] = json.dumps(a.details, sort_keys=True)
         row["first_detected"] = first.get(a.id) or now
         row["last_detected"] = now
@@ -199,15 +197,7 @@ def detect(
             raise UsageError(f"--since {since!r} is not a time (example: 2025-03-05T00:00:00Z)")
         since_ms = int(got)
     prepare(spark, context if context is not None else lakes.read_context(spark, names))
-    result = Result()
-    drafts: list[Draft] = []
-    for rule in rules:
-        if progress:
-            progress(rule)
-        t0 = time.perf_counter()
-        found, hits = _run_rule(spark, rule, since_ms)
-        result.runs.append(RuleRun(rule.id, hits, len(found), time.perf_counter() - t0))
-        drafts.extend(found)
+    result, drafts = run_rules(rules, lambda rule: _run_rule(spark, rule, since_ms), progress)
     merge_stored(drafts, _stored(spark, [d.id for d in drafts]), partial=since is not None)
     result.alerts = cite(spark, [d.freeze() for d in drafts])
     if write:
